@@ -1,0 +1,143 @@
+"""Server settings: one declared table; precedence CLI flag > env (MODELYARD_<NAME>) > config file > default."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from modelyard.errors import ConfigError
+
+
+class Secret(str):
+    """A string whose repr is masked."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    type: Callable[[str], Any]
+    default: Any
+    help: str
+
+
+def _bool(v: str) -> bool:
+    if isinstance(v, bool):
+        return v
+    s = str(v).strip().lower()
+    if s in {"1", "true", "yes", "on"}:
+        return True
+    if s in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"Invalid boolean {v!r}")
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("data_dir", str, "./data", "Directory for the SQLite database, blobs and the server secret."),
+    Option("database_url", str, "", "SQLAlchemy URL; default sqlite:///<data_dir>/modelyard.db. "
+           "PostgreSQL: postgresql+psycopg://user:pw@host/db."),
+    Option("blob_url", str, "", "Blob store URL; default file://<data_dir>/blobs."),
+    Option("host", str, "127.0.0.1", "Interface to bind."),
+    Option("port", int, 8080, "Port to bind (0 = pick a free one)."),
+    Option("public_url", str, "", "Base URL clients use; default: derived from the request Host header."),
+    Option("secret_key", Secret, "", "Key signing upload URLs; default: generated once into <data_dir>/secret."),
+    Option("multipart_threshold", int, 2 * 1024**3, "LFS objects at least this big are uploaded in parts."),
+    Option("multipart_chunk_size", int, 512 * 1024**2, "Part size for multipart LFS uploads."),
+    Option("max_upload_size", int, 500 * 1024**3, "Largest accepted file, in bytes."),
+    Option("download_chunk_size", int, 1024 * 1024, "Bytes per write when streaming a download."),
+    Option("tree_page_size", int, 1000, "Entries per page of /tree listings."),
+    Option("seed", _bool, False, "Seed a demo user, token and repos on start (for newcomers)."),
+    Option("log_level", str, "info", "Log level for the server."),
+)
+
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: str = "./data"
+    database_url: str = ""
+    blob_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    secret_key: Secret = field(default_factory=lambda: Secret(""))
+    multipart_threshold: int = 2 * 1024**3
+    multipart_chunk_size: int = 512 * 1024**2
+    max_upload_size: int = 500 * 1024**3
+    download_chunk_size: int = 1024 * 1024
+    tree_page_size: int = 1000
+    seed: bool = False
+    log_level: str = "info"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'modelyard.db'}"
+
+    @property
+    def resolved_blob_url(self) -> str:
+        if self.blob_url:
+            return self.blob_url
+        return f"file://{Path(self.data_dir).resolve() / 'blobs'}"
+
+    def resolved_secret(self) -> str:
+        """The configured secret, or one generated once and kept in <data_dir>/secret (mode 0600)."""
+        if self.secret_key:
+            return str(self.secret_key)
+        path = Path(self.data_dir) / "secret"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            tmp = path.with_suffix(".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32))
+            os.replace(tmp, path)
+        return path.read_text().strip()
+
+
+def env_name(option: str) -> str:
+    return "MODELYARD_" + option.upper()
+
+
+def load(
+    cli: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    file: str | os.PathLike[str] | None = None,
+) -> Settings:
+    """Build Settings from a TOML file, the environment and CLI values (highest precedence last)."""
+    values: dict[str, Any] = {}
+    if file is not None:
+        with open(file, "rb") as f:
+            data = tomllib.load(f)
+        for key, value in data.items():
+            if key not in _BY_NAME:
+                warnings.warn(f"Unknown setting {key!r} in {file}", stacklevel=2)
+                continue
+            values[key] = value
+    for opt in OPTIONS:
+        if env is not None and env_name(opt.name) in env:
+            values[opt.name] = env[env_name(opt.name)]
+    for key, value in (cli or {}).items():
+        if value is not None:
+            if key not in _BY_NAME:
+                raise ConfigError(f"Unknown setting {key!r}")
+            values[key] = value
+    converted: dict[str, Any] = {}
+    for key, value in values.items():
+        opt = _BY_NAME[key]
+        try:
+            converted[key] = opt.type(value) if not isinstance(value, bool) or opt.type is not int else value
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"Invalid value for {key}: {value!r} ({e})") from e
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in converted.items() if k in known})

@@ -1,0 +1,155 @@
+"""Domain errors. Each class carries a stable ``code`` (the HF one where it exists) and an HTTP ``status``.
+
+Tree::
+
+    HubError (500, "InternalError")
+    ├── BadRequest (400, "BadRequest")
+    │   ├── InvalidRepoName, InvalidPath (422), InvalidRevisionName, InvalidYaml, BadChecksum, BadPayload (422)
+    ├── Unauthorized (401, "Unauthorized")
+    ├── Forbidden (403, "Forbidden")
+    ├── NotFound (404, "NotFound")
+    │   ├── RepoNotFound, RevisionNotFound, EntryNotFound, UserNotFound, BlobNotFound
+    ├── Conflict (409, "Conflict")
+    │   └── RepoExists (carries ``url``), RefExists
+    ├── PreconditionFailed (412, "PreconditionFailed")
+    ├── RangeNotSatisfiable (416)
+    ├── TooLarge (413)
+    ├── Overloaded (429, carries ``retry_after``)
+    ├── Unavailable (503, carries ``estimated_time``)
+    └── ConfigError (500)
+
+This module imports nothing from modelyard.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HubError(Exception):
+    code = "InternalError"
+    status = 500
+
+    def __init__(self, message: str = "", **extra: Any) -> None:
+        super().__init__(message or self.__class__.__name__)
+        self.message = message or self.__class__.__name__
+        self.extra: dict[str, Any] = extra
+
+
+class ConfigError(HubError):
+    code = "ConfigError"
+
+
+class BadRequest(HubError):
+    code = "BadRequest"
+    status = 400
+
+
+class InvalidRepoName(BadRequest):
+    code = "InvalidRepoName"
+
+
+class InvalidRevisionName(BadRequest):
+    code = "InvalidRevisionName"
+
+
+class InvalidPath(BadRequest):
+    code = "InvalidPath"
+    status = 422
+
+
+class BadPayload(BadRequest):
+    code = "BadPayload"
+    status = 422
+
+
+class InvalidYaml(BadRequest):
+    code = "InvalidYaml"
+
+
+class BadChecksum(BadRequest):
+    code = "BadChecksum"
+
+
+class Unauthorized(HubError):
+    code = "Unauthorized"
+    status = 401
+
+
+class Forbidden(HubError):
+    code = "Forbidden"
+    status = 403
+
+
+class NotFound(HubError):
+    code = "NotFound"
+    status = 404
+
+
+class RepoNotFound(NotFound):
+    code = "RepoNotFound"
+
+
+class RevisionNotFound(NotFound):
+    code = "RevisionNotFound"
+
+
+class EntryNotFound(NotFound):
+    code = "EntryNotFound"
+
+
+class UserNotFound(NotFound):
+    code = "UserNotFound"
+
+
+class BlobNotFound(NotFound, FileNotFoundError):
+    code = "BlobNotFound"
+
+
+class Conflict(HubError):
+    code = "Conflict"
+    status = 409
+
+
+class RepoExists(Conflict):
+    code = "RepoExists"
+
+
+class RefExists(Conflict):
+    code = "RefExists"
+
+
+class PreconditionFailed(HubError):
+    code = "PreconditionFailed"
+    status = 412
+
+
+class RangeNotSatisfiable(HubError):
+    code = "RangeNotSatisfiable"
+    status = 416
+
+
+class TooLarge(HubError):
+    code = "TooLarge"
+    status = 413
+
+
+class Overloaded(HubError):
+    code = "Overloaded"
+    status = 429
+
+
+class Unavailable(HubError):
+    code = "Unavailable"
+    status = 503
+
+
+def all_error_classes() -> list[type[HubError]]:
+    """Every HubError subclass (for contract tests and docs)."""
+    out: list[type[HubError]] = []
+    stack: list[type[HubError]] = [HubError]
+    while stack:
+        cls = stack.pop()
+        out.append(cls)
+        stack.extend(cls.__subclasses__())
+    return out

@@ -1,0 +1,119 @@
+"""Local-filesystem blob store: sha256 fan-out ab/cd/<rest>; tmp file + fsync + os.replace."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from modelyard.errors import BadChecksum, BlobNotFound, TooLarge
+from modelyard.storage.hashing import BlobInfo
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class FsBlobWriter:
+    def __init__(self, store: FsBlobStore, max_size: int | None) -> None:
+        self._store = store
+        self._max = max_size
+        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="up-")
+        self._f = os.fdopen(fd, "wb", buffering=0)
+        self._tmp = name
+        self._h = hashlib.sha256()
+        self.size = 0
+        self._done = False
+
+    def write(self, data: bytes | memoryview) -> None:
+        n = len(data)
+        if self._max is not None and self.size + n > self._max:
+            self.abort()
+            raise TooLarge(f"Upload exceeds the limit of {self._max} bytes")
+        self._h.update(data)
+        view = memoryview(data)
+        while view:
+            written = self._f.write(view)
+            view = view[written or 0 :]
+        self.size += n
+
+    def commit(self, expected_sha256: str | None = None, expected_size: int | None = None) -> BlobInfo:
+        digest = self._h.hexdigest()
+        try:
+            if expected_size is not None and self.size != expected_size:
+                raise BadChecksum(f"Size mismatch: declared {expected_size} bytes, received {self.size}")
+            if expected_sha256 is not None and digest != expected_sha256.lower():
+                raise BadChecksum(f"sha256 mismatch: declared {expected_sha256}, received content hashes to {digest}")
+            final = self._store._path(digest)
+            if final.exists():
+                self.abort()
+            else:
+                self._f.flush()
+                os.fsync(self._f.fileno())
+                self._f.close()
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(self._tmp, final)
+                self._done = True
+            return BlobInfo(digest, self.size)
+        except BaseException:
+            self.abort()
+            raise
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        with contextlib.suppress(OSError):
+            self._f.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self._tmp)
+
+
+class FsBlobStore:
+    def __init__(self, root: str) -> None:
+        self.root = Path(root).resolve()
+        self.tmp_dir = self.root / ".tmp"
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, sha256: str) -> Path:
+        if not _HEX64.match(sha256):
+            raise BlobNotFound(f"Invalid blob key {sha256!r}")
+        return self.root / sha256[:2] / sha256[2:4] / sha256[4:]
+
+    def writer(self, max_size: int | None = None) -> FsBlobWriter:
+        return FsBlobWriter(self, max_size)
+
+    def put_bytes(self, data: bytes, expected_sha256: str | None = None) -> BlobInfo:
+        w = self.writer()
+        w.write(data)
+        return w.commit(expected_sha256, len(data))
+
+    def open(self, sha256: str) -> BinaryIO:
+        try:
+            return open(self._path(sha256), "rb")  # noqa: SIM115
+        except FileNotFoundError:
+            raise BlobNotFound(f"Blob {sha256} not found") from None
+
+    def local_path(self, sha256: str) -> str | None:
+        p = self._path(sha256)
+        return str(p) if p.exists() else None
+
+    def stat(self, sha256: str) -> int:
+        try:
+            return self._path(sha256).stat().st_size
+        except FileNotFoundError:
+            raise BlobNotFound(f"Blob {sha256} not found") from None
+
+    def exists(self, sha256: str) -> bool:
+        try:
+            return self._path(sha256).exists()
+        except BlobNotFound:
+            return False
+
+    def delete(self, sha256: str) -> None:
+        try:
+            self._path(sha256).unlink()
+        except FileNotFoundError:
+            raise BlobNotFound(f"Blob {sha256} not found") from None
