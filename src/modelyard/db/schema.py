@@ -185,3 +185,66 @@ Index("ix_repos_type_downloads", repos.c.type, repos.c.downloads)
 Index("ix_repos_type_likes", repos.c.type, repos.c.likes)
 Index("ix_repos_type_created", repos.c.type, repos.c.created_at)
 Index("ix_repos_namespace", repos.c.namespace)
+
+
+# ---------------------------------------------------------------------------------------------------
+# owner: xet — Xet CAS index (modelyard.xet.index is the only module issuing SQL against these).
+# Hashes are stored in the Xet string form (64 hex). Xorb bytes live in the blob store under the sha256 of
+# their serialized form (blob_sha256); shards are kept there too.
+from sqlalchemy import LargeBinary  # noqa: E402
+
+# owner: xet
+xet_xorbs = Table(
+    "xet_xorbs",
+    metadata,
+    Column("xorb_hash", String(64), primary_key=True),
+    Column("blob_sha256", String(64), nullable=False),
+    Column("num_chunks", Integer, nullable=False),
+    Column("unpacked_size", BigInteger, nullable=False),
+    Column("stored_size", BigInteger, nullable=False),
+    Column("chunk_meta", LargeBinary, nullable=False),  # packed per chunk: hash[32], byte_end u32, unpacked_end u32
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# owner: xet
+xet_shards = Table(
+    "xet_shards",
+    metadata,
+    Column("shard_sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("num_files", Integer, nullable=False),
+    Column("num_xorbs", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# owner: xet — which shard registered which xorb (global dedupe answers with the sibling xorbs)
+xet_shard_xorbs = Table(
+    "xet_shard_xorbs",
+    metadata,
+    Column("shard_sha256", String(64), primary_key=True),
+    Column("xorb_hash", String(64), primary_key=True),
+)
+
+# owner: xet — file reconstructions
+xet_files = Table(
+    "xet_files",
+    metadata,
+    Column("file_hash", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("num_terms", Integer, nullable=False),
+    Column("terms", LargeBinary, nullable=False),  # packed per term: xorb hash[32], start u32, end u32, bytes u32
+    Column("shard_sha256", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# owner: xet — global dedupe index (chunks with hash % 1024 == 0, and first chunks of files)
+xet_dedup_chunks = Table(
+    "xet_dedup_chunks",
+    metadata,
+    Column("chunk_hash", String(64), primary_key=True),
+    Column("xorb_hash", String(64), nullable=False),
+)
+
+Index("ix_xet_files_sha256", xet_files.c.sha256)
+Index("ix_xet_shard_xorbs_xorb", xet_shard_xorbs.c.xorb_hash)

@@ -1,0 +1,191 @@
+"""Xorb parsing and validation, and the compact per-chunk metadata we keep in the index.
+
+A xorb as uploaded by ``hf_xet`` is a plain sequence of chunks, each an 8-byte header followed by the
+(possibly compressed) payload. The ``XorbObjectInfo`` footer (starting with ``XETBLOB``) is *not* sent
+by current clients; when present it is ignored and stripped, since we recompute everything from the
+chunks. The xorb hash is the aggregated Merkle hash over ``(chunk_hash, uncompressed_len)``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from modelyard.xet.compression import CompressionScheme, XetFormatError, compress_chunk, decompress_chunk
+from modelyard.xet.hashes import chunk_hash, hash_to_hex, xorb_hash
+
+CHUNK_HEADER_LEN = 8
+MAX_CHUNK_SIZE = 128 * 1024
+MAX_XORB_BYTES = 64 * 1024 * 1024
+#: Serialized-size cap we accept (64 MiB of chunk data plus headers and an optional footer).
+MAX_XORB_UPLOAD = MAX_XORB_BYTES + 8 * 1024 * 1024
+FOOTER_IDENT = b"XETBLOB"
+
+_META = struct.Struct("<32sII")  # chunk hash, byte_end (serialized), unpacked_end
+
+
+@dataclass(frozen=True)
+class ChunkHeader:
+    version: int
+    compressed_len: int
+    scheme: int
+    uncompressed_len: int
+
+    @classmethod
+    def parse(cls, buf: bytes | memoryview, pos: int = 0) -> ChunkHeader:
+        b = bytes(buf[pos : pos + CHUNK_HEADER_LEN])
+        if len(b) < CHUNK_HEADER_LEN:
+            raise XetFormatError("truncated chunk header")
+        hdr = cls(
+            version=b[0],
+            compressed_len=int.from_bytes(b[1:4], "little"),
+            scheme=b[4],
+            uncompressed_len=int.from_bytes(b[5:8], "little"),
+        )
+        if hdr.version != 0:
+            raise XetFormatError(f"unsupported chunk header version {hdr.version}")
+        if hdr.uncompressed_len > MAX_CHUNK_SIZE or hdr.uncompressed_len == 0:
+            raise XetFormatError(f"invalid chunk size {hdr.uncompressed_len}")
+        if hdr.compressed_len > 2 * MAX_CHUNK_SIZE:
+            raise XetFormatError(f"invalid compressed chunk size {hdr.compressed_len}")
+        return hdr
+
+    def serialize(self) -> bytes:
+        return (
+            bytes([self.version])
+            + self.compressed_len.to_bytes(3, "little")
+            + bytes([self.scheme])
+            + self.uncompressed_len.to_bytes(3, "little")
+        )
+
+
+@dataclass(frozen=True)
+class XorbMeta:
+    """What the index keeps about a xorb: per chunk its hash, serialized end offset and unpacked end offset."""
+
+    hash: bytes
+    chunk_hashes: tuple[bytes, ...]
+    byte_ends: tuple[int, ...]  # end offset of chunk i in the stored (footer-less) xorb
+    unpacked_ends: tuple[int, ...]  # cumulative uncompressed size after chunk i
+
+    @property
+    def hex(self) -> str:
+        return hash_to_hex(self.hash)
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self.chunk_hashes)
+
+    @property
+    def stored_size(self) -> int:
+        return self.byte_ends[-1] if self.byte_ends else 0
+
+    @property
+    def unpacked_size(self) -> int:
+        return self.unpacked_ends[-1] if self.unpacked_ends else 0
+
+    def byte_start(self, idx: int) -> int:
+        return self.byte_ends[idx - 1] if idx > 0 else 0
+
+    def unpacked_start(self, idx: int) -> int:
+        return self.unpacked_ends[idx - 1] if idx > 0 else 0
+
+    def chunk_len(self, idx: int) -> int:
+        return self.unpacked_ends[idx] - self.unpacked_start(idx)
+
+    def range_unpacked_len(self, start: int, end: int) -> int:
+        return self.unpacked_start(end) - self.unpacked_start(start) if end > start else 0
+
+    def pack(self) -> bytes:
+        return b"".join(
+            _META.pack(h, be, ue)
+            for h, be, ue in zip(self.chunk_hashes, self.byte_ends, self.unpacked_ends, strict=True)
+        )
+
+    @classmethod
+    def unpack(cls, xorb_hash_raw: bytes, packed: bytes) -> XorbMeta:
+        if len(packed) % _META.size:
+            raise XetFormatError("corrupt packed xorb metadata")
+        rows = list(_META.iter_unpack(packed))
+        return cls(
+            hash=xorb_hash_raw,
+            chunk_hashes=tuple(r[0] for r in rows),
+            byte_ends=tuple(r[1] for r in rows),
+            unpacked_ends=tuple(r[2] for r in rows),
+        )
+
+
+@dataclass(frozen=True)
+class ParsedXorb:
+    meta: XorbMeta
+    chunk_section: memoryview  # the bytes we store (footer stripped)
+
+
+def parse_xorb(data: bytes, expected_hash: bytes | None = None) -> ParsedXorb:
+    """Parse and fully validate a serialized xorb: every chunk is decompressed and hashed.
+
+    Raises :class:`XetFormatError` on any inconsistency, including a hash that differs from ``expected_hash``.
+    """
+    if len(data) > MAX_XORB_UPLOAD:
+        raise XetFormatError(f"xorb of {len(data)} bytes exceeds the limit")
+    view = memoryview(data)
+    pos = 0
+    hashes: list[bytes] = []
+    byte_ends: list[int] = []
+    unpacked_ends: list[int] = []
+    total = 0
+    while pos < len(data):
+        if view[pos : pos + len(FOOTER_IDENT)] == FOOTER_IDENT:
+            break  # XorbObjectInfo footer: ignored, recomputed from chunks
+        hdr = ChunkHeader.parse(view, pos)
+        start = pos + CHUNK_HEADER_LEN
+        end = start + hdr.compressed_len
+        if end > len(data):
+            raise XetFormatError("truncated chunk payload")
+        raw = decompress_chunk(hdr.scheme, view[start:end], hdr.uncompressed_len)
+        hashes.append(chunk_hash(raw))
+        total += hdr.uncompressed_len
+        byte_ends.append(end)
+        unpacked_ends.append(total)
+        pos = end
+    if not hashes:
+        raise XetFormatError("xorb has no chunks")
+    if total > MAX_XORB_BYTES:
+        raise XetFormatError("xorb holds more than 64 MiB of data")
+    lens = [b - a for a, b in zip([0, *unpacked_ends[:-1]], unpacked_ends, strict=True)]
+    computed = xorb_hash(zip(hashes, lens, strict=True))
+    if expected_hash is not None and computed != expected_hash:
+        raise XetFormatError(
+            f"xorb hash mismatch: path says {hash_to_hex(expected_hash)}, content hashes to {hash_to_hex(computed)}"
+        )
+    meta = XorbMeta(computed, tuple(hashes), tuple(byte_ends), tuple(unpacked_ends))
+    return ParsedXorb(meta, view[:pos])
+
+
+def iter_chunk_payloads(raw: bytes | memoryview) -> Iterator[bytes]:
+    """Decompress a contiguous run of serialized chunks (a byte range of a stored xorb)."""
+    view = memoryview(raw)
+    pos = 0
+    while pos < len(view):
+        hdr = ChunkHeader.parse(view, pos)
+        start = pos + CHUNK_HEADER_LEN
+        end = start + hdr.compressed_len
+        if end > len(view):
+            raise XetFormatError("truncated chunk payload")
+        yield decompress_chunk(hdr.scheme, view[start:end], hdr.uncompressed_len)
+        pos = end
+
+
+def build_xorb(chunks: list[bytes], scheme: CompressionScheme = CompressionScheme.LZ4) -> tuple[bytes, bytes]:
+    """Serialize chunks into a footer-less xorb; returns ``(xorb_hash, bytes)``. Used by tests and tools."""
+    out = bytearray()
+    for c in chunks:
+        payload = compress_chunk(scheme, c)
+        used = scheme
+        if len(payload) >= len(c):
+            payload, used = c, CompressionScheme.NONE
+        out += ChunkHeader(0, len(payload), int(used), len(c)).serialize()
+        out += payload
+    h = xorb_hash((chunk_hash(c), len(c)) for c in chunks)
+    return h, bytes(out)
