@@ -6,9 +6,7 @@ from enum import IntEnum
 
 import lz4.frame
 
-
-class XetFormatError(ValueError):
-    """Malformed xorb, shard or chunk data (maps to HTTP 400)."""
+from modelyard.xet.errors import XetFormatError
 
 
 class CompressionScheme(IntEnum):

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from modelyard.xet.compression import XetFormatError
+from modelyard.xet.errors import XetFormatError
 from modelyard.xet.hashes import is_global_dedup_eligible
 from modelyard.xet.xorb import XorbMeta
 

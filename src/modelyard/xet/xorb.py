@@ -12,7 +12,8 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from modelyard.xet.compression import CompressionScheme, XetFormatError, compress_chunk, decompress_chunk
+from modelyard.xet.compression import CompressionScheme, compress_chunk, decompress_chunk
+from modelyard.xet.errors import XetFormatError
 from modelyard.xet.hashes import chunk_hash, hash_to_hex, xorb_hash
 
 CHUNK_HEADER_LEN = 8

@@ -1,0 +1,1 @@
+"""Domain services: plain Python over db and storage; no HTTP."""

@@ -1,0 +1,164 @@
+"""Users, organisations, access tokens and permission checks.  owns: accounts, memberships, tokens"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from modelyard.db import Database
+from modelyard.db.schema import accounts, memberships, tokens
+from modelyard.errors import Conflict, InvalidRepoName, Unauthorized, UserNotFound
+from modelyard.hub._time import now
+from modelyard.types import valid_name
+
+TOKEN_PREFIX = "my_"
+INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    name: str
+    fullname: str
+    kind: str  # "user" | "org"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the account, the token's name and role, and the orgs the user writes to."""
+
+    account: Account
+    token_name: str
+    role: str  # "read" | "write"
+    orgs: tuple[Account, ...] = field(default=())
+
+    @property
+    def can_write(self) -> bool:
+        return self.role == "write"
+
+    def member_of(self, namespace: str) -> bool:
+        ns = namespace.lower()
+        return self.account.name.lower() == ns or any(o.name.lower() == ns for o in self.orgs)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Accounts:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def create(self, name: str, fullname: str = "", kind: str = "user") -> Account:
+        if not valid_name(name):
+            raise InvalidRepoName(f"Invalid account name {name!r}")
+        if kind not in {"user", "org"}:
+            raise ValueError("kind must be 'user' or 'org'")
+        with self.db.transaction() as conn:
+            if conn.execute(select(accounts.c.id).where(accounts.c.name_lower == name.lower())).first():
+                raise Conflict(f"Account {name!r} already exists")
+            res = conn.execute(
+                accounts.insert().values(
+                    name=name, name_lower=name.lower(), fullname=fullname or name, kind=kind, created_at=now()
+                )
+            )
+            pk = res.inserted_primary_key
+            assert pk is not None
+            return Account(int(pk[0]), name, fullname or name, kind)
+
+    def get(self, name: str) -> Account:
+        with self.db.read() as conn:
+            row = conn.execute(select(accounts).where(accounts.c.name_lower == name.lower())).first()
+        if row is None:
+            raise UserNotFound(f"User or organization {name!r} not found")
+        return Account(row.id, row.name, row.fullname, row.kind)
+
+    def find(self, name: str) -> Account | None:
+        try:
+            return self.get(name)
+        except UserNotFound:
+            return None
+
+    def list(self, kind: str | None = None) -> list[Account]:
+        q = select(accounts).order_by(accounts.c.name_lower)
+        if kind:
+            q = q.where(accounts.c.kind == kind)
+        with self.db.read() as conn:
+            return [Account(r.id, r.name, r.fullname, r.kind) for r in conn.execute(q)]
+
+    def add_member(self, org: str, user: str, role: str = "write") -> None:
+        o, u = self.get(org), self.get(user)
+        if o.kind != "org" or u.kind != "user":
+            raise ValueError("add_member needs an organization and a user")
+        with self.db.transaction() as conn:
+            conn.execute(memberships.delete().where(memberships.c.org_id == o.id, memberships.c.user_id == u.id))
+            conn.execute(memberships.insert().values(org_id=o.id, user_id=u.id, role=role))
+
+    def orgs_of(self, user_id: int) -> tuple[Account, ...]:
+        q = (
+            select(accounts)
+            .join(memberships, memberships.c.org_id == accounts.c.id)
+            .where(memberships.c.user_id == user_id)
+            .order_by(accounts.c.name_lower)
+        )
+        with self.db.read() as conn:
+            return tuple(Account(r.id, r.name, r.fullname, r.kind) for r in conn.execute(q))
+
+    # --- tokens -----------------------------------------------------------------------------------
+
+    def create_token(self, user: str, name: str = "default", role: str = "write") -> str:
+        """Create an access token; returns the plain token (shown once; only its sha256 is stored)."""
+        if role not in {"read", "write"}:
+            raise ValueError("role must be 'read' or 'write'")
+        acc = self.get(user)
+        if acc.kind != "user":
+            raise ValueError("tokens belong to users, not organizations")
+        token = TOKEN_PREFIX + secrets.token_urlsafe(30)
+        with self.db.transaction() as conn:
+            conn.execute(
+                tokens.insert().values(
+                    account_id=acc.id, name=name, token_hash=hash_token(token), role=role, created_at=now()
+                )
+            )
+        return token
+
+    def list_tokens(self, user: str) -> list[tuple[str, str]]:
+        acc = self.get(user)
+        with self.db.read() as conn:
+            rows = conn.execute(select(tokens.c.name, tokens.c.role).where(tokens.c.account_id == acc.id))
+            return [(r.name, r.role) for r in rows]
+
+    def revoke_token(self, user: str, name: str) -> int:
+        acc = self.get(user)
+        with self.db.transaction() as conn:
+            res = conn.execute(tokens.delete().where(tokens.c.account_id == acc.id, tokens.c.name == name))
+            return int(res.rowcount or 0)
+
+    def authenticate(self, token: str | None) -> Principal | None:
+        """None for anonymous (no token); Unauthorized for an unknown token."""
+        if not token:
+            return None
+        digest = hash_token(token)
+        q = (
+            select(
+                tokens.c.name.label("token_name"),
+                tokens.c.role,
+                tokens.c.token_hash,
+                accounts.c.id,
+                accounts.c.name,
+                accounts.c.fullname,
+                accounts.c.kind,
+            )
+            .join(accounts, accounts.c.id == tokens.c.account_id)
+            .where(tokens.c.token_hash == digest)
+        )
+        with self.db.read() as conn:
+            row = conn.execute(q).first()
+        if row is None or not hmac.compare_digest(row.token_hash, digest):
+            raise Unauthorized(INVALID_CREDENTIALS)
+        acc = Account(row.id, row.name, row.fullname, row.kind)
+        return Principal(acc, row.token_name, row.role, self.orgs_of(acc.id))

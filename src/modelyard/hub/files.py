@@ -1,0 +1,362 @@
+"""Upload/download orchestration: preupload, LFS objects, commits, tree listings, resolve.  owns: lfs_objects
+
+Rule: blobs are durable before any row names them; no write transaction is held while bytes stream.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from modelyard.db import Database
+from modelyard.db.schema import commit_files, lfs_objects
+from modelyard.errors import (
+    BadPayload,
+    BadRequest,
+    EntryNotFound,
+    InvalidPath,
+    PreconditionFailed,
+    RevisionNotFound,
+)
+from modelyard.hub import discussions, revisions
+from modelyard.hub._time import now
+from modelyard.hub.accounts import Principal
+from modelyard.hub.cards import parse_card
+from modelyard.hub.commits import AddFile, AddLfs, CommitRequest, Delete
+from modelyard.hub.gitobjects import blob_sha1
+from modelyard.hub.paths import lfs_patterns, matches_lfs, validate_path
+from modelyard.hub.repos import Repo, Repos, can_write
+from modelyard.hub.revisions import Commit, FileEntry
+from modelyard.storage import BlobStore
+from modelyard.storage.hashing import lfs_pointer
+
+REGULAR_MAX = 10 * 1024 * 1024
+FILE_MISSING = "A file with this name doesn't exist"
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    type: str  # "file" | "directory"
+    path: str
+    oid: str
+    size: int = 0
+    lfs: bool = False
+    sha256: str = ""
+    last_commit_sha: str = ""
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    commit: Commit
+    pr_num: int | None
+
+
+def _is_binary(sample: bytes) -> bool:
+    if b"\0" in sample:
+        return True
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start < len(sample) - 4  # a multi-byte char cut at the sample's end is fine
+    return False
+
+
+def entries_under(files: dict[str, FileEntry], prefix: str, recursive: bool, trees: dict[str, str]) -> list[TreeEntry]:
+    """Direct children (or all descendants) of directory `prefix` ('' = root), dirs and files, sorted by path."""
+    base = prefix + "/" if prefix else ""
+    dirs: set[str] = set()
+    out: list[TreeEntry] = []
+    for path, e in files.items():
+        if not path.startswith(base):
+            continue
+        rest = path[len(base) :]
+        parts = rest.split("/")
+        for i in range(1, len(parts) if recursive else min(2, len(parts))):
+            dirs.add(base + "/".join(parts[:i]))
+        if recursive or len(parts) == 1:
+            out.append(TreeEntry("file", path, e.oid, e.size, e.lfs, e.sha256, e.last_commit_sha))
+    for d in dirs:
+        last = max(
+            (files[p].last_commit_sha for p in files if p.startswith(d + "/")),
+            default="",
+        )
+        out.append(TreeEntry("directory", d, trees.get(d, ""), last_commit_sha=last))
+    out.sort(key=lambda t: (t.path.count("/") if not recursive else 0, t.path))
+    return out
+
+
+class Files:
+    def __init__(self, db: Database, store: BlobStore, repos: Repos) -> None:
+        self.db = db
+        self.store = store
+        self.repos = repos
+        # extra lookup for objects uploaded outside the LFS API (e.g. Xet): sha256 -> size or None
+        self.external_lookup: Callable[[str], int | None] | None = None
+
+    # --- reading ------------------------------------------------------------------------------------
+    def resolve_rev(self, repo: Repo, rev: str) -> str:
+        with self.db.read() as conn:
+            return revisions.resolve(conn, repo.id, rev)
+
+    def manifest(self, repo: Repo, sha: str) -> dict[str, FileEntry]:
+        with self.db.read() as conn:
+            return revisions.manifest(conn, repo.id, sha)
+
+    def file(self, repo: Repo, sha: str, path: str) -> FileEntry:
+        with self.db.read() as conn:
+            return revisions.get_file(conn, repo.id, sha, path)
+
+    def tree(self, repo: Repo, sha: str, path: str, recursive: bool) -> list[TreeEntry]:
+        files = self.manifest(repo, sha)
+        path = path.strip("/")
+        if path:
+            if path in files:
+                raise EntryNotFound(f"{path} is a file, not a directory")
+            if not any(p.startswith(path + "/") for p in files):
+                raise EntryNotFound(f"Entry not found: {path} does not exist at {sha}")
+        return entries_under(files, path, recursive, revisions.tree_of(files))
+
+    def paths_info(self, repo: Repo, sha: str, paths: list[str]) -> list[TreeEntry]:
+        files = self.manifest(repo, sha)
+        trees: dict[str, str] | None = None
+        out: list[TreeEntry] = []
+        for raw in paths:
+            p = raw.strip("/")
+            e = files.get(p)
+            if e is not None:
+                out.append(TreeEntry("file", p, e.oid, e.size, e.lfs, e.sha256, e.last_commit_sha))
+            elif p == "" or any(k.startswith(p + "/") for k in files):
+                trees = trees or revisions.tree_of(files)
+                last = max((files[k].last_commit_sha for k in files if k.startswith(p + "/") or not p), default="")
+                out.append(TreeEntry("directory", p, trees.get(p, ""), last_commit_sha=last))
+        return out
+
+    def commits(self, repo: Repo, shas: set[str]) -> dict[str, Commit]:
+        with self.db.read() as conn:
+            return revisions.commits_by_sha(conn, repo.id, shas)
+
+    # --- preupload ----------------------------------------------------------------------------------
+    def preupload(self, repo: Repo, rev: str, files: list[dict[str, Any]], git_ignore: str | None) -> list[dict[str, Any]]:
+        import base64
+
+        with self.db.read() as conn:
+            try:
+                sha: str | None = revisions.resolve(conn, repo.id, rev)
+            except RevisionNotFound:
+                sha = None
+            current = revisions.manifest(conn, repo.id, sha) if sha else {}
+        attrs = current.get(".gitattributes")
+        patterns = lfs_patterns(self._read_small(attrs.sha256)) if attrs else []
+        ignore = [p for p in (git_ignore or "").splitlines() if p.strip() and not p.startswith("#")]
+        out: list[dict[str, Any]] = []
+        for f in files:
+            path = f.get("path")
+            if not isinstance(path, str):
+                raise BadPayload("preupload: each file needs a 'path'")
+            validate_path(path)
+            size = int(f.get("size") or 0)
+            try:
+                sample = base64.b64decode(f.get("sample") or "")
+            except ValueError:
+                sample = b""
+            lfs = matches_lfs(path, patterns) or size > REGULAR_MAX or _is_binary(sample)
+            e = current.get(path)
+            oid = (e.sha256 if e.lfs else e.oid) if e else None
+            out.append({
+                "path": path,
+                "uploadMode": "lfs" if lfs else "regular",
+                "shouldIgnore": bool(ignore) and matches_lfs(path, [p.strip() for p in ignore]),
+                "oid": oid,
+            })
+        return out
+
+    def _read_small(self, sha256: str, limit: int = 1024 * 1024) -> str:
+        with self.store.open(sha256) as f:
+            return f.read(limit).decode("utf-8", errors="replace")
+
+    # --- LFS objects --------------------------------------------------------------------------------
+    def lfs_known(self, repo: Repo, sha256: str) -> int | None:
+        """Size of an LFS object uploaded to (or committed in) this repo, else None."""
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(lfs_objects.c.size).where(lfs_objects.c.repo_id == repo.id, lfs_objects.c.sha256 == sha256)
+            ).first()
+            if row:
+                return int(row.size)
+            row = conn.execute(
+                select(commit_files.c.size)
+                .where(commit_files.c.repo_id == repo.id, commit_files.c.sha256 == sha256)
+                .limit(1)
+            ).first()
+        if row:
+            return int(row.size)
+        if self.external_lookup is not None:
+            return self.external_lookup(sha256)
+        return None
+
+    def record_lfs(self, repo_id: int, sha256: str, size: int) -> None:
+        with self.db.transaction() as conn:
+            exists = conn.execute(
+                select(lfs_objects.c.sha256).where(lfs_objects.c.repo_id == repo_id, lfs_objects.c.sha256 == sha256)
+            ).first()
+            if not exists:
+                conn.execute(lfs_objects.insert().values(repo_id=repo_id, sha256=sha256, size=size, pushed_at=now()))
+
+    def list_lfs(self, repo: Repo) -> list[tuple[str, int, Any]]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(lfs_objects).where(lfs_objects.c.repo_id == repo.id).order_by(lfs_objects.c.pushed_at))
+            return [(r.sha256, int(r.size), r.pushed_at) for r in rows]
+
+    # --- commits ------------------------------------------------------------------------------------
+    def commit(self, who: Principal, repo: Repo, rev: str, req: CommitRequest, create_pr: bool = False) -> CommitResult:
+        """Apply a parsed commit request to branch/PR `rev`. All blobs are already in the store."""
+        lfs_sizes: dict[str, int] = {}
+        for op in req.operations:
+            if isinstance(op, AddLfs):
+                known = self.lfs_known(repo, op.sha256)
+                if known is None or not self.store.exists(op.sha256):
+                    raise BadRequest(
+                        f"LFS object {op.sha256} for {op.path!r} was not uploaded to this repository; upload it first"
+                    )
+                if op.size is not None and op.size != known:
+                    raise BadRequest(f"LFS object {op.sha256}: declared size {op.size} != stored size {known}")
+                lfs_sizes[op.sha256] = known
+        card: dict[str, Any] | None = None
+        readme_changed = any(op.path == "README.md" for op in req.operations)
+        if req.readme_text is not None:
+            try:
+                card = parse_card(req.readme_text)
+            except BadRequest:
+                card = None
+        author = who.account.name
+        with self.db.transaction() as conn:
+            kind, name = revisions.parse_branch(rev)
+            pr_num: int | None = None
+            if create_pr:
+                if kind != "branch" or revisions.get_ref(conn, repo.id, "branch", name) is None:
+                    raise RevisionNotFound(f"Invalid rev id: {rev} (a pull request needs an existing branch)")
+                base = revisions.get_ref(conn, repo.id, "branch", name)
+                assert base is not None
+                d = discussions.create(conn, repo.id, req.summary, author, req.description, True, base_ref=name)
+                pr_num = d.num
+                revisions.set_ref(conn, repo.id, "pr", str(d.num), base.commit_sha)
+                kind, name = "pr", str(d.num)
+            elif not can_write(repo, who):
+                if kind != "pr":
+                    from modelyard.errors import Forbidden
+
+                    raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
+            ref = revisions.get_ref(conn, repo.id, kind, name)
+            if ref is None:
+                raise RevisionNotFound(f"Invalid rev id: {rev}")
+            if req.parent_commit and req.parent_commit != ref.commit_sha:
+                full = req.parent_commit
+                if not (len(full) < 40 and ref.commit_sha.startswith(full)):
+                    raise PreconditionFailed(
+                        "The branch was updated since you opened this page. Please refresh and try again. "
+                        f"(parentCommit {req.parent_commit} is not the head {ref.commit_sha} of {rev})"
+                    )
+            files = revisions.manifest(conn, repo.id, ref.commit_sha)
+            changed: set[str] = set()
+            for op in req.operations:
+                if isinstance(op, Delete):
+                    prefix = op.path + "/"
+                    under = [p for p in files if p.startswith(prefix)]
+                    if not op.folder and op.path in files:
+                        del files[op.path]
+                    elif under:
+                        for p in under:
+                            del files[p]
+                    else:
+                        raise EntryNotFound(f"{FILE_MISSING}: {op.path}")
+                    continue
+                self._check_no_clash(files, op.path)
+                if isinstance(op, AddFile):
+                    files[op.path] = FileEntry(op.path, op.oid, op.sha256, op.size, False)
+                else:
+                    size = lfs_sizes[op.sha256]
+                    files[op.path] = FileEntry(op.path, blob_sha1(lfs_pointer(op.sha256, size)), op.sha256, size, True)
+                changed.add(op.path)
+            new = revisions.write_commit(conn, repo.id, ref.commit_sha, files, changed, author, req.summary,
+                                         req.description)
+            revisions.set_ref(conn, repo.id, kind, name, new.sha)
+            for op in req.operations:
+                if isinstance(op, AddLfs):
+                    exists = conn.execute(select(lfs_objects.c.sha256).where(
+                        lfs_objects.c.repo_id == repo.id, lfs_objects.c.sha256 == op.sha256)).first()
+                    if not exists:
+                        conn.execute(lfs_objects.insert().values(
+                            repo_id=repo.id, sha256=op.sha256, size=lfs_sizes[op.sha256], pushed_at=now()))
+            if kind == "branch" and name == "main":
+                used = sum(e.size for e in files.values())
+                if readme_changed and "README.md" in files and req.readme_text is None:
+                    try:
+                        card = parse_card(self._read_small(files["README.md"].sha256))
+                    except BadRequest:
+                        card = None
+                self.repos.record_head(conn, repo.id, new.sha, used, card, readme_changed)
+            else:
+                self.repos.touch(conn, repo.id)
+            if pr_num is not None or kind == "pr":
+                discussions.add_event(conn, repo.id, int(name), "commit", author, {"subject": req.summary, "oid": new.sha})
+        return CommitResult(new, pr_num)
+
+    @staticmethod
+    def _check_no_clash(files: dict[str, FileEntry], path: str) -> None:
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            if "/".join(parts[:i]) in files:
+                raise InvalidPath(f"Cannot add {path!r}: {'/'.join(parts[:i])!r} is a file")
+        if any(p.startswith(path + "/") for p in files):
+            raise InvalidPath(f"Cannot add {path!r}: a directory with that name exists")
+
+    # --- branches, tags, history --------------------------------------------------------------------
+    def refs(self, repo: Repo) -> list[revisions.Ref]:
+        with self.db.read() as conn:
+            return revisions.list_refs(conn, repo.id)
+
+    def history(self, repo: Repo, rev: str, offset: int, limit: int) -> tuple[list[Commit], bool, str]:
+        with self.db.read() as conn:
+            sha = revisions.resolve(conn, repo.id, rev)
+            page, more = revisions.history(conn, repo.id, sha, offset, limit)
+            return page, more, sha
+
+    def create_branch(self, repo: Repo, name: str, starting_point: str | None) -> None:
+        with self.db.transaction() as conn:
+            revisions.create_branch(conn, repo.id, name, starting_point)
+
+    def delete_branch(self, repo: Repo, name: str) -> None:
+        with self.db.transaction() as conn:
+            revisions.delete_branch(conn, repo.id, name)
+
+    def create_tag(self, repo: Repo, revision: str, tag: str, message: str | None) -> None:
+        with self.db.transaction() as conn:
+            revisions.create_tag(conn, repo.id, revision, tag, message)
+
+    def delete_tag(self, repo: Repo, tag: str) -> None:
+        if tag == "main":
+            raise BadRequest("Cannot delete tag main: it is a branch")
+        with self.db.transaction() as conn:
+            revisions.delete_tag(conn, repo.id, tag)
+
+    def super_squash(self, who: Principal, repo: Repo, rev: str, message: str) -> Commit:
+        with self.db.transaction() as conn:
+            kind, name = revisions.parse_branch(rev)
+            ref = revisions.get_ref(conn, repo.id, kind, name)
+            if ref is None:
+                raise RevisionNotFound(f"Invalid rev id: {rev}")
+            files = revisions.manifest(conn, repo.id, ref.commit_sha)
+            new = revisions.write_commit(conn, repo.id, None, {p: FileEntry(e.path, e.oid, e.sha256, e.size, e.lfs)
+                                                                for p, e in files.items()},
+                                         set(files), who.account.name, message, "")
+            revisions.set_ref(conn, repo.id, kind, name, new.sha)
+            if kind == "branch" and name == "main":
+                self.repos.record_head(conn, repo.id, new.sha, sum(e.size for e in files.values()), None, False)
+            return new
+
+
+PR_URL_RE = re.compile(r".*/discussions/(\d+)$")

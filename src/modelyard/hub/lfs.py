@@ -1,0 +1,165 @@
+"""Git LFS batch API: signed upload URLs, streamed PUT with one-pass sha256, multipart parts, verify."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from modelyard.errors import BadChecksum, BadPayload, BadRequest, Forbidden, TooLarge
+from modelyard.hub.files import Files
+from modelyard.hub.repos import Repo
+from modelyard.types import is_sha256
+
+URL_TTL = 24 * 3600
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    repo_id: int
+    oid: str
+    size: int
+    exp: int
+
+
+class Lfs:
+    def __init__(self, files: Files, secret: str, multipart_threshold: int, chunk_size: int, max_size: int) -> None:
+        self.files = files
+        self.store = files.store
+        self._secret = secret.encode()
+        self.multipart_threshold = multipart_threshold
+        self.chunk_size = chunk_size
+        self.max_size = max_size
+        self.tmp = Path(getattr(self.store, "tmp_dir", "/tmp"))
+
+    # --- signing ------------------------------------------------------------------------------------
+    def _sig(self, *parts: object) -> str:
+        msg = "\n".join(str(p) for p in parts).encode()
+        return hmac.new(self._secret, msg, hashlib.sha256).hexdigest()
+
+    def ticket_query(self, repo_id: int, oid: str, size: int) -> str:
+        exp = int(time.time()) + URL_TTL
+        return f"repo={repo_id}&size={size}&exp={exp}&sig={self._sig('up', repo_id, oid, size, exp)}"
+
+    def check_ticket(self, oid: str, q: dict[str, str]) -> UploadTicket:
+        try:
+            repo_id, size, exp = int(q["repo"]), int(q["size"]), int(q["exp"])
+            sig = q["sig"]
+        except (KeyError, ValueError):
+            raise Forbidden("Invalid or missing upload signature") from None
+        if not hmac.compare_digest(sig, self._sig("up", repo_id, oid, size, exp)) or exp < time.time():
+            raise Forbidden("Invalid or expired upload signature")
+        return UploadTicket(repo_id, oid, size, exp)
+
+    # --- batch --------------------------------------------------------------------------------------
+    def batch(self, repo: Repo, body: dict[str, Any], base_url: str, auth_header: str | None) -> dict[str, Any]:
+        op = body.get("operation")
+        objects = body.get("objects")
+        if op not in {"upload", "download"} or not isinstance(objects, list):
+            raise BadPayload("LFS batch needs 'operation' (upload|download) and 'objects'")
+        out: list[dict[str, Any]] = []
+        for obj in objects:
+            oid = str(obj.get("oid", "")).lower() if isinstance(obj, dict) else ""
+            size = obj.get("size") if isinstance(obj, dict) else None
+            if not is_sha256(oid) or not isinstance(size, int) or size < 0:
+                out.append({"oid": oid, "size": size or 0, "error": {"code": 422, "message": "Invalid oid or size"}})
+                continue
+            if op == "download":
+                known = self.files.lfs_known(repo, oid)
+                if known is None or not self.store.exists(oid):
+                    out.append({"oid": oid, "size": size, "error": {"code": 404, "message": "Object does not exist"}})
+                else:
+                    action: dict[str, Any] = {"href": f"{base_url}/lfs-objects/{repo.type.value}/{quote(repo.id_str)}/{oid}"}
+                    if auth_header:
+                        action["header"] = {"Authorization": auth_header}
+                    out.append({"oid": oid, "size": known, "authenticated": True, "actions": {"download": action}})
+                continue
+            if size > self.max_size:
+                out.append({"oid": oid, "size": size, "error": {"code": 413, "message": f"Object larger than {self.max_size} bytes"}})
+                continue
+            known = self.files.lfs_known(repo, oid)
+            if known is not None and known == size and self.store.exists(oid):
+                out.append({"oid": oid, "size": size})  # already there: no actions
+                continue
+            q = self.ticket_query(repo.id, oid, size)
+            href = f"{base_url}/lfs-upload/{oid}?{q}"
+            upload: dict[str, Any] = {"href": href}
+            if size >= self.multipart_threshold and size > 0:
+                nparts = -(-size // self.chunk_size)
+                header: dict[str, str] = {"chunk_size": str(self.chunk_size)}
+                for i in range(1, nparts + 1):
+                    header[str(i)] = f"{base_url}/lfs-upload/{oid}/part/{i}?{q}"
+                upload["header"] = header
+            verify = {"href": f"{base_url}/lfs-verify/{repo.type.value}/{quote(repo.id_str)}"}
+            if auth_header:
+                verify["header"] = {"Authorization": auth_header}  # type: ignore[assignment]
+            out.append({"oid": oid, "size": size, "authenticated": True, "actions": {"upload": upload, "verify": verify}})
+        return {"transfer": "basic", "objects": out, "hash_algo": "sha256"}
+
+    # --- receiving bytes ----------------------------------------------------------------------------
+    async def receive(self, ticket: UploadTicket, chunks: AsyncIterator[bytes]) -> None:
+        """Stream a basic PUT to a temp file, hashing in the same pass; publish only if sha256 and size match."""
+        writer = self.store.writer(max_size=ticket.size)
+        try:
+            async for chunk in chunks:
+                writer.write(chunk)
+        except TooLarge:
+            raise BadChecksum(f"Received more than the declared {ticket.size} bytes") from None
+        except BaseException:
+            writer.abort()
+            raise
+        writer.commit(expected_sha256=ticket.oid, expected_size=ticket.size)
+        self.files.record_lfs(ticket.repo_id, ticket.oid, ticket.size)
+
+    def _mp_path(self, ticket: UploadTicket) -> Path:
+        return self.tmp / f"mp-{ticket.repo_id}-{ticket.oid}-{ticket.size}"
+
+    async def receive_part(self, ticket: UploadTicket, part: int, chunks: AsyncIterator[bytes]) -> str:
+        nparts = -(-ticket.size // self.chunk_size)
+        if part < 1 or part > nparts:
+            raise BadRequest(f"Invalid part number {part}")
+        offset = (part - 1) * self.chunk_size
+        expected = min(self.chunk_size, ticket.size - offset)
+        path = self._mp_path(ticket)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        h = hashlib.md5(usedforsecurity=False)
+        n = 0
+        try:
+            async for chunk in chunks:
+                if n + len(chunk) > expected:
+                    raise BadChecksum(f"Part {part} is larger than {expected} bytes")
+                os.pwrite(fd, chunk, offset + n)
+                h.update(chunk)
+                n += len(chunk)
+        finally:
+            os.close(fd)
+        if n != expected:
+            raise BadChecksum(f"Part {part}: expected {expected} bytes, received {n}")
+        return f'"{h.hexdigest()}"'
+
+    def complete_multipart(self, ticket: UploadTicket, body: dict[str, Any]) -> None:
+        parts = body.get("parts")
+        nparts = -(-ticket.size // self.chunk_size)
+        if not isinstance(parts, list) or len(parts) != nparts:
+            raise BadPayload(f"Multipart completion needs {nparts} parts")
+        path = self._mp_path(ticket)
+        if not path.exists():
+            raise BadRequest("No parts were uploaded for this object")
+        writer = self.store.writer(max_size=ticket.size)
+        try:
+            with open(path, "rb") as f:
+                while chunk := f.read(8 * 1024 * 1024):
+                    writer.write(chunk)
+            writer.commit(expected_sha256=ticket.oid, expected_size=ticket.size)
+        except TooLarge:
+            raise BadChecksum("Assembled object is larger than declared") from None
+        finally:
+            writer.abort()
+            path.unlink(missing_ok=True)
+        self.files.record_lfs(ticket.repo_id, ticket.oid, ticket.size)

@@ -1,0 +1,90 @@
+"""Validation of paths inside a repo, and .gitattributes LFS pattern matching."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from modelyard.errors import InvalidPath
+
+DEFAULT_LFS_PATTERNS = (
+    "*.7z *.arrow *.bin *.bz2 *.ckpt *.ftz *.gz *.h5 *.joblib *.lfs.* *.mlmodel *.model *.msgpack *.npy "
+    "*.npz *.onnx *.ot *.parquet *.pb *.pickle *.pkl *.pt *.pth *.rar *.safetensors saved_model/**/* "
+    "*.tar.* *.tar *.tflite *.tgz *.wasm *.xz *.zip *.zst *tfevents*"
+).split()
+DATASET_EXTRA_PATTERNS = (
+    "*.mds *.lz4 *.mp3 *.ogg *.wav *.jpg *.jpeg *.png *.webp *.mp4 *.webm".split()
+)
+
+
+def default_gitattributes(repo_type: str) -> bytes:
+    patterns = list(DEFAULT_LFS_PATTERNS)
+    if repo_type == "dataset":
+        patterns += DATASET_EXTRA_PATTERNS
+    return "".join(f"{p} filter=lfs diff=lfs merge=lfs -text\n" for p in patterns).encode()
+
+
+def validate_path(path: str) -> str:
+    """Return a normalised repo path or raise InvalidPath (traversal, absolute, .git/, empty segments)."""
+    if not isinstance(path, str) or not path:
+        raise InvalidPath("Invalid path: empty")
+    if "\\" in path:
+        raise InvalidPath(f"Invalid path {path!r}: backslashes are not allowed")
+    if "\0" in path or any(ord(c) < 32 for c in path):
+        raise InvalidPath(f"Invalid path {path!r}: control characters are not allowed")
+    if path.startswith("/"):
+        raise InvalidPath(f"Invalid path {path!r}: absolute paths are not allowed")
+    p = path[2:] if path.startswith("./") else path
+    parts = p.split("/")
+    for part in parts:
+        if part in {"", ".", ".."}:
+            raise InvalidPath(f"Invalid path {path!r}: empty, '.' or '..' segments are not allowed")
+        if part == ".git":
+            raise InvalidPath(f"Invalid path {path!r}: '.git' is reserved")
+    if len(p.encode()) > 1024:
+        raise InvalidPath(f"Invalid path {path!r}: longer than 1024 bytes")
+    return p
+
+
+@lru_cache(maxsize=4096)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    anchored = "/" in pattern.rstrip("/")
+    pat = pattern.lstrip("/")
+    i, out = 0, []
+    while i < len(pat):
+        c = pat[i]
+        if pat.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+            continue
+        if pat.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if c == "*":
+            out.append("[^/]*")
+        elif c == "?":
+            out.append("[^/]")
+        else:
+            out.append(re.escape(c))
+        i += 1
+    body = "".join(out)
+    return re.compile(("^" if anchored else "^(?:.*/)?") + body + "$")
+
+
+def lfs_patterns(gitattributes: str) -> list[str]:
+    pats: list[str] = []
+    for line in gitattributes.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split()
+        if len(fields) >= 2 and "filter=lfs" in fields[1:]:
+            pats.append(fields[0])
+        elif len(fields) >= 2 and "-filter" in fields[1:] or "!filter" in fields[1:]:
+            pats = [p for p in pats if p != fields[0]]
+    return pats
+
+
+def matches_lfs(path: str, patterns: list[str]) -> bool:
+    return any(_pattern_regex(p).match(path) for p in patterns)

@@ -1,0 +1,291 @@
+"""Branches, tags, PR refs, commits and tree resolution.  owns: commits, commit_files, refs
+
+Commits are rows with a full file manifest each (commit_files). Ids are real git sha1s (blob/tree/commit),
+computed from the manifest, so the history could be emitted as git objects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, and_, func, select
+
+from modelyard.db.schema import commit_files, commits, refs
+from modelyard.errors import BadRequest, Conflict, EntryNotFound, InvalidRevisionName, RevisionNotFound
+from modelyard.hub._time import now
+from modelyard.hub.gitobjects import commit_sha1, tree_shas
+
+_PR_RE = re.compile(r"^refs/pr/(\d+)$")
+_HEX_RE = re.compile(r"^[0-9a-f]{7,40}$")
+_REF_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    oid: str  # git blob sha1
+    sha256: str
+    size: int
+    lfs: bool
+    last_commit_sha: str = ""
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    parent_sha: str | None
+    tree_sha: str
+    author: str
+    title: str
+    message: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Ref:
+    kind: str
+    name: str
+    commit_sha: str
+
+    @property
+    def full(self) -> str:
+        if self.kind == "branch":
+            return f"refs/heads/{self.name}"
+        if self.kind == "tag":
+            return f"refs/tags/{self.name}"
+        return f"refs/pr/{self.name}"
+
+
+def validate_ref_name(name: str) -> str:
+    if (
+        not _REF_NAME_RE.match(name)
+        or ".." in name
+        or name.endswith((".lock", "/", "."))
+        or "//" in name
+        or _PR_RE.match(name)
+        or name.startswith("refs/")
+    ):
+        raise InvalidRevisionName(f"Invalid reference name {name!r}")
+    return name
+
+
+def _commit(row: object) -> Commit:
+    r = row
+    return Commit(r.sha, r.parent_sha, r.tree_sha, r.author, r.title, r.message, r.created_at)  # type: ignore[attr-defined]
+
+
+def get_ref(conn: Connection, repo_id: int, kind: str, name: str) -> Ref | None:
+    row = conn.execute(
+        select(refs.c.commit_sha).where(refs.c.repo_id == repo_id, refs.c.kind == kind, refs.c.name == name)
+    ).first()
+    return Ref(kind, name, row.commit_sha) if row else None
+
+
+def parse_branch(rev: str) -> tuple[str, str]:
+    """A writable ref named by a revision string: ('branch', name) or ('pr', num)."""
+    m = _PR_RE.match(rev)
+    if m:
+        return "pr", m.group(1)
+    if rev.startswith("refs/heads/"):
+        return "branch", rev[len("refs/heads/") :]
+    return "branch", rev
+
+
+def resolve(conn: Connection, repo_id: int, rev: str) -> str:
+    """Branch, tag, refs/pr/N, refs/heads/x, refs/tags/x, full or short (>= 7) sha -> commit sha."""
+    candidates: list[tuple[str, str]] = []
+    m = _PR_RE.match(rev)
+    if m:
+        candidates.append(("pr", m.group(1)))
+    elif rev.startswith("refs/heads/"):
+        candidates.append(("branch", rev[len("refs/heads/") :]))
+    elif rev.startswith("refs/tags/"):
+        candidates.append(("tag", rev[len("refs/tags/") :]))
+    else:
+        candidates += [("branch", rev), ("tag", rev)]
+    for kind, name in candidates:
+        ref = get_ref(conn, repo_id, kind, name)
+        if ref:
+            return ref.commit_sha
+    if _HEX_RE.match(rev):
+        if len(rev) == 40:
+            row = conn.execute(select(commits.c.sha).where(commits.c.repo_id == repo_id, commits.c.sha == rev)).first()
+            if row:
+                return str(row.sha)
+        else:
+            rows = conn.execute(
+                select(commits.c.sha)
+                .where(commits.c.repo_id == repo_id, commits.c.sha.like(rev + "%"))
+                .limit(2)
+            ).all()
+            if len(rows) == 1:
+                return str(rows[0].sha)
+    raise RevisionNotFound(f"Invalid rev id: {rev}")
+
+
+def get_commit(conn: Connection, repo_id: int, sha: str) -> Commit:
+    row = conn.execute(select(commits).where(commits.c.repo_id == repo_id, commits.c.sha == sha)).first()
+    if row is None:
+        raise RevisionNotFound(f"Invalid rev id: {sha}")
+    return _commit(row)
+
+
+def manifest(conn: Connection, repo_id: int, sha: str) -> dict[str, FileEntry]:
+    rows = conn.execute(
+        select(commit_files).where(commit_files.c.repo_id == repo_id, commit_files.c.commit_sha == sha)
+    )
+    return {
+        r.path: FileEntry(r.path, r.oid, r.sha256, r.size, r.lfs, r.last_commit_sha)
+        for r in rows
+    }
+
+
+def get_file(conn: Connection, repo_id: int, sha: str, path: str) -> FileEntry:
+    r = conn.execute(
+        select(commit_files).where(
+            commit_files.c.repo_id == repo_id, commit_files.c.commit_sha == sha, commit_files.c.path == path
+        )
+    ).first()
+    if r is None:
+        raise EntryNotFound(f"Entry not found: {path}")
+    return FileEntry(r.path, r.oid, r.sha256, r.size, r.lfs, r.last_commit_sha)
+
+
+def commits_by_sha(conn: Connection, repo_id: int, shas: set[str]) -> dict[str, Commit]:
+    out: dict[str, Commit] = {}
+    sl = list(shas)
+    for i in range(0, len(sl), 500):
+        for r in conn.execute(select(commits).where(commits.c.repo_id == repo_id, commits.c.sha.in_(sl[i : i + 500]))):
+            out[r.sha] = _commit(r)
+    return out
+
+
+def history(conn: Connection, repo_id: int, sha: str, offset: int = 0, limit: int = 50) -> tuple[list[Commit], bool]:
+    """Commits reachable from sha, newest first: (page, has_more)."""
+    out: list[Commit] = []
+    cur: str | None = sha
+    skipped = 0
+    while cur:
+        c = get_commit(conn, repo_id, cur)
+        if skipped < offset:
+            skipped += 1
+        else:
+            if len(out) == limit:
+                return out, True
+            out.append(c)
+        cur = c.parent_sha
+    return out, False
+
+
+def count_history(conn: Connection, repo_id: int, sha: str) -> int:
+    n, cur = 0, sha
+    while cur:
+        n += 1
+        row = conn.execute(select(commits.c.parent_sha).where(commits.c.repo_id == repo_id, commits.c.sha == cur)).first()
+        cur = row.parent_sha if row else None
+    return n
+
+
+def list_refs(conn: Connection, repo_id: int) -> list[Ref]:
+    rows = conn.execute(select(refs).where(refs.c.repo_id == repo_id).order_by(refs.c.kind, refs.c.name))
+    return [Ref(r.kind, r.name, r.commit_sha) for r in rows]
+
+
+def set_ref(conn: Connection, repo_id: int, kind: str, name: str, sha: str, message: str | None = None) -> None:
+    if get_ref(conn, repo_id, kind, name):
+        conn.execute(
+            refs.update()
+            .where(refs.c.repo_id == repo_id, refs.c.kind == kind, refs.c.name == name)
+            .values(commit_sha=sha)
+        )
+    else:
+        conn.execute(refs.insert().values(repo_id=repo_id, kind=kind, name=name, commit_sha=sha, message=message))
+
+
+def delete_ref(conn: Connection, repo_id: int, kind: str, name: str) -> None:
+    conn.execute(refs.delete().where(refs.c.repo_id == repo_id, refs.c.kind == kind, refs.c.name == name))
+
+
+def create_branch(conn: Connection, repo_id: int, name: str, starting_point: str | None) -> None:
+    validate_ref_name(name)
+    if get_ref(conn, repo_id, "branch", name):
+        raise Conflict(f"Reference refs/heads/{name} already exists")
+    sha = resolve(conn, repo_id, starting_point or "main")
+    set_ref(conn, repo_id, "branch", name, sha)
+
+
+def delete_branch(conn: Connection, repo_id: int, name: str) -> None:
+    if name == "main":
+        raise BadRequest("Cannot delete refs/heads/main")
+    if not get_ref(conn, repo_id, "branch", name):
+        raise BadRequest(f"Invalid rev id: {name}")
+    delete_ref(conn, repo_id, "branch", name)
+
+
+def create_tag(conn: Connection, repo_id: int, revision: str, tag: str, message: str | None) -> None:
+    try:
+        validate_ref_name(tag)
+    except InvalidRevisionName:
+        raise BadRequest(f"Invalid tag name {tag!r}") from None
+    sha = resolve(conn, repo_id, revision)
+    if get_ref(conn, repo_id, "tag", tag):
+        raise Conflict(f"Tag {tag} already exists")
+    set_ref(conn, repo_id, "tag", tag, sha, message)
+
+
+def delete_tag(conn: Connection, repo_id: int, tag: str) -> None:
+    if not get_ref(conn, repo_id, "tag", tag):
+        raise RevisionNotFound(f"Invalid rev id: {tag}")
+    delete_ref(conn, repo_id, "tag", tag)
+
+
+def write_commit(
+    conn: Connection,
+    repo_id: int,
+    parent: str | None,
+    new_manifest: dict[str, FileEntry],
+    changed: set[str],
+    author: str,
+    title: str,
+    message: str,
+) -> Commit:
+    """Insert a commit whose manifest is new_manifest; files in `changed` get this commit as lastCommit."""
+    trees = tree_shas((p, e.oid) for p, e in new_manifest.items())
+    tree = trees[""]
+    when = now()
+    full_message = title if not message else f"{title}\n\n{message}"
+    sha = commit_sha1(tree, parent, author, when, full_message)
+    while conn.execute(select(commits.c.sha).where(commits.c.repo_id == repo_id, commits.c.sha == sha)).first():
+        when = when + timedelta(seconds=1)
+        sha = commit_sha1(tree, parent, author, when, full_message)
+    conn.execute(
+        commits.insert().values(
+            repo_id=repo_id, sha=sha, parent_sha=parent, tree_sha=tree, author=author, title=title,
+            message=message, created_at=when,
+        )
+    )
+    rows = [
+        dict(
+            repo_id=repo_id, commit_sha=sha, path=e.path, oid=e.oid, sha256=e.sha256, size=e.size, lfs=e.lfs,
+            last_commit_sha=sha if (e.path in changed or not e.last_commit_sha) else e.last_commit_sha,
+        )
+        for e in new_manifest.values()
+    ]
+    for i in range(0, len(rows), 500):
+        conn.execute(commit_files.insert(), rows[i : i + 500])
+    return Commit(sha, parent, tree, author, title, message, when)
+
+
+def repo_size(conn: Connection, repo_id: int, sha: str) -> int:
+    v = conn.execute(
+        select(func.coalesce(func.sum(commit_files.c.size), 0)).where(
+            and_(commit_files.c.repo_id == repo_id, commit_files.c.commit_sha == sha)
+        )
+    ).scalar()
+    return int(v or 0)
+
+
+def tree_of(files: dict[str, FileEntry]) -> dict[str, str]:
+    return tree_shas((p, e.oid) for p, e in files.items())

@@ -1,0 +1,131 @@
+"""Dynamic batching: take what is queued (greedy, no timer by default), group by (op, params), split back.
+
+Pure Python; used by the worker process. A request is ``(rid, InferenceRequest)``.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from modelyard.inference.requests import InferenceRequest
+
+Job = tuple[int, InferenceRequest]
+
+
+class Batcher:
+    """Pulls jobs from ``source`` into batches of at most ``max_items`` items.
+
+    The first job is awaited; everything already queued is added until the batch is full; then, if
+    ``max_wait_s`` > 0, it waits at most that long for more. Streaming jobs always run alone.
+    Jobs whose rid is in ``cancelled`` are dropped before they reach the model.
+    """
+
+    def __init__(
+        self,
+        source: queue.Queue[Job | None],
+        max_items: int,
+        max_wait_s: float = 0.0,
+        cancelled: set[int] | None = None,
+    ) -> None:
+        self.source = source
+        self.max_items = max(1, max_items)
+        self.max_wait_s = max(0.0, max_wait_s)
+        self.cancelled = cancelled if cancelled is not None else set()
+        self.carry: deque[Job] = deque()
+        self.closed = False
+
+    def _get(self, timeout: float | None) -> Job | None:
+        """Next live job; None on timeout (or when closed)."""
+        while True:
+            if self.carry:
+                return self.carry.popleft()
+            if self.closed:
+                return None
+            try:
+                job = self.source.get(timeout=timeout) if timeout != 0 else self.source.get_nowait()
+            except queue.Empty:
+                return None
+            if job is None:
+                self.closed = True
+                return None
+            if job[0] in self.cancelled:
+                self.cancelled.discard(job[0])
+                continue
+            return job
+
+    def next_batch(self) -> list[Job]:
+        """Block for the next batch; an empty list means the source is closed."""
+        first = self._get(timeout=None)
+        if first is None:
+            return []
+        batch = [first]
+        if first[1].stream:
+            return batch
+        size = len(first[1].items)
+        deadline = time.monotonic() + self.max_wait_s
+        while size < self.max_items:
+            remaining = deadline - time.monotonic()
+            job = self._get(timeout=0 if remaining <= 0 else remaining)
+            if job is None:
+                break
+            if job[1].stream or size + len(job[1].items) > self.max_items:
+                self.carry.appendleft(job)
+                break
+            batch.append(job)
+            size += len(job[1].items)
+        return batch
+
+
+def params_key(request: InferenceRequest) -> str:
+    return request.op + json.dumps(dict(request.params), sort_keys=True, default=str)
+
+
+def group(batch: list[Job]) -> Iterator[list[Job]]:
+    """Jobs sharing op and params, in first-seen order (each group is one model call)."""
+    groups: dict[str, list[Job]] = {}
+    for job in batch:
+        groups.setdefault(params_key(job[1]), []).append(job)
+    yield from groups.values()
+
+
+@dataclass
+class Outcome:
+    rid: int
+    status: str  # "ok" | "invalid_input" | "model_error"
+    payload: Any
+
+
+RunFn = Callable[[str, list[Any], dict[str, Any]], list[Any]]
+ClassifyError = Callable[[BaseException], tuple[str, str]]
+
+
+def run_group(jobs: list[Job], run: RunFn, max_items: int, classify: ClassifyError) -> list[Outcome]:
+    """Run one group as few model calls as possible; on failure retry job by job to isolate the culprit."""
+    request = jobs[0][1]
+    flat = [item for _, req in jobs for item in req.items]
+    try:
+        outputs: list[Any] = []
+        for start in range(0, len(flat), max_items):
+            chunk = flat[start : start + max_items]
+            result = run(request.op, chunk, dict(request.params))
+            if len(result) != len(chunk):
+                raise RuntimeError(f"runtime returned {len(result)} outputs for {len(chunk)} inputs")
+            outputs.extend(result)
+    except Exception as exc:
+        if len(jobs) > 1:
+            return [o for job in jobs for o in run_group([job], run, max_items, classify)]
+        status, message = classify(exc)
+        return [Outcome(jobs[0][0], status, message)]
+    out: list[Outcome] = []
+    pos = 0
+    for rid, req in jobs:
+        n = len(req.items)
+        out.append(Outcome(rid, "ok", outputs[pos : pos + n]))
+        pos += n
+    return out

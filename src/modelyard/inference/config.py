@@ -1,0 +1,93 @@
+"""Endpoint configuration: what to serve and how (validated, JSON round-trippable)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from modelyard.inference.errors import InvalidInput
+from modelyard.inference.tasks import normalize_task
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def default_name(repo_id: str) -> str:
+    """``user/My_Model`` → ``my-model`` (a valid endpoint name)."""
+    base = repo_id.split("/")[-1].lower()
+    base = re.sub(r"[^a-z0-9._-]+", "-", base).strip("-._") or "model"
+    return base[:63]
+
+
+@dataclass(frozen=True)
+class EndpointConfig:
+    name: str
+    repo_id: str
+    revision: str = "main"
+    task: str | None = None
+    max_batch_size: int = 32
+    max_wait_ms: float = 0.0
+    max_queue: int = 128
+    keep_alive_s: float | None = 300.0
+    threads: int | None = None
+    request_timeout_s: float = 300.0
+
+    def __post_init__(self) -> None:
+        if not NAME_RE.match(self.name):
+            raise InvalidInput(
+                f"Invalid endpoint name {self.name!r}: lowercase letters, digits, '.', '_', '-', at most 63"
+            )
+        if not REPO_RE.match(self.repo_id) or ".." in self.repo_id:
+            raise InvalidInput(f"Invalid repo id {self.repo_id!r}")
+        if self.task is not None:
+            object.__setattr__(self, "task", normalize_task(self.task))
+        if not 1 <= self.max_batch_size <= 1024:
+            raise InvalidInput("max_batch_size must be in [1, 1024]")
+        if not 0 <= self.max_wait_ms <= 10_000:
+            raise InvalidInput("max_wait_ms must be in [0, 10000]")
+        if not 1 <= self.max_queue <= 100_000:
+            raise InvalidInput("max_queue must be in [1, 100000]")
+        if self.keep_alive_s is not None and self.keep_alive_s < 0:
+            object.__setattr__(self, "keep_alive_s", None)
+        if self.threads is not None and not 1 <= self.threads <= 1024:
+            raise InvalidInput("threads must be in [1, 1024]")
+        if self.request_timeout_s <= 0:
+            raise InvalidInput("request_timeout_s must be > 0")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> EndpointConfig:
+        """Build from a JSON object (``name`` defaults from ``repo_id``); unknown keys are rejected."""
+        if not isinstance(data, dict):
+            raise InvalidInput("Endpoint definition must be a JSON object")
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(data) - set(known)
+        if unknown:
+            raise InvalidInput(f"Unknown endpoint fields: {', '.join(sorted(unknown))}")
+        repo_id = data.get("repo_id")
+        if not isinstance(repo_id, str):
+            raise InvalidInput("'repo_id' is required")
+        values = dict(data)
+        values.setdefault("name", default_name(repo_id))
+        if not values.get("name"):
+            values["name"] = default_name(repo_id)
+        types = {
+            "name": str,
+            "repo_id": str,
+            "revision": str,
+            "task": (str, type(None)),
+            "max_batch_size": int,
+            "max_wait_ms": (int, float),
+            "max_queue": int,
+            "keep_alive_s": (int, float, type(None)),
+            "threads": (int, type(None)),
+            "request_timeout_s": (int, float),
+        }
+        for key, value in values.items():
+            expected = types[key]
+            if isinstance(value, bool) or not isinstance(value, expected):
+                raise InvalidInput(f"Invalid type for {key!r}")
+        return cls(**values)

@@ -1,0 +1,29 @@
+"""Messages between the HTTP front and a model worker process (pickled over a pipe pair).
+
+front → worker: ``("init", WorkerSpec)`` first, then ``("req", rid, InferenceRequest)``, ``("cancel", rid)``,
+``("stop",)``.
+worker → front: ``("ready", info)`` or ``("load_error", message)``; then ``("results", [(rid, status, payload)],
+stats)`` per batch, ``("tok", rid, event)`` per streamed token and ``("end", rid, status, payload)`` when a
+streamed request finishes. ``status`` is ``"ok"``, ``"invalid_input"`` or ``"model_error"``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelyard.inference.source import ModelSource
+
+STATUS_OK = "ok"
+STATUS_INVALID = "invalid_input"
+STATUS_MODEL_ERROR = "model_error"
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    source: ModelSource
+    repo_id: str
+    revision: str = "main"
+    task: str | None = None
+    max_batch_size: int = 32
+    max_wait_ms: float = 0.0
+    threads: int | None = None

@@ -1,0 +1,127 @@
+"""The model worker process: load one model, then serve batches from the front until told to stop.
+
+Run as ``python -m modelyard.inference.worker FD_IN FD_OUT`` (spawned by :mod:`modelyard.inference.process`).
+It survives model errors (each failing request gets a ``model_error``); it never writes to stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from modelyard.inference import batching
+from modelyard.inference.errors import InvalidInput
+from modelyard.inference.protocol import STATUS_INVALID, STATUS_MODEL_ERROR, STATUS_OK, WorkerSpec
+from modelyard.inference.requests import InferenceRequest
+
+
+def classify_error(exc: BaseException) -> tuple[str, str]:
+    if isinstance(exc, InvalidInput):
+        return STATUS_INVALID, exc.message
+    traceback.print_exception(exc, file=sys.stderr)
+    return STATUS_MODEL_ERROR, f"{type(exc).__name__}: {exc}"
+
+
+class Worker:
+    def __init__(self, conn_in: Connection, conn_out: Connection, spec: WorkerSpec) -> None:
+        self.conn_in = conn_in
+        self.conn_out = conn_out
+        self.spec = spec
+        self.jobs: queue.Queue[batching.Job | None] = queue.Queue()
+        self.cancelled: set[int] = set()
+
+    def receive_forever(self) -> None:
+        """Pipe → queue, on its own thread, so the pipe never fills while a batch runs."""
+        try:
+            while True:
+                msg = self.conn_in.recv()
+                kind = msg[0]
+                if kind == "req":
+                    self.jobs.put((msg[1], msg[2]))
+                elif kind == "cancel":
+                    self.cancelled.add(msg[1])
+                elif kind == "stop":
+                    break
+        except (EOFError, OSError):
+            pass
+        self.jobs.put(None)
+
+    def load(self) -> Any:
+        import torch
+
+        from modelyard.inference.runtimes import load_runtime
+        from modelyard.inference.tasks import infer_task, normalize_task
+
+        torch.set_num_threads(self.spec.threads or os.cpu_count() or 1)
+        started = time.monotonic()
+        model_dir = self.spec.source.snapshot(self.spec.repo_id, self.spec.revision)
+        task = normalize_task(self.spec.task) if self.spec.task else infer_task(model_dir)
+        runtime = load_runtime(task, model_dir)
+        info = {"task": task, "load_seconds": time.monotonic() - started, "pid": os.getpid(), **runtime.info()}
+        return runtime, info
+
+    def serve(self, runtime: Any) -> None:
+        batcher = batching.Batcher(
+            self.jobs, self.spec.max_batch_size, self.spec.max_wait_ms / 1000.0, self.cancelled
+        )
+        while True:
+            batch = batcher.next_batch()
+            if not batch:
+                return
+            if batch[0][1].stream:
+                self.stream(runtime, *batch[0])
+                continue
+            started = time.monotonic()
+            outcomes: list[batching.Outcome] = []
+            for group in batching.group(batch):
+                outcomes.extend(
+                    batching.run_group(group, runtime.run, self.spec.max_batch_size, classify_error)
+                )
+            elapsed = time.monotonic() - started
+            items = sum(len(req.items) for _, req in batch)
+            self.conn_out.send(
+                ("results", [(o.rid, o.status, o.payload) for o in outcomes], (items, len(batch), elapsed))
+            )
+
+    def stream(self, runtime: Any, rid: int, request: InferenceRequest) -> None:
+        started = time.monotonic()
+
+        def emit(event: dict[str, Any]) -> None:
+            self.conn_out.send(("tok", rid, event))
+
+        try:
+            final = runtime.stream(request.op, request.items[0], dict(request.params), emit)
+            status, payload = STATUS_OK, final
+        except Exception as exc:
+            status, payload = classify_error(exc)
+        self.conn_out.send(("end", rid, status, payload, (1, 1, time.monotonic() - started)))
+
+
+def main(argv: list[str]) -> int:
+    fd_in, fd_out = int(argv[0]), int(argv[1])
+    conn_in = Connection(fd_in, writable=False)
+    conn_out = Connection(fd_out, readable=False)
+    init = conn_in.recv()
+    spec: WorkerSpec = init[1]
+    worker = Worker(conn_in, conn_out, spec)
+    try:
+        runtime, info = worker.load()
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        conn_out.send(("load_error", message))
+        return 1
+    threading.Thread(target=worker.receive_forever, name="worker-recv", daemon=True).start()
+    conn_out.send(("ready", info))
+    worker.serve(runtime)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""HF-compatible JSON routes, one module per resource."""

@@ -1,0 +1,100 @@
+"""Shared helpers for API routes: caller identity, repo lookup, base URL, JSON responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.errors import BadPayload
+from modelyard.hub.accounts import Principal
+from modelyard.hub.repos import Repo
+from modelyard.server.services import Services
+from modelyard.types import RepoType
+
+TYPE_FROM_PLURAL = {"models": RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+def bearer(request: Request) -> str | None:
+    h = request.headers.get("authorization")
+    if not h:
+        return None
+    scheme, _, value = h.partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    if scheme.lower() == "basic":  # git clients: user:token
+        import base64
+        import binascii
+
+        try:
+            _, _, pw = base64.b64decode(value).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return pw or None
+    return None
+
+
+def principal(request: Request) -> Principal | None:
+    cached = request.scope.get("modelyard.principal", ...)
+    if cached is not ...:
+        return cached  # type: ignore[no-any-return]
+    who = services(request).accounts.authenticate(bearer(request))
+    request.scope["modelyard.principal"] = who
+    return who
+
+
+def base_url(request: Request) -> str:
+    configured = services(request).settings.public_url
+    if configured:
+        return configured.rstrip("/")
+    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
+    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
+    return f"{proto}://{host}"
+
+
+def repo_url(request: Request, repo: Repo) -> str:
+    return f"{base_url(request)}/{repo.type.url_prefix}{repo.id_str}"
+
+
+def repo_type(params_type: str | None) -> RepoType:
+    return TYPE_FROM_PLURAL.get(params_type or "models", RepoType.MODEL)
+
+
+def get_repo(request: Request, type: str | None, ns: str, name: str) -> Repo:
+    return services(request).repos.get(repo_type(type), ns, name, principal(request))
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise BadPayload(f"Request body is not valid JSON: {e.msg}") from None
+
+
+def sync_json_body(request: Request) -> Any:
+    raw = request.scope.get("modelyard.body", b"")
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise BadPayload(f"Request body is not valid JSON: {e.msg}") from None
+
+
+def qbool(value: str | None, default: bool = False) -> bool:
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}

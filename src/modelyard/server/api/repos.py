@@ -1,0 +1,216 @@
+"""Identity, repo CRUD, settings, move, info and listing."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.errors import BadRequest, RepoExists, RepoNotFound, RevisionNotFound, Unauthorized
+from modelyard.hub.accounts import INVALID_CREDENTIALS
+from modelyard.hub.search import Query
+from modelyard.server.api._common import (
+    TYPE_FROM_PLURAL,
+    base_url,
+    get_repo,
+    json_response,
+    principal,
+    qbool,
+    repo_type,
+    repo_url,
+    services,
+    sync_json_body,
+)
+from modelyard.server.api.serialize import repo_info
+from modelyard.server.routing import REPO, REV, TYPES, Router
+from modelyard.types import RepoType
+
+
+def whoami(request: Request) -> Response:
+    who = principal(request)
+    if who is None:
+        raise Unauthorized(INVALID_CREDENTIALS if request.headers.get("authorization") else "Authorization header is required")
+    return json_response({
+        "type": "user",
+        "id": str(who.account.id),
+        "name": who.account.name,
+        "fullname": who.account.fullname,
+        "email": None,
+        "emailVerified": False,
+        "isPro": False,
+        "orgs": [{"type": "org", "name": o.name, "fullname": o.fullname, "id": str(o.id)} for o in who.orgs],
+        "auth": {"type": "access_token", "accessToken": {"displayName": who.token_name, "role": who.role}},
+    })
+
+
+def _visibility(body: dict[str, object]) -> bool | None:
+    vis = body.get("visibility")
+    if vis is not None:
+        if vis not in {"public", "private", "protected"}:
+            raise BadRequest(f"Invalid visibility {vis!r}")
+        return vis == "private"
+    priv = body.get("private")
+    return None if priv is None else bool(priv)
+
+
+def create_repo(request: Request) -> Response:
+    body = sync_json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        raise BadRequest("Body must be JSON with a 'name'")
+    rtype = RepoType.parse(body.get("type"))
+    name = body["name"]
+    ns = body.get("organization")
+    if "/" in name and not ns:
+        ns, name = name.split("/", 1)
+    svc = services(request)
+    try:
+        repo = svc.repos.create(principal(request), rtype, name, ns, _visibility(body), body.get("sdk"))
+    except RepoExists as e:
+        existing = e.extra.get("repo")
+        if existing is not None:
+            e.extra["url"] = repo_url(request, existing)
+        raise
+    return json_response({"url": repo_url(request, repo), "name": repo.id_str, "id": str(repo.id)})
+
+
+def delete_repo(request: Request) -> Response:
+    body = sync_json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("name"), str):
+        raise BadRequest("Body must be JSON with a 'name'")
+    who = principal(request)
+    name = body["name"]
+    ns = body.get("organization") or (who.account.name if who else None)
+    if "/" in name:
+        ns, name = name.split("/", 1)
+    if ns is None:
+        raise Unauthorized("You must be authenticated to delete a repository")
+    services(request).repos.delete(who, RepoType.parse(body.get("type")), ns, name)
+    return json_response({})
+
+
+def update_settings(request: Request, type: str, ns: str, name: str) -> Response:
+    body = sync_json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("Body must be a JSON object")
+    svc = services(request)
+    repo = svc.repos.get_for_write(repo_type(type), ns, name, principal(request))
+    repo = svc.repos.update_settings(principal(request), repo, _visibility(body), body.get("gated"))
+    return json_response({"private": repo.private, "gated": repo.gated or False})
+
+
+def move_repo(request: Request) -> Response:
+    body = sync_json_body(request)
+    if not isinstance(body, dict) or "fromRepo" not in body or "toRepo" not in body:
+        raise BadRequest("Body needs 'fromRepo' and 'toRepo'")
+    rtype = RepoType.parse(body.get("type"))
+    try:
+        repo = services(request).repos.move(principal(request), rtype, str(body["fromRepo"]), str(body["toRepo"]))
+    except RepoExists:
+        raise
+    except Exception as e:
+        from modelyard.errors import Conflict
+
+        if isinstance(e, Conflict):
+            raise Conflict(f"A {rtype.value} repository called {body['toRepo']} already exists") from None
+        raise
+    return json_response({"url": repo_url(request, repo)})
+
+
+def info(request: Request, type: str, ns: str, name: str, rev: str | None = None) -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    sha = svc.files.resolve_rev(repo, rev or "main")
+    files = svc.files.manifest(repo, sha)
+    expand = request.query_params.getlist("expand") or None
+    blobs = qbool(request.query_params.get("blobs"))
+    return json_response(repo_info(repo, sha, files, blobs=blobs, expand=expand))
+
+
+def auth_check(request: Request, type: str, ns: str, name: str, write: str | None = None) -> Response:
+    svc = services(request)
+    if write:
+        svc.repos.get_for_write(repo_type(type), ns, name, principal(request))
+    else:
+        get_repo(request, type, ns, name)
+    return json_response({"accessRequest": None})
+
+
+def list_repos(request: Request, type: str) -> Response:
+    svc = services(request)
+    qp = request.query_params
+    rtype = TYPE_FROM_PLURAL[type]
+    try:
+        limit = int(qp.get("limit") or 1000)
+        offset = int(qp.get("offset") or qp.get("p") or 0)
+    except ValueError:
+        raise BadRequest("limit and offset must be integers") from None
+    limit = max(1, min(limit, 1000))
+    direction = qp.get("direction")
+    q = Query(
+        repo_type=rtype,
+        search=qp.getlist("search"),
+        author=qp.get("author"),
+        filters=qp.getlist("filter"),
+        pipeline_tag=qp.get("pipeline_tag"),
+        library=qp.get("library"),
+        sort=qp.get("sort"),
+        ascending=direction == "1",
+        limit=limit,
+        offset=offset,
+    )
+    repos, more = svc.search.list(q, principal(request))
+    full = qbool(qp.get("full"))
+    card = qbool(qp.get("cardData")) or full
+    expand = qp.getlist("expand") or None
+    items = []
+    for r in repos:
+        files = None
+        if full or (expand and "siblings" in expand):
+            files = svc.files.manifest(r, r.head_sha) if r.head_sha else {}
+        d = repo_info(r, r.head_sha, files, expand=expand)
+        if not card and not expand:
+            d.pop("cardData", None)
+        items.append(d)
+    headers = {}
+    if more:
+        params = [(k, v) for k, v in qp.multi_items() if k not in {"offset", "p"}]
+        params.append(("offset", str(offset + limit)))
+        headers["Link"] = f'<{base_url(request)}{request.url.path}?{urlencode(params)}>; rel="next"'
+    return json_response(items, headers=headers)
+
+
+def validate_yaml(request: Request) -> Response:
+    from modelyard.errors import InvalidYaml
+    from modelyard.hub.cards import parse_card, validate
+
+    body = sync_json_body(request)
+    content = body.get("content") if isinstance(body, dict) else None
+    if not isinstance(content, str):
+        return json_response({"errors": [{"message": "Body needs 'content' (the README text)"}]}, status=400)
+    try:
+        card = parse_card(content)
+    except InvalidYaml as e:
+        return json_response({"errors": [{"message": e.message}]}, status=400)
+    if not card:
+        return json_response({"errors": [], "warnings": [{"message": "empty metadata: the YAML front matter is empty or missing"}]})
+    errors = validate(card)
+    if errors:
+        return json_response({"errors": [{"message": m} for m in errors]}, status=400)
+    return json_response({"errors": [], "warnings": []})
+
+
+def register(r: Router) -> None:
+    r.add("GET", r"/api/whoami-v2", whoami)
+    r.add("POST", r"/api/repos/create", create_repo)
+    r.add("DELETE", r"/api/repos/delete", delete_repo)
+    r.add("POST", r"/api/repos/move", move_repo)
+    r.add("POST", r"/api/validate-yaml", validate_yaml)
+    r.add("GET", rf"/api/{TYPES}", list_repos)
+    r.add("PUT", rf"/api/{TYPES}/{REPO}/settings", update_settings)
+    r.add("GET", rf"/api/{TYPES}/{REPO}/auth-check(?P<write>/write)?", auth_check)
+    r.add("GET", rf"/api/{TYPES}/{REPO}", info)
+    r.add("GET", rf"/api/{TYPES}/{REPO}/revision/{REV}", info)
+
+
+__all__ = ["RepoNotFound", "RevisionNotFound", "register"]

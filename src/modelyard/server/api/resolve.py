@@ -1,0 +1,136 @@
+"""File downloads: /[type/]ns/name/resolve/rev/path (HEAD + GET, Range -> 206), streamed in large chunks."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+from typing import Any
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from modelyard.errors import EntryNotFound, RangeNotSatisfiable
+from modelyard.hub.revisions import FileEntry
+from modelyard.server.api._common import get_repo, principal, services
+from modelyard.server.routing import REV, Router
+from modelyard.types import RepoType
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+COUNTED = {"config.json", "README.md", "model_index.json"}
+
+
+class BlobResponse(Response):
+    """Streams [start, end) of a local file with pread, in chunks the transport's flow control paces."""
+
+    def __init__(self, path: str, start: int, end: int, status: int, headers: dict[str, str], chunk: int) -> None:
+        super().__init__(status_code=status, headers=headers)
+        self.path, self.start, self.end, self.chunk = path, start, end, chunk
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if scope.get("method") == "HEAD" or self.end <= self.start:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            pos = self.start
+            while pos < self.end:
+                n = min(self.chunk, self.end - pos)
+                data = os.pread(fd, n, pos)
+                if not data:
+                    break
+                pos += len(data)
+                await send({"type": "http.response.body", "body": data, "more_body": pos < self.end})
+        finally:
+            os.close(fd)
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(start, end_exclusive) for a single 'bytes=' range, None for no/ignored range; 416 if unsatisfiable."""
+    if not header:
+        return None
+    m = _RANGE.match(header.strip())
+    if not m or (not m.group(1) and not m.group(2)):
+        return None
+    a, b = m.group(1), m.group(2)
+    if not a:
+        n = int(b)
+        if n == 0:
+            raise RangeNotSatisfiable(f"Range {header} not satisfiable for size {size}")
+        return max(0, size - n), size
+    start = int(a)
+    end = min(int(b) + 1, size) if b else size
+    if start >= size or end <= start:
+        raise RangeNotSatisfiable(f"Range {header} not satisfiable for size {size}")
+    return start, end
+
+
+def file_headers(sha: str, e: FileEntry) -> dict[str, str]:
+    etag = e.sha256 if e.lfs else e.oid
+    h = {
+        "X-Repo-Commit": sha,
+        "ETag": f'"{etag}"',
+        "Accept-Ranges": "bytes",
+        "Content-Type": mimetypes.guess_type(e.path)[0] or "application/octet-stream",
+        "Content-Disposition": f"inline; filename*=UTF-8''{quote(e.path.rsplit('/', 1)[-1])}",
+        "Cache-Control": "private, max-age=0, must-revalidate" if len(sha) == 40 else "no-cache",
+    }
+    if e.lfs:
+        h["X-Linked-Etag"] = f'"{e.sha256}"'
+        h["X-Linked-Size"] = str(e.size)
+    return h
+
+
+def _lookup(request: Request, rtype: RepoType, ns: str, name: str, rev: str, path: str) -> tuple[Any, str, FileEntry]:
+    svc = services(request)
+    repo = get_repo(request, rtype.plural, ns, name)
+    sha = svc.files.resolve_rev(repo, rev)
+    try:
+        entry = svc.files.file(repo, sha, path)
+    except EntryNotFound:
+        raise EntryNotFound(f"Entry not found: {path} does not exist at revision {rev}", repo_commit=sha) from None
+    return repo, sha, entry
+
+
+async def resolve(request: Request, ns: str, name: str, rev: str, path: str, prefix: str | None = None) -> Response:
+    svc = services(request)
+    rtype = {None: RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}[prefix]
+    repo, sha, entry = await run_in_threadpool(_lookup, request, rtype, ns, name, rev, path)
+    headers = file_headers(sha, entry)
+    blob_path = svc.store.local_path(entry.sha256)
+    if blob_path is None:
+        from modelyard.errors import BlobNotFound
+
+        raise BlobNotFound(f"Content of {path} is missing from storage")
+    rng = parse_range(request.headers.get("range"), entry.size)
+    if request.method == "GET" and path in COUNTED and rng is None:
+        await run_in_threadpool(svc.repos.add_download, repo.id)
+    if rng is None:
+        headers["Content-Length"] = str(entry.size)
+        return BlobResponse(blob_path, 0, entry.size, 200, headers, svc.settings.download_chunk_size)
+    start, end = rng
+    headers["Content-Length"] = str(end - start)
+    headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
+    return BlobResponse(blob_path, start, end, 206, headers, svc.settings.download_chunk_size)
+
+
+async def lfs_object(request: Request, rtype: str, ns: str, name: str, oid: str) -> Response:
+    svc = services(request)
+    repo = await run_in_threadpool(get_repo, request, RepoType.parse(rtype).plural, ns, name)
+    size = await run_in_threadpool(svc.files.lfs_known, repo, oid)
+    path = svc.store.local_path(oid) if size is not None else None
+    if path is None or size is None:
+        raise EntryNotFound(f"LFS object {oid} not found")
+    return BlobResponse(path, 0, size, 200, {"Content-Length": str(size)}, svc.settings.download_chunk_size)
+
+
+def register(r: Router) -> None:
+    r.add("GET", rf"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+)/resolve/{REV}/(?P<path>.+)", resolve)
+    r.add("GET", r"/lfs-objects/(?P<rtype>model|dataset|space)/(?P<ns>[^/]+)/(?P<name>[^/]+)/(?P<oid>[0-9a-f]{64})", lfs_object)
+
+
+__all__ = ["principal", "register"]

@@ -1,0 +1,161 @@
+"""Tree listing, paths-info, refs, commit history, branches, tags, super-squash."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, quote, urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.errors import BadRequest
+from modelyard.server.api._common import base_url, get_repo, json_response, principal, qbool, repo_type, services, sync_json_body
+from modelyard.server.api.serialize import commit_item, tree_entry
+from modelyard.server.routing import REPO, REV, TYPES, Router
+
+
+def _next_link(request: Request, cursor: int) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    params.append(("cursor", str(cursor)))
+    raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
+    return f'<{base_url(request)}{raw}?{urlencode(params)}>; rel="next"'
+
+
+def tree(request: Request, type: str, ns: str, name: str, rev: str, path: str = "") -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    sha = svc.files.resolve_rev(repo, rev)
+    qp = request.query_params
+    recursive = qbool(qp.get("recursive"))
+    expand = qbool(qp.get("expand"))
+    entries = svc.files.tree(repo, sha, path, recursive)
+    page_size = 50 if expand else svc.settings.tree_page_size
+    try:
+        page_size = min(page_size, int(qp.get("limit") or page_size))
+        cursor = int(qp.get("cursor") or 0)
+    except ValueError:
+        raise BadRequest("Invalid cursor or limit") from None
+    page = entries[cursor : cursor + page_size]
+    commits = svc.files.commits(repo, {e.last_commit_sha for e in page if e.last_commit_sha}) if expand else None
+    headers = {"X-Repo-Commit": sha}
+    if cursor + page_size < len(entries):
+        headers["Link"] = _next_link(request, cursor + page_size)
+    return json_response([tree_entry(e, commits) for e in page], headers=headers)
+
+
+def paths_info(request: Request, type: str, ns: str, name: str, rev: str) -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    sha = svc.files.resolve_rev(repo, rev)
+    raw = request.scope.get("modelyard.body", b"")
+    ctype = request.headers.get("content-type", "")
+    if "json" in ctype:
+        body = json.loads(raw or b"{}")
+        paths = body.get("paths") or []
+        expand = bool(body.get("expand"))
+    else:
+        form = parse_qs(raw.decode(), keep_blank_values=True)
+        paths = form.get("paths", [])
+        expand = qbool((form.get("expand") or ["false"])[0])
+    if not isinstance(paths, list) or len(paths) > 1000:
+        raise BadRequest("'paths' must be a list of at most 1000 paths")
+    entries = svc.files.paths_info(repo, sha, [str(p) for p in paths])
+    commits = svc.files.commits(repo, {e.last_commit_sha for e in entries if e.last_commit_sha}) if expand else None
+    return json_response([tree_entry(e, commits) for e in entries], headers={"X-Repo-Commit": sha})
+
+
+def refs(request: Request, type: str, ns: str, name: str) -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    out: dict[str, list[dict[str, str]]] = {"branches": [], "converts": [], "tags": []}
+    prs: list[dict[str, str]] = []
+    for ref in svc.files.refs(repo):
+        item = {"name": ref.name if ref.kind != "pr" else ref.full, "ref": ref.full, "targetCommit": ref.commit_sha}
+        {"branch": out["branches"], "tag": out["tags"], "pr": prs}[ref.kind].append(item)
+    result: dict[str, list[dict[str, str]]] = dict(out)
+    if qbool(request.query_params.get("include_prs")):
+        result["pullRequests"] = prs
+    return json_response(result)
+
+
+def commits(request: Request, type: str, ns: str, name: str, rev: str) -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    qp = request.query_params
+    try:
+        limit = max(1, min(int(qp.get("limit") or 50), 1000))
+        page = int(qp.get("p") or 0)
+    except ValueError:
+        raise BadRequest("Invalid page or limit") from None
+    formatted = "formatted" in qp.getlist("expand[]") + qp.getlist("expand")
+    items, more, _ = svc.files.history(repo, rev, page * limit, limit)
+    headers = {}
+    if more:
+        params = [(k, v) for k, v in qp.multi_items() if k != "p"] + [("p", str(page + 1))]
+        headers["Link"] = f'<{base_url(request)}{request.url.path}?{urlencode(params)}>; rel="next"'
+    return json_response([commit_item(c, formatted) for c in items], headers=headers)
+
+
+def _repo_for_write(request: Request, type: str, ns: str, name: str):  # type: ignore[no-untyped-def]
+    return services(request).repos.get_for_write(repo_type(type), ns, name, principal(request))
+
+
+def branch(request: Request, type: str, ns: str, name: str, branch: str) -> Response:
+    svc = services(request)
+    repo = _repo_for_write(request, type, ns, name)
+    if request.method == "DELETE":
+        svc.files.delete_branch(repo, branch)
+    else:
+        body = sync_json_body(request)
+        start = body.get("startingPoint") if isinstance(body, dict) else None
+        svc.files.create_branch(repo, branch, start)
+    return json_response({})
+
+
+def tag(request: Request, type: str, ns: str, name: str, rev: str) -> Response:
+    svc = services(request)
+    repo = _repo_for_write(request, type, ns, name)
+    if request.method == "DELETE":
+        svc.files.delete_tag(repo, rev)
+        return json_response({})
+    body = sync_json_body(request)
+    if not isinstance(body, dict) or not isinstance(body.get("tag"), str):
+        raise BadRequest("Body needs a 'tag' name")
+    svc.files.create_tag(repo, rev, body["tag"], body.get("message"))
+    return json_response({})
+
+
+def super_squash(request: Request, type: str, ns: str, name: str, rev: str) -> Response:
+    svc = services(request)
+    repo = _repo_for_write(request, type, ns, name)
+    body = sync_json_body(request)
+    msg = (body.get("message") if isinstance(body, dict) else None) or f"Super-squash branch '{rev}'"
+    who = principal(request)
+    assert who is not None
+    c = svc.files.super_squash(who, repo, rev, msg)
+    return json_response({"commitId": c.sha})
+
+
+def lfs_files(request: Request, type: str, ns: str, name: str) -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    from modelyard.hub._time import iso
+
+    return json_response([
+        {"fileOid": sha, "oid": sha, "size": size, "pushedAt": iso(at), "filename": None}
+        for sha, size, at in svc.files.list_lfs(repo)
+    ])
+
+
+def register(r: Router) -> None:
+    r.add("GET", rf"/api/{TYPES}/{REPO}/tree/{REV}(?:/(?P<path>.*))?", tree)
+    r.add("POST", rf"/api/{TYPES}/{REPO}/paths-info/{REV}", paths_info)
+    r.add("GET", rf"/api/{TYPES}/{REPO}/refs", refs)
+    r.add("GET", rf"/api/{TYPES}/{REPO}/commits/{REV}", commits)
+    r.add("POST,DELETE", rf"/api/{TYPES}/{REPO}/branch/(?P<branch>.+)", branch)
+    r.add("POST,DELETE", rf"/api/{TYPES}/{REPO}/tag/{REV}", tag)
+    r.add("POST", rf"/api/{TYPES}/{REPO}/super-squash/{REV}", super_squash)
+    r.add("GET", rf"/api/{TYPES}/{REPO}/lfs-files", lfs_files)
+
+
+__all__ = ["quote", "register"]

@@ -1,0 +1,185 @@
+"""create_app(settings) -> ASGI app. Lifespan opens/closes the services; nothing happens at import time."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from modelyard.config import Settings
+from modelyard.db import migrate
+from modelyard.errors import ConfigError, HubError, NotFound, RepoNotFound
+from modelyard.server.api import commit as commit_api
+from modelyard.server.api import discussions as discussions_api
+from modelyard.server.api import lfs as lfs_api
+from modelyard.server.api import repos as repos_api
+from modelyard.server.api import resolve as resolve_api
+from modelyard.server.api import tree as tree_api
+from modelyard.server.errors import error_response
+from modelyard.server.routing import Router, call
+from modelyard.server.services import Services
+from modelyard.types import RepoType
+
+log = logging.getLogger("modelyard.server")
+
+_BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+_MAX_JSON_BODY = 64 * 1024 * 1024
+
+
+def build_router() -> Router:
+    r = Router()
+    repos_api.register(r)
+    tree_api.register(r)
+    commit_api.register(r)
+    discussions_api.register(r)
+    lfs_api.register(r)
+    resolve_api.register(r)
+    return r
+
+
+class HubApp:
+    """The raw-path dispatcher for the HF-compatible API and downloads."""
+
+    def __init__(self, router: Router, fallback: ASGIApp | None) -> None:
+        self.router = router
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if self.fallback is not None:
+                await self.fallback(scope, receive, send)
+            return
+        raw = scope.get("raw_path") or scope["path"].encode()
+        raw_path = raw.decode("latin-1").split("?", 1)[0]
+        route, params, other = self.router.match(scope["method"], raw_path)
+        if route is None and (self.fallback is None or other):
+            request = Request(scope, receive)
+            status = 405 if other else 404
+            resp = error_response(request, _Plain(status, "Method Not Allowed" if other else "Not Found"))
+            await resp(scope, receive, send)
+            return
+        if route is None:
+            assert self.fallback is not None
+            await self.fallback(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            if not _is_async(route.handler) and scope["method"] in _BODY_METHODS:
+                body = await request.body()
+                if len(body) > _MAX_JSON_BODY:
+                    raise _Plain(413, "Request body too large")
+                scope["modelyard.body"] = body
+            response = await call(route.handler, request, params)
+        except RepoNotFound as e:
+            response = await self._maybe_redirect(request, raw_path, params) or error_response(request, e)
+        except HubError as e:
+            response = error_response(request, e)
+        except Exception:
+            log.exception("Unhandled error on %s %s", scope["method"], raw_path)
+            response = error_response(request, HubError("Internal server error; see the server log"))
+        response.headers.setdefault("X-Request-Id", scope["state"]["request_id"])
+        await response(scope, receive, send)
+
+    async def _maybe_redirect(self, request: Request, raw_path: str, params: dict[str, str]) -> Response | None:
+        ns, name = params.get("ns"), params.get("name")
+        if not ns or not name:
+            return None
+        plural = params.get("type") or params.get("prefix") or (params.get("rtype", "model") + "s")
+        rtype = {"models": RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}.get(plural, RepoType.MODEL)
+        svc: Services = request.app.state.services
+        target = await run_in_threadpool(svc.repos.redirect_target, rtype, ns, name)
+        if target is None:
+            return None
+        from modelyard.hub.repos import can_read
+        from modelyard.server.api._common import principal
+
+        if not can_read(target, await run_in_threadpool(principal, request)):
+            return None
+        new_path = re.sub(rf"/{re.escape(ns)}/{re.escape(name)}(?=/|$)", f"/{target.id_str}", raw_path, count=1)
+        if request.url.query:
+            new_path += "?" + request.url.query
+        return Response(status_code=307, headers={"Location": new_path})
+
+
+class _Plain(HubError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = "NotFound" if status == 404 else "Error"
+
+
+def _is_async(handler: Any) -> bool:
+    import inspect
+
+    return inspect.iscoroutinefunction(handler)
+
+
+class RequestIdMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            rid = (headers.get(b"x-request-id") or headers.get(b"x-amzn-trace-id") or b"").decode("latin-1")
+            scope.setdefault("state", {})["request_id"] = rid[:100] or str(uuid.uuid4())
+        await self.app(scope, receive, send)
+
+
+def prepare_database(services: Services, auto_migrate: bool) -> None:
+    db = services.db
+    if migrate.is_empty(db) or auto_migrate:
+        migrate.upgrade(db)
+    elif not migrate.is_current(db):
+        raise ConfigError(
+            f"The database schema is at {migrate.current_revision(db)}, the code expects {migrate.head_revision(db)}. "
+            "Run `modelyard db upgrade` (or start with --migrate)."
+        )
+
+
+def create_app(settings: Settings, services: Services | None = None, auto_migrate: bool = False,
+               mounts: list[Mount] | None = None) -> Starlette:
+    """Build the ASGI app. `services` may be given (tests); otherwise built from settings at startup."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        svc = app.state.services if getattr(app.state, "services", None) else Services.build(settings)
+        await run_in_threadpool(prepare_database, svc, auto_migrate)
+        app.state.services = svc
+        if settings.seed:
+            from modelyard.server.seed import seed_demo
+
+            await run_in_threadpool(seed_demo, svc)
+        hooks = getattr(app.state, "startup_hooks", [])
+        for hook in hooks:
+            await hook(app)
+        try:
+            yield
+        finally:
+            for hook in getattr(app.state, "shutdown_hooks", []):
+                await hook(app)
+            svc.close()
+
+    outer = Starlette(lifespan=lifespan)
+    fallback: ASGIApp | None = None
+    if mounts:
+        inner = Starlette(routes=list(mounts))
+        inner.state = outer.state
+        fallback = inner
+    if services is not None:
+        outer.state.services = services
+    outer.router.routes = [Mount("/", app=RequestIdMiddleware(HubApp(build_router(), fallback)))]
+    return outer
+
+
+__all__ = ["NotFound", "create_app"]
