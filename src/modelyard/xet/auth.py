@@ -14,8 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
-from modelyard.xet.errors import XetScopeError as ScopeError
-from modelyard.xet.errors import XetTokenError as TokenError
+from modelyard.xet.errors import XetScopeError, XetTokenError
 
 Scope = Literal["read", "write"]
 _PREFIX = "xet1"
@@ -54,21 +53,21 @@ class Signer:
     def verify(self, token: str, need: Scope) -> Claims:
         parts = token.split(".")
         if len(parts) != 3 or parts[0] != _PREFIX:
-            raise TokenError("malformed Xet token")
+            raise XetTokenError("malformed Xet token")
         expected = _b64(hmac.new(self._token_key, f"{_PREFIX}.{parts[1]}".encode(), hashlib.sha256).digest())
         if not hmac.compare_digest(expected, parts[2]):
-            raise TokenError("invalid Xet token signature")
+            raise XetTokenError("invalid Xet token signature")
         try:
             data = json.loads(_unb64(parts[1]))
             claims = Claims(str(data["r"]), data["s"], int(data["e"]))
         except (ValueError, KeyError, TypeError):
-            raise TokenError("malformed Xet token payload") from None
+            raise XetTokenError("malformed Xet token payload") from None
         if claims.exp < time.time():
-            raise TokenError("Xet token expired")
+            raise XetTokenError("Xet token expired")
         if claims.scope not in ("read", "write"):
-            raise TokenError("unknown Xet token scope")
+            raise XetTokenError("unknown Xet token scope")
         if need == "write" and claims.scope != "write":
-            raise ScopeError("this operation needs a write token")
+            raise XetScopeError("this operation needs a write token")
         return claims
 
     def sign_url(self, xorb_hex: str, exp: int) -> str:

@@ -78,11 +78,16 @@ class XetIndex:
             ).first()
         if row is None:
             return None
-        return XorbRecord(XorbMeta.unpack(hex_to_hash(xorb_hex), row.chunk_meta), row.blob_sha256, row.stored_size)
+        return XorbRecord(
+            XorbMeta.unpack(hex_to_hash(xorb_hex), row.chunk_meta), row.blob_sha256, row.stored_size
+        )
 
     def has_xorb(self, xorb_hex: str) -> bool:
         with self.db.read() as c:
-            return c.execute(select(xet_xorbs.c.xorb_hash).where(xet_xorbs.c.xorb_hash == xorb_hex)).first() is not None
+            return (
+                c.execute(select(xet_xorbs.c.xorb_hash).where(xet_xorbs.c.xorb_hash == xorb_hex)).first()
+                is not None
+            )
 
     def insert_xorb(self, meta: XorbMeta, blob_sha256: str) -> bool:
         """Record a xorb whose bytes are already durable in the blob store. False if it was known."""
@@ -109,7 +114,9 @@ class XetIndex:
     def get_file(self, file_hex: str) -> FileRecord | None:
         with self.db.read() as c:
             row = c.execute(
-                select(xet_files.c.size, xet_files.c.sha256, xet_files.c.terms).where(xet_files.c.file_hash == file_hex)
+                select(xet_files.c.size, xet_files.c.sha256, xet_files.c.terms).where(
+                    xet_files.c.file_hash == file_hex
+                )
             ).first()
         if row is None:
             return None
@@ -117,7 +124,10 @@ class XetIndex:
 
     def has_file(self, file_hex: str) -> bool:
         with self.db.read() as c:
-            return c.execute(select(xet_files.c.file_hash).where(xet_files.c.file_hash == file_hex)).first() is not None
+            return (
+                c.execute(select(xet_files.c.file_hash).where(xet_files.c.file_hash == file_hex)).first()
+                is not None
+            )
 
     def file_by_sha256(self, sha256: str) -> str | None:
         with self.db.read() as c:
@@ -138,11 +148,17 @@ class XetIndex:
         """Insert everything a verified shard declares. Returns False when the shard was already known."""
         now = _now()
         with self.db.transaction() as c:
-            if c.execute(select(xet_shards.c.shard_sha256).where(xet_shards.c.shard_sha256 == shard_sha256)).first():
+            if c.execute(
+                select(xet_shards.c.shard_sha256).where(xet_shards.c.shard_sha256 == shard_sha256)
+            ).first():
                 return False
             c.execute(
                 insert(xet_shards).values(
-                    shard_sha256=shard_sha256, size=size, num_files=len(files), num_xorbs=len(xorb_hexes), created_at=now
+                    shard_sha256=shard_sha256,
+                    size=size,
+                    num_files=len(files),
+                    num_xorbs=len(xorb_hexes),
+                    created_at=now,
                 )
             )
             if xorb_hexes:
@@ -169,7 +185,9 @@ class XetIndex:
                     ],
                 )
             known_chunks = self._existing(c, xet_dedup_chunks.c.chunk_hash, list(dedup_chunks))
-            rows = [{"chunk_hash": k, "xorb_hash": v} for k, v in dedup_chunks.items() if k not in known_chunks]
+            rows = [
+                {"chunk_hash": k, "xorb_hash": v} for k, v in dedup_chunks.items() if k not in known_chunks
+            ]
             if rows:
                 c.execute(insert(xet_dedup_chunks), rows)
         return True

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from modelyard.xet.errors import XetRangeError as RangeError
+from modelyard.xet.errors import XetRangeError
 from modelyard.xet.hashes import hash_to_hex
 from modelyard.xet.index import FileRecord
 from modelyard.xet.shard import FileTerm
@@ -53,7 +53,7 @@ def plan_reconstruction(
     if size == 0 or (start == 0 and end == 0):
         return Plan(0, [], {})
     if start >= size:
-        raise RangeError(f"range start {start} is past the end of the file ({size} bytes)")
+        raise XetRangeError(f"range start {start} is past the end of the file ({size} bytes)")
     terms: list[PlanTerm] = []
     pieces: dict[bytes, list[FetchRange]] = {}
     cum = 0
@@ -76,7 +76,9 @@ def plan_reconstruction(
         if first_start is None:
             first_start = cum
         terms.append(PlanTerm(t.xorb_hash, cs, ce, n))
-        pieces.setdefault(t.xorb_hash, []).append(FetchRange(cs, ce, meta.byte_start(cs), meta.byte_ends[ce - 1]))
+        pieces.setdefault(t.xorb_hash, []).append(
+            FetchRange(cs, ce, meta.byte_start(cs), meta.byte_ends[ce - 1])
+        )
         cum += n
     return Plan(start - (first_start or 0), terms, {h: _merge(r) for h, r in pieces.items()})
 
@@ -88,7 +90,10 @@ def _merge(ranges: list[FetchRange]) -> list[FetchRange]:
         if out and r.chunk_start <= out[-1].chunk_end:
             last = out[-1]
             out[-1] = FetchRange(
-                last.chunk_start, max(last.chunk_end, r.chunk_end), last.byte_start, max(last.byte_end, r.byte_end)
+                last.chunk_start,
+                max(last.chunk_end, r.chunk_end),
+                last.byte_start,
+                max(last.byte_end, r.byte_end),
             )
         else:
             out.append(r)

@@ -21,7 +21,8 @@ from modelyard.xet.hashes import is_global_dedup_eligible
 from modelyard.xet.xorb import XorbMeta
 
 SHARD_HEADER_TAG = bytes(
-    b"HFRepoMetaData" + bytes([0, 85, 105, 103, 69, 106, 123, 129, 87, 131, 165, 189, 217, 92, 205, 209, 74, 169])
+    b"HFRepoMetaData"
+    + bytes([0, 85, 105, 103, 69, 106, 123, 129, 87, 131, 165, 189, 217, 92, 205, 209, 74, 169])
 )
 SHARD_HEADER_VERSION = 2
 SHARD_FOOTER_VERSION = 1
@@ -119,7 +120,9 @@ def parse_shard(data: bytes) -> Shard:
         fhash, flags, n = r.take(_FILE_HEADER)
         if fhash == BOOKEND_HASH:
             break
-        extra = (n if flags & FILE_FLAG_WITH_VERIFICATION else 0) + (1 if flags & FILE_FLAG_WITH_METADATA_EXT else 0)
+        extra = (n if flags & FILE_FLAG_WITH_VERIFICATION else 0) + (
+            1 if flags & FILE_FLAG_WITH_METADATA_EXT else 0
+        )
         if n + extra > r.remaining_records():
             raise XetFormatError("file entry count exceeds shard size")
         terms = []

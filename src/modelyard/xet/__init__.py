@@ -1,0 +1,23 @@
+"""Xet storage protocol: CAS service (xorbs, shards, dedupe, reconstruction) for ``hf_xet`` clients.
+
+Integration points (see docs/xet-protocol.md):
+
+* ``XetService(db, store, secret)``: ``issue_token``, ``cas_app``, ``lookup_by_sha256``, ``file_size``,
+  ``sha256_of``, ``open_file``.
+* ``modelyard.xet.hub_routes``: token-endpoint responses and ``resolve`` headers.
+"""
+
+from modelyard.xet.errors import XetFormatError, XetNotFound, XetRangeError, XetScopeError, XetTokenError
+from modelyard.xet.index import CasStats
+from modelyard.xet.service import XetFile, XetService
+
+__all__ = [
+    "CasStats",
+    "XetFile",
+    "XetFormatError",
+    "XetNotFound",
+    "XetRangeError",
+    "XetScopeError",
+    "XetService",
+    "XetTokenError",
+]

@@ -1,0 +1,276 @@
+"""XetService: the CAS domain service the hub and the CAS HTTP app share.
+
+Blob first, rows second: xorb and shard bytes are made durable in the blob store before any index row
+refers to them. All verification (chunk hashes, xorb hashes, range proofs, file hashes, sha256) happens
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
+
+from modelyard.db import Database
+from modelyard.storage import BlobStore
+from modelyard.xet.auth import Claims, Scope, Signer
+from modelyard.xet.errors import XetFormatError, XetNotFound
+from modelyard.xet.hashes import (
+    file_hash,
+    hash_to_hex,
+    hex_to_hash,
+    is_global_dedup_eligible,
+    range_verification_hash,
+)
+from modelyard.xet.index import CasStats, FileRecord, XetIndex, XorbRecord
+from modelyard.xet.reconstruct import Plan, iter_file_bytes, plan_reconstruction, plan_to_v1_json
+from modelyard.xet.shard import CHUNK_FLAG_GLOBAL_DEDUP, Shard, ShardFile, build_dedup_shard, parse_shard
+from modelyard.xet.xorb import XorbMeta, parse_xorb
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+@dataclass(frozen=True)
+class XetFile:
+    """A readable Xet-stored file: ``iter_bytes(start, end)`` streams any byte range (end exclusive)."""
+
+    service: XetService
+    xet_hash: str
+    size: int
+    sha256: str
+
+    def iter_bytes(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        end = self.size if end is None else min(end, self.size)
+        if start >= end:
+            return iter(())
+        return self.service._iter_range(self.xet_hash, start, end)
+
+    def read(self, start: int = 0, end: int | None = None) -> bytes:
+        return b"".join(self.iter_bytes(start, end))
+
+
+class XetService:
+    """Xet CAS: tokens, xorb/shard ingestion with verification, dedupe, reconstruction and byte streaming.
+
+    ``repo_key`` is opaque to this service (the hub decides, e.g. ``"model/ns/name"``); tokens carry it so that
+    a future access check can use it.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        store: BlobStore,
+        secret: str | bytes,
+        *,
+        token_ttl_s: int = 3600,
+        url_ttl_s: int = 3600,
+        public_cas_url: str | None = None,
+    ) -> None:
+        self.db = db
+        self.store = store
+        self.index = XetIndex(db)
+        self.signer = Signer(secret)
+        self.token_ttl_s = token_ttl_s
+        self.url_ttl_s = url_ttl_s
+        self.public_cas_url = public_cas_url.rstrip("/") if public_cas_url else None
+        self._meta_cache: OrderedDict[bytes, XorbRecord] = OrderedDict()
+        self._meta_lock = threading.Lock()
+
+    # ---- tokens ------------------------------------------------------------------------------------
+    def issue_token(self, repo_key: str, scope: Scope) -> tuple[str, int]:
+        """A CAS access token for ``repo_key`` and its expiry (unix seconds)."""
+        return self.signer.issue(repo_key, scope, self.token_ttl_s)
+
+    def verify_token(self, token: str, need: Scope) -> Claims:
+        return self.signer.verify(token, need)
+
+    def cas_app(self) -> Starlette:
+        """The Starlette sub-app to mount at ``/xet-cas`` (the ``casUrl`` is then ``{public_base}/xet-cas``)."""
+        from modelyard.xet.cas_app import create_cas_app
+
+        return create_cas_app(self)
+
+    # ---- hub-facing lookups -----------------------------------------------------------------------------
+    def lookup_by_sha256(self, sha256: str) -> str | None:
+        """Xet file hash of a file uploaded through Xet whose content has this sha256 (verified on upload)."""
+        return self.index.file_by_sha256(sha256)
+
+    def file_size(self, xet_hash: str) -> int | None:
+        rec = self.index.get_file(xet_hash.lower())
+        return None if rec is None else rec.size
+
+    def sha256_of(self, xet_hash: str) -> str | None:
+        rec = self.index.get_file(xet_hash.lower())
+        return None if rec is None else rec.sha256
+
+    def open_file(self, xet_hash: str) -> XetFile:
+        rec = self.index.get_file(xet_hash.lower())
+        if rec is None:
+            raise XetNotFound(f"Xet file {xet_hash} not found")
+        return XetFile(self, rec.file_hash, rec.size, rec.sha256)
+
+    def stats(self) -> CasStats:
+        return self.index.stats()
+
+    # ---- xorbs ---------------------------------------------------------------------------------------
+    def has_xorb(self, xorb_hex: str) -> bool:
+        return self.index.has_xorb(xorb_hex)
+
+    def put_xorb(self, xorb_hex: str, data: bytes) -> bool:
+        """Verify and store a serialized xorb. Returns False when it was already stored."""
+        expected = hex_to_hash(xorb_hex)
+        if self.index.has_xorb(xorb_hex):
+            return False
+        parsed = parse_xorb(data, expected)
+        w = self.store.writer()
+        w.write(parsed.chunk_section)
+        info = w.commit(expected_size=parsed.meta.stored_size)
+        return self.index.insert_xorb(parsed.meta, info.sha256)
+
+    def xorb_record(self, xorb_hash: bytes) -> XorbRecord:
+        with self._meta_lock:
+            rec = self._meta_cache.get(xorb_hash)
+            if rec is not None:
+                self._meta_cache.move_to_end(xorb_hash)
+                return rec
+        found = self.index.get_xorb(hash_to_hex(xorb_hash))
+        if found is None:
+            raise XetNotFound(f"xorb {hash_to_hex(xorb_hash)} not found")
+        with self._meta_lock:
+            self._meta_cache[xorb_hash] = found
+            while len(self._meta_cache) > 256:
+                self._meta_cache.popitem(last=False)
+        return found
+
+    def _meta(self, xorb_hash: bytes) -> XorbMeta:
+        return self.xorb_record(xorb_hash).meta
+
+    def _open_xorb(self, xorb_hash: bytes) -> BinaryIO:
+        return self.store.open(self.xorb_record(xorb_hash).blob_sha256)
+
+    def open_xorb_bytes(self, xorb_hex: str) -> tuple[BinaryIO, int]:
+        """The stored (footer-less) serialized xorb and its length, for the signed fetch endpoint."""
+        rec = self.xorb_record(hex_to_hash(xorb_hex))
+        return self.store.open(rec.blob_sha256), rec.stored_size
+
+    # ---- shards --------------------------------------------------------------------------------------
+    def put_shard(self, data: bytes) -> bool:
+        """Verify a shard against stored xorbs, compute each new file's sha256, then register it.
+
+        Returns False when the identical shard was registered before.
+        """
+        shard = parse_shard(data)
+        xorb_hexes = self._check_xorb_blocks(shard)
+        dedup: dict[str, str] = {}
+        for block in shard.xorbs:
+            for c in block.chunks:
+                if c.flags & CHUNK_FLAG_GLOBAL_DEDUP or is_global_dedup_eligible(c.hash):
+                    dedup[hash_to_hex(c.hash)] = hash_to_hex(block.xorb_hash)
+        files: list[FileRecord] = []
+        for f in shard.files:
+            rec = self._check_file(f)
+            files.append(rec)
+            if f.terms:
+                first = f.terms[0]
+                dedup.setdefault(
+                    hash_to_hex(self._meta(first.xorb_hash).chunk_hashes[first.chunk_start]),
+                    hash_to_hex(first.xorb_hash),
+                )
+        info = self.store.put_bytes(data)
+        return self.index.register_shard(info.sha256, info.size, files, xorb_hexes, dedup)
+
+    def _check_xorb_blocks(self, shard: Shard) -> list[str]:
+        out = []
+        for block in shard.xorbs:
+            x = hash_to_hex(block.xorb_hash)
+            try:
+                meta = self._meta(block.xorb_hash)
+            except XetNotFound:
+                raise XetFormatError(f"shard lists xorb {x}, which was not uploaded") from None
+            if [c.hash for c in block.chunks] != list(meta.chunk_hashes) or [
+                c.unpacked_len for c in block.chunks
+            ] != [meta.chunk_len(i) for i in range(meta.num_chunks)]:
+                raise XetFormatError(f"shard's chunk list for xorb {x} does not match the stored xorb")
+            out.append(x)
+        return out
+
+    def _check_file(self, f: ShardFile) -> FileRecord:
+        fhex = hash_to_hex(f.file_hash)
+        if f.terms and f.verification is None:
+            raise XetFormatError(f"file {fhex} has no verification entries")
+        leaves: list[tuple[bytes, int]] = []
+        for i, t in enumerate(f.terms):
+            try:
+                meta = self._meta(t.xorb_hash)
+            except XetNotFound:
+                raise XetFormatError(
+                    f"file {fhex} references unknown xorb {hash_to_hex(t.xorb_hash)}"
+                ) from None
+            if not 0 <= t.chunk_start < t.chunk_end <= meta.num_chunks:
+                raise XetFormatError(f"file {fhex} term {i} has an invalid chunk range")
+            if t.unpacked_bytes != meta.range_unpacked_len(t.chunk_start, t.chunk_end):
+                raise XetFormatError(f"file {fhex} term {i} declares the wrong size")
+            hashes = meta.chunk_hashes[t.chunk_start : t.chunk_end]
+            assert f.verification is not None
+            if range_verification_hash(hashes) != f.verification[i]:
+                raise XetFormatError(f"file {fhex} term {i} fails range verification")
+            leaves.extend((h, meta.chunk_len(t.chunk_start + j)) for j, h in enumerate(hashes))
+        if file_hash(leaves) != f.file_hash:
+            raise XetFormatError(f"file hash {fhex} does not match its chunks")
+        existing = self.index.get_file(fhex)
+        if existing is not None:
+            return existing
+        size = f.size
+        sha = self._compute_sha256(f) if f.terms else _EMPTY_SHA256
+        # The metadata extension stores the sha256 as a MerkleHash: its string form is the usual sha256 hex.
+        if f.sha256 is not None and hash_to_hex(f.sha256) != sha:
+            declared = hash_to_hex(f.sha256)
+            raise XetFormatError(f"file {fhex}: declared sha256 {declared} but content hashes to {sha}")
+        return FileRecord(fhex, size, sha, tuple(f.terms))
+
+    def _compute_sha256(self, f: ShardFile) -> str:
+        rec = FileRecord(hash_to_hex(f.file_hash), f.size, "", tuple(f.terms))
+        plan = plan_reconstruction(rec, self._meta)
+        h = hashlib.sha256()
+        for piece in iter_file_bytes(plan, self._meta, self._open_xorb, rec.size):
+            h.update(piece)
+        return h.hexdigest()
+
+    # ---- downloads -----------------------------------------------------------------------------------
+    def plan(self, file_hex: str, start: int = 0, end: int | None = None) -> Plan:
+        rec = self.index.get_file(file_hex)
+        if rec is None:
+            raise XetNotFound(f"Xet file {file_hex} not found")
+        return plan_reconstruction(rec, self._meta, start, end)
+
+    def reconstruction(
+        self, file_hex: str, cas_base: str, start: int = 0, end: int | None = None
+    ) -> dict[str, object]:
+        """``QueryReconstructionResponse`` JSON for ``[start, end)``; fetch URLs are signed, under ``cas_base``."""
+        plan = self.plan(file_hex, start, end)
+        return plan_to_v1_json(plan, lambda h: self.xorb_url(cas_base, hash_to_hex(h)))
+
+    def xorb_url(self, cas_base: str, xorb_hex: str) -> str:
+        exp = int(time.time()) + self.url_ttl_s
+        base = self.public_cas_url or cas_base.rstrip("/")
+        return f"{base}/v1/xorb-data/default/{xorb_hex}?exp={exp}&sig={self.signer.sign_url(xorb_hex, exp)}"
+
+    def check_xorb_url(self, xorb_hex: str, exp: str, sig: str) -> bool:
+        return self.signer.check_url(xorb_hex, exp, sig)
+
+    def dedup_shard(self, chunk_hex: str) -> bytes | None:
+        recs = self.index.dedup_xorbs(chunk_hex)
+        if not recs:
+            return None
+        return build_dedup_shard([(r.meta, r.stored_size) for r in recs])
+
+    def _iter_range(self, file_hex: str, start: int, end: int) -> Iterator[bytes]:
+        plan = self.plan(file_hex, start, end)
+        return iter_file_bytes(plan, self._meta, self._open_xorb, end - start)
