@@ -69,6 +69,9 @@ class WorkerProcess:
         env = dict(os.environ)
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+        env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        env.setdefault("TRANSFORMERS_VERBOSITY", "error")
+        env.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "modelyard.inference.worker", str(to_child_r), str(from_child_w)],

@@ -162,4 +162,5 @@ class CausalLMRuntime:
         text, stopped = cut_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), stops)
         reason = "stop_sequence" if stopped else "eos_token" if ended else "length"
         tokens = [{"id": t} for t in ids]
-        return self._result(op, prompt, text, reason, int(enc["input_ids"].shape[1]), tokens, params)
+        n_prompt = int(enc["input_ids"].shape[1])
+        return self._result(op, prompt, text, reason, n_prompt, tokens, {**params, "details": True})

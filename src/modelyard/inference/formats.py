@@ -1,0 +1,127 @@
+"""Shape per-item outputs into the wire formats clients parse (HF Inference API, TGI, OpenAI)."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+
+from modelyard.inference import tasks as T
+from modelyard.inference.requests import OP_EMBED, OP_SIMILARITY, InferenceRequest
+
+#: Tasks whose answer to a single input is still a list of one element (``[[...]]`` / ``[{...}]``).
+LIST_WRAPPED = frozenset(
+    {
+        T.TEXT_CLASSIFICATION,
+        T.SUMMARIZATION,
+        T.TRANSLATION,
+        T.TEXT2TEXT_GENERATION,
+        T.TEXT_GENERATION,
+    }
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return value
+
+
+def task_response(task: str, request: InferenceRequest, outputs: list[Any]) -> Any:
+    """The JSON body for ``POST /``: e.g. text-classification ``[[{label, score}]]``."""
+    if request.op == OP_EMBED:
+        return [_plain(v) for v in outputs]  # always 2-D, as TEI's /embed
+    if request.op == OP_SIMILARITY:
+        return outputs[0]
+    if not request.single:
+        return [_plain(v) for v in outputs]
+    if task in LIST_WRAPPED:
+        return [outputs[0]]
+    return outputs[0]
+
+
+def openai_embeddings(outputs: list[Any], encoding_format: str, model: str, tokens: int) -> dict[str, Any]:
+    data = []
+    for i, vector in enumerate(outputs):
+        array = np.asarray(vector, dtype="<f4")
+        embedding: Any = (
+            base64.b64encode(array.tobytes()).decode("ascii") if encoding_format == "base64" else array.tolist()
+        )
+        data.append({"object": "embedding", "index": i, "embedding": embedding})
+    return {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+def new_completion_id() -> str:
+    return f"chatcmpl-{uuid.uuid4().hex[:24]}"
+
+
+def chat_completion(result: dict[str, Any], model: str) -> dict[str, Any]:
+    prompt, completion = int(result.get("prompt_tokens", 0)), int(result.get("completion_tokens", 0))
+    return {
+        "id": new_completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "modelyard",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": result["text"]},
+                "logprobs": None,
+                "finish_reason": result.get("finish_reason", "stop"),
+            }
+        ],
+        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+    }
+
+
+def chat_chunk(
+    cid: str, model: str, delta: dict[str, Any], finish_reason: str | None = None, usage: Any = None
+) -> dict[str, Any]:
+    chunk: dict[str, Any] = {
+        "id": cid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "modelyard",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    if usage is not None:
+        chunk["usage"] = usage
+    return chunk
+
+
+def tgi_stream_token(index: int, event: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "index": index,
+        "token": {
+            "id": event["id"],
+            "text": event["text"],
+            "logprob": event.get("logprob", 0.0),
+            "special": event.get("special", False),
+        },
+        "generated_text": None,
+        "details": None,
+    }
+
+
+def tgi_stream_final(index: int, event: dict[str, Any] | None, result: dict[str, Any]) -> dict[str, Any]:
+    """The last TGI stream event carries ``generated_text`` and ``details``."""
+    token = event or {"id": 0, "text": "", "logprob": 0.0, "special": True}
+    out = tgi_stream_token(index, token)
+    out["generated_text"] = result.get("generated_text", "")
+    details = result.get("details") or {}
+    out["details"] = {
+        "finish_reason": details.get("finish_reason", "length"),
+        "generated_tokens": details.get("generated_tokens", index),
+        "seed": details.get("seed"),
+    }
+    return out

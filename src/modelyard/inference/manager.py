@@ -1,0 +1,460 @@
+"""Endpoint lifecycle: create/list/pause/resume/delete, load on demand, keep-alive, LRU memory budget.
+
+All methods run on one asyncio event loop (the HTTP front's). Each loaded endpoint owns one
+:class:`WorkerProcess`; unloading an endpoint ends its process, which returns its memory to the OS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelyard.errors import HubError
+from modelyard.inference.config import EndpointConfig
+from modelyard.inference.errors import (
+    EndpointExists,
+    EndpointNotFound,
+    EndpointPaused,
+    ModelLoadFailed,
+    ModelLoading,
+    QueueFull,
+    WorkerCrashed,
+)
+from modelyard.inference.metrics import Metrics
+from modelyard.inference.process import StreamEvent, WorkerProcess
+from modelyard.inference.protocol import WorkerSpec
+from modelyard.inference.requests import InferenceRequest
+from modelyard.inference.source import ModelSource
+
+log = logging.getLogger("modelyard.inference")
+
+PAUSED = "paused"
+UNLOADED = "unloaded"  # scaled to zero: loads on the next request
+LOADING = "loading"
+READY = "ready"
+FAILED = "failed"
+
+
+class RequestTimeout(HubError):
+    code = "RequestTimeout"
+    status = 504
+
+
+@dataclass
+class Endpoint:
+    config: EndpointConfig
+    state: str = UNLOADED
+    worker: WorkerProcess | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    created_at: float = field(default_factory=time.time)
+    last_used: float = field(default_factory=time.monotonic)
+    load_started: float | None = None
+    failed_at: float | None = None
+    last_load_seconds: float | None = None
+    memory_bytes: int = 0
+    in_flight: int = 0
+    item_seconds: float = 0.0
+    load_task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def task(self) -> str | None:
+        return self.info.get("task") or self.config.task
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "repo_id": self.config.repo_id,
+            "revision": self.config.revision,
+            "task": self.task,
+            "state": self.state,
+            "error": self.error,
+            "created_at": self.created_at,
+            "queue_size": self.in_flight,
+            "memory_bytes": self.memory_bytes,
+            "last_load_seconds": self.last_load_seconds,
+            "pid": self.worker.pid if self.worker and self.state in (LOADING, READY) else None,
+            "config": self.config.to_dict(),
+        }
+
+
+class EndpointManager:
+    """Owns every endpoint of a server.
+
+    ``memory_budget_bytes`` and ``max_loaded`` bound the loaded models: when a load would exceed them, the
+    least recently used idle endpoints are unloaded first. ``state_file`` (JSON) keeps endpoint definitions
+    across restarts (they come back unloaded, or paused).
+    """
+
+    def __init__(
+        self,
+        source: ModelSource,
+        *,
+        memory_budget_bytes: int | None = None,
+        max_loaded: int | None = None,
+        reap_interval_s: float = 1.0,
+        default_load_estimate_s: float = 15.0,
+        failed_retry_s: float = 30.0,
+        state_file: Path | None = None,
+    ) -> None:
+        self.source = source
+        self.memory_budget_bytes = memory_budget_bytes
+        self.max_loaded = max_loaded
+        self.reap_interval_s = reap_interval_s
+        self.default_load_estimate_s = default_load_estimate_s
+        self.failed_retry_s = failed_retry_s
+        self.state_file = state_file
+        self.endpoints: dict[str, Endpoint] = {}
+        self.metrics = Metrics()
+        self.metrics.collectors.append(self._collect)
+        self._reaper: asyncio.Task[None] | None = None
+        self._closed = False
+        if state_file is not None and state_file.is_file():
+            self._restore(state_file)
+
+    # -------------------------------------------------------------------------------------- persistence
+    def _restore(self, path: Path) -> None:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for row in data.get("endpoints", []):
+            config = EndpointConfig.from_dict(row["config"])
+            self.endpoints[config.name] = Endpoint(config, state=PAUSED if row.get("paused") else UNLOADED)
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        rows = [{"config": e.config.to_dict(), "paused": e.state == PAUSED} for e in self.endpoints.values()]
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"endpoints": rows}, indent=2), encoding="utf-8")
+        tmp.replace(self.state_file)
+
+    # ---------------------------------------------------------------------------------------- lifecycle
+    def _ensure_reaper(self) -> None:
+        if self._reaper is None and not self._closed:
+            self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
+
+    def get(self, name: str) -> Endpoint:
+        try:
+            return self.endpoints[name]
+        except KeyError:
+            raise EndpointNotFound(f"Endpoint {name!r} not found") from None
+
+    def list_endpoints(self) -> list[Endpoint]:
+        return sorted(self.endpoints.values(), key=lambda e: e.name)
+
+    async def create(self, config: EndpointConfig, *, load: bool = True) -> Endpoint:
+        self._ensure_reaper()
+        if config.name in self.endpoints:
+            raise EndpointExists(f"Endpoint {config.name!r} already exists")
+        endpoint = Endpoint(config)
+        self.endpoints[config.name] = endpoint
+        self._save()
+        if load:
+            self._start_load(endpoint)
+        return endpoint
+
+    async def pause(self, name: str) -> Endpoint:
+        endpoint = self.get(name)
+        await self._unload(endpoint, reason="paused")
+        endpoint.state = PAUSED
+        self._save()
+        return endpoint
+
+    async def resume(self, name: str) -> Endpoint:
+        self._ensure_reaper()
+        endpoint = self.get(name)
+        if endpoint.state in (PAUSED, UNLOADED, FAILED):
+            endpoint.state = UNLOADED
+            endpoint.error = None
+            self._start_load(endpoint)
+            self._save()
+        return endpoint
+
+    async def unload(self, name: str) -> Endpoint:
+        endpoint = self.get(name)
+        await self._unload(endpoint, reason="manual")
+        return endpoint
+
+    async def delete(self, name: str) -> None:
+        endpoint = self.get(name)
+        del self.endpoints[name]
+        await self._unload(endpoint, reason="deleted")
+        self.metrics.forget(name)
+        self._save()
+
+    async def wait_ready(self, name: str, timeout: float | None = None) -> Endpoint:
+        """Load if needed and wait until ready (raises the load error)."""
+        endpoint = self.get(name)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                return self._acquire(endpoint)
+            except ModelLoading:
+                task = endpoint.load_task
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if task is not None:
+                    done, _ = await asyncio.wait({task}, timeout=left)
+                    if not done:
+                        raise
+                else:
+                    await asyncio.sleep(0.05)
+
+    async def aclose(self) -> None:
+        """Stop every worker (call from the server's lifespan shutdown)."""
+        self._closed = True
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+            self._reaper = None
+        await asyncio.gather(*(self._unload(e, reason="shutdown") for e in self.endpoints.values()))
+
+    # ------------------------------------------------------------------------------------------ loading
+    def _start_load(self, endpoint: Endpoint) -> None:
+        if endpoint.state in (LOADING, READY):
+            return
+        self._make_room(endpoint, endpoint.memory_bytes)
+        config = endpoint.config
+        spec = WorkerSpec(
+            source=self.source,
+            repo_id=config.repo_id,
+            revision=config.revision,
+            task=config.task,
+            max_batch_size=config.max_batch_size,
+            max_wait_ms=config.max_wait_ms,
+            threads=config.threads,
+        )
+        worker = WorkerProcess(
+            spec,
+            on_batch=lambda stats: self._on_batch(endpoint, stats),
+            on_exit=lambda w: self._on_worker_exit(endpoint, w),
+        )
+        endpoint.state = LOADING
+        endpoint.error = None
+        endpoint.load_started = time.monotonic()
+        endpoint.worker = worker
+        self.metrics.inc("modelyard_inference_loads_total", {"endpoint": endpoint.name})
+        worker.start()
+        endpoint.load_task = asyncio.get_running_loop().create_task(self._finish_load(endpoint, worker))
+
+    async def _finish_load(self, endpoint: Endpoint, worker: WorkerProcess) -> None:
+        try:
+            info = await worker.ready
+        except HubError as exc:
+            if endpoint.worker is worker:
+                endpoint.state = FAILED
+                endpoint.error = exc.message
+                endpoint.failed_at = time.monotonic()
+                endpoint.worker = None
+                log.warning("endpoint %s failed to load: %s", endpoint.name, exc.message)
+            await asyncio.to_thread(worker.stop)
+            return
+        if endpoint.worker is not worker:  # unloaded meanwhile
+            return
+        endpoint.info = info
+        endpoint.state = READY
+        endpoint.last_used = time.monotonic()
+        endpoint.memory_bytes = int(info.get("memory_bytes") or 0)
+        endpoint.last_load_seconds = time.monotonic() - (endpoint.load_started or time.monotonic())
+        self.metrics.set(
+            "modelyard_inference_load_duration_seconds", {"endpoint": endpoint.name}, endpoint.last_load_seconds
+        )
+        log.info("endpoint %s ready in %.1fs (%s)", endpoint.name, endpoint.last_load_seconds, info.get("task"))
+        self._make_room(endpoint, 0)
+
+    def _loaded(self, exclude: Endpoint) -> list[Endpoint]:
+        return [e for e in self.endpoints.values() if e is not exclude and e.state in (LOADING, READY)]
+
+    def _make_room(self, endpoint: Endpoint, incoming: int) -> None:
+        """Unload least recently used idle endpoints until ``endpoint`` fits the budget."""
+        others = self._loaded(endpoint)
+        own = endpoint.memory_bytes if endpoint.state == READY else incoming
+
+        def over() -> bool:
+            if self.max_loaded is not None and len(others) + 1 > self.max_loaded:
+                return True
+            if self.memory_budget_bytes is not None:
+                return sum(e.memory_bytes for e in others) + own > self.memory_budget_bytes
+            return False
+
+        for victim in sorted(others, key=lambda e: e.last_used):
+            if not over():
+                break
+            if victim.in_flight or victim.state != READY:
+                continue
+            others.remove(victim)
+            asyncio.get_running_loop().create_task(self._unload(victim, reason="evicted"))
+
+    async def _unload(self, endpoint: Endpoint, reason: str) -> None:
+        worker = endpoint.worker
+        endpoint.worker = None
+        if endpoint.load_task is not None and not endpoint.load_task.done():
+            endpoint.load_task.cancel()
+        endpoint.load_task = None
+        if endpoint.state in (LOADING, READY):
+            endpoint.state = UNLOADED
+            self.metrics.inc("modelyard_inference_unloads_total", {"endpoint": endpoint.name, "reason": reason})
+            log.info("endpoint %s unloaded (%s)", endpoint.name, reason)
+        if worker is not None:
+            await asyncio.to_thread(worker.stop)
+
+    def _on_worker_exit(self, endpoint: Endpoint, worker: WorkerProcess) -> None:
+        if endpoint.worker is worker:
+            endpoint.worker = None
+            endpoint.state = UNLOADED
+            endpoint.error = "The model worker exited unexpectedly; it restarts on the next request"
+            self.metrics.inc("modelyard_inference_unloads_total", {"endpoint": endpoint.name, "reason": "crash"})
+            log.warning("endpoint %s: worker %s exited", endpoint.name, worker.pid)
+
+    def _on_batch(self, endpoint: Endpoint, stats: tuple[int, int, float]) -> None:
+        items, _requests, seconds = stats
+        labels = {"endpoint": endpoint.name}
+        self.metrics.observe("modelyard_inference_batch_size", labels, items)
+        self.metrics.observe("modelyard_inference_batch_duration_seconds", labels, seconds)
+        per_item = seconds / max(items, 1)
+        endpoint.item_seconds = per_item if not endpoint.item_seconds else 0.8 * endpoint.item_seconds + 0.2 * per_item
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.reap_interval_s)
+            now = time.monotonic()
+            for endpoint in list(self.endpoints.values()):
+                keep = endpoint.config.keep_alive_s
+                if endpoint.state == READY and keep is not None and endpoint.in_flight == 0:
+                    if now - endpoint.last_used > keep:
+                        await self._unload(endpoint, reason="idle")
+
+    # ------------------------------------------------------------------------------------------ serving
+    def estimated_load_time(self, endpoint: Endpoint) -> float:
+        expected = endpoint.last_load_seconds or self.default_load_estimate_s
+        elapsed = time.monotonic() - (endpoint.load_started or time.monotonic())
+        return max(1.0, expected - elapsed)
+
+    def acquire(self, name: str) -> Endpoint:
+        """The endpoint if its model is ready; otherwise start loading and raise :class:`ModelLoading`."""
+        return self._acquire(self.get(name))
+
+    def _acquire(self, endpoint: Endpoint) -> Endpoint:
+        """The endpoint if ready; else start loading and raise ModelLoading (or the reason it cannot)."""
+        self._ensure_reaper()
+        if endpoint.state == READY and endpoint.worker is not None and not endpoint.worker.dead:
+            return endpoint
+        if endpoint.state == PAUSED:
+            raise EndpointPaused(f"Endpoint {endpoint.name!r} is paused; resume it to serve requests")
+        if endpoint.state == FAILED:
+            if time.monotonic() - (endpoint.failed_at or 0) < self.failed_retry_s:
+                raise ModelLoadFailed(f"Endpoint {endpoint.name!r} failed to load: {endpoint.error}")
+            endpoint.state = UNLOADED
+        if endpoint.state in (UNLOADED, READY):
+            endpoint.state = UNLOADED
+            self._start_load(endpoint)
+        raise ModelLoading(
+            f"Model {endpoint.config.repo_id} is currently loading", self.estimated_load_time(endpoint)
+        )
+
+    async def _ready_worker(self, name: str, wait_for_model: bool) -> tuple[Endpoint, WorkerProcess]:
+        endpoint = self.get(name)
+        if wait_for_model:
+            await self.wait_ready(name, timeout=endpoint.config.request_timeout_s)
+        else:
+            self._acquire(endpoint)
+        if endpoint.in_flight >= endpoint.config.max_queue:
+            self.metrics.inc("modelyard_inference_rejected_total", {"endpoint": name})
+            retry = math.ceil(max(endpoint.in_flight * endpoint.item_seconds, 1.0))
+            raise QueueFull("Model is overloaded", retry_after=min(retry, 60))
+        worker = endpoint.worker
+        if worker is None:
+            raise WorkerCrashed("The model worker is not running")
+        return endpoint, worker
+
+    def _done(self, endpoint: Endpoint, started: float, status: int) -> None:
+        endpoint.in_flight -= 1
+        endpoint.last_used = time.monotonic()
+        labels = {"endpoint": endpoint.name}
+        self.metrics.inc("modelyard_inference_requests_total", {**labels, "status": str(status)})
+        self.metrics.observe("modelyard_inference_request_duration_seconds", labels, time.monotonic() - started)
+
+    async def infer(self, name: str, request: InferenceRequest, *, wait_for_model: bool = False) -> list[Any]:
+        """Run ``request`` on endpoint ``name``: one output per item (raises HubError subclasses)."""
+        started = time.monotonic()
+        endpoint, worker = await self._ready_worker(name, wait_for_model)
+        endpoint.in_flight += 1
+        status = 500
+        rid = None
+        try:
+            rid, fut = worker.submit(request)
+            result = await asyncio.wait_for(asyncio.shield(fut), endpoint.config.request_timeout_s)
+            status = 200
+            return result
+        except TimeoutError:
+            status = 504
+            raise RequestTimeout(f"The model did not answer within {endpoint.config.request_timeout_s:g}s") from None
+        except asyncio.CancelledError:
+            status = 499
+            raise
+        except HubError as exc:
+            status = exc.status
+            raise
+        finally:
+            if status in (499, 504) and rid is not None:
+                worker.cancel(rid)
+            self._done(endpoint, started, status)
+
+    async def stream(
+        self, name: str, request: InferenceRequest, *, wait_for_model: bool = False
+    ) -> AsyncIterator[StreamEvent]:
+        """Start a streamed request (errors before the first event raise); iterate its events."""
+        started = time.monotonic()
+        endpoint, worker = await self._ready_worker(name, wait_for_model)
+        endpoint.in_flight += 1
+        try:
+            rid, events = worker.submit_stream(request)
+        except HubError as exc:
+            self._done(endpoint, started, exc.status)
+            raise
+        return self._iterate(endpoint, worker, rid, events, started)
+
+    async def _iterate(
+        self,
+        endpoint: Endpoint,
+        worker: WorkerProcess,
+        rid: int,
+        events: asyncio.Queue[StreamEvent],
+        started: float,
+    ) -> AsyncIterator[StreamEvent]:
+        status = 499
+        try:
+            while True:
+                event = await asyncio.wait_for(events.get(), endpoint.config.request_timeout_s)
+                yield event
+                if event.kind != "tok":
+                    status = 200 if event.kind == "end" else 500
+                    return
+        except TimeoutError:
+            status = 504
+            yield StreamEvent("error", RequestTimeout("The model stopped producing tokens"))
+        finally:
+            if status in (499, 504):
+                worker.cancel(rid)
+            self._done(endpoint, started, status)
+
+    # ------------------------------------------------------------------------------------------ metrics
+    def _collect(self) -> list[tuple[str, dict[str, str], float]]:
+        rows: list[tuple[str, dict[str, str], float]] = []
+        for endpoint in self.endpoints.values():
+            labels = {"endpoint": endpoint.name}
+            rows.append(("modelyard_inference_queue_size", labels, endpoint.in_flight))
+            rows.append(("modelyard_inference_loaded", labels, 1.0 if endpoint.state == READY else 0.0))
+            rows.append(("modelyard_inference_memory_bytes", labels, endpoint.memory_bytes))
+        return rows

@@ -1,0 +1,483 @@
+"""HTTP front for inference endpoints (Starlette). Mount it under ``/endpoints`` on the hub.
+
+Routes, relative to the mount point (see docs/inference.md):
+
+- ``POST /{name}``: inference for the endpoint's task (HF Inference API shapes, ``InferenceClient(base_url=...)``)
+- ``POST /{name}/v1/chat/completions`` (SSE with ``stream``), ``POST /{name}/v1/embeddings``, ``GET /{name}/v1/models``
+- ``GET /{name}/health`` (200 only when loaded), ``GET /{name}/info``, ``GET /{name}/metrics``
+- management: ``GET|POST /-/api/endpoints``, ``GET|DELETE /-/api/endpoints/{name}``,
+  ``POST /-/api/endpoints/{name}/{pause|resume|unload}``; ``GET /-/metrics``, ``GET /-/health``
+
+Endpoint names start with a letter or digit, so ``-`` never collides with one.
+Standalone: ``python -m modelyard.server.inference_app --model-dir DIR --name NAME --port 0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Mount, Route
+
+from modelyard import __version__
+from modelyard.inference import EndpointConfig, EndpointManager, StaticTokenAuthorizer, allow_all
+from modelyard.inference import formats as F
+from modelyard.inference import tasks as T
+from modelyard.inference.errors import InvalidInput, UnsupportedTask
+from modelyard.inference.manager import READY, Endpoint
+from modelyard.inference.process import StreamEvent
+from modelyard.inference.requests import (
+    MAX_CLIENT_BATCH,
+    OP_GENERATE,
+    parse_chat_request,
+    parse_embeddings_request,
+    parse_task_request,
+)
+from modelyard.inference.source import HubSource, LocalDirSource, ModelSource
+
+log = logging.getLogger("modelyard.inference")
+
+Authorize = Callable[[str | None, str], Awaitable[None]]
+
+MAX_BODY_BYTES = 20 * 1024 * 1024
+AUTH_CACHE_SECONDS = 2.0
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+def _header_safe(text: str) -> str:
+    return " ".join(text.split()).encode("latin-1", "replace").decode("latin-1")[:500]
+
+
+def error_response(exc: Exception) -> Response:
+    """Any exception with ``status`` and ``message`` (HubError) → that status with ``{"error": message}``."""
+    status = getattr(exc, "status", None)
+    message = getattr(exc, "message", None)
+    if not isinstance(status, int) or not isinstance(message, str):
+        log.exception("unhandled error", exc_info=exc)
+        status, message = 500, f"Internal error: {type(exc).__name__}"
+    code = str(getattr(exc, "code", "InternalError"))
+    extra = dict(getattr(exc, "extra", None) or {})
+    body: dict[str, Any] = {"error": message}
+    headers = {"X-Error-Code": code, "X-Error-Message": _header_safe(message)}
+    retry_after = extra.pop("retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(int(retry_after))
+    body.update({k: v for k, v in extra.items() if isinstance(v, str | int | float | bool)})
+    return json_response(body, status=status, headers=headers)
+
+
+def bearer_token(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def sse(data: Any) -> bytes:
+    return b"data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+class InferenceFront:
+    """Request handlers; one per app, bound to a manager and an authorizer."""
+
+    def __init__(self, manager: EndpointManager, authorize: Authorize) -> None:
+        self.manager = manager
+        self.authorize = authorize
+        self._auth_ok: dict[tuple[str | None, str], float] = {}
+
+    # ----------------------------------------------------------------------------------------- plumbing
+    async def _check(self, request: Request, repo_id: str) -> None:
+        token = bearer_token(request)
+        key = (token, repo_id)
+        now = time.monotonic()
+        if self._auth_ok.get(key, 0.0) > now:
+            return
+        await self.authorize(token, repo_id)
+        if len(self._auth_ok) > 10_000:
+            self._auth_ok.clear()
+        self._auth_ok[key] = now + AUTH_CACHE_SECONDS
+
+    async def _endpoint(self, request: Request) -> Endpoint:
+        endpoint = self.manager.get(request.path_params["name"])
+        await self._check(request, endpoint.config.repo_id)
+        return endpoint
+
+    @staticmethod
+    async def _body(request: Request) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise InvalidInput(f"Request body larger than {MAX_BODY_BYTES} bytes")
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            raise InvalidInput(f"Request body larger than {MAX_BODY_BYTES} bytes")
+        return body
+
+    @staticmethod
+    def _wait_for_model(request: Request, body: bytes) -> bool:
+        if request.headers.get("x-wait-for-model", "").lower() in ("1", "true", "yes"):
+            return True
+        if b"wait_for_model" in body:
+            with contextlib.suppress(ValueError):
+                options = json.loads(body).get("options") or {}
+                return bool(isinstance(options, dict) and options.get("wait_for_model"))
+        return False
+
+    async def _ready(self, endpoint: Endpoint, wait: bool) -> str:
+        if wait:
+            await self.manager.wait_ready(endpoint.name, timeout=endpoint.config.request_timeout_s)
+        else:
+            self.manager.acquire(endpoint.name)
+        task = endpoint.task
+        assert task is not None
+        return task
+
+    # -------------------------------------------------------------------------------------- inference
+    async def predict(self, request: Request) -> Response:
+        endpoint = await self._endpoint(request)
+        body = await self._body(request)
+        wait = self._wait_for_model(request, body)
+        task = await self._ready(endpoint, wait)
+        parsed = parse_task_request(task, body, request.headers.get("content-type"))
+        if parsed.stream:
+            return await self._tgi_stream(endpoint, parsed, wait)
+        outputs = await self.manager.infer(endpoint.name, parsed, wait_for_model=wait)
+        return json_response(F.task_response(task, parsed, outputs))
+
+    async def _tgi_stream(self, endpoint: Endpoint, parsed: Any, wait: bool) -> Response:
+        events = await self.manager.stream(endpoint.name, parsed, wait_for_model=wait)
+
+        async def body() -> AsyncIterator[bytes]:
+            held: dict[str, Any] | None = None
+            index = 0
+            async for event in events:
+                if event.kind == "tok":
+                    if held is not None:
+                        index += 1
+                        yield sse(F.tgi_stream_token(index, held))
+                    held = event.payload
+                elif event.kind == "end":
+                    yield sse(F.tgi_stream_final(index + 1, held, event.payload))
+                else:
+                    yield sse(_stream_error(event))
+
+        return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    async def chat(self, request: Request) -> Response:
+        endpoint = await self._endpoint(request)
+        body = await self._body(request)
+        parsed, model, include_usage = parse_chat_request(body)
+        wait = self._wait_for_model(request, body)
+        task = await self._ready(endpoint, wait)
+        if task != T.TEXT_GENERATION:
+            raise UnsupportedTask(f"Endpoint {endpoint.name!r} serves {task}; chat needs a text-generation model")
+        if not endpoint.info.get("chat_template"):
+            raise InvalidInput(f"The model of endpoint {endpoint.name!r} has no chat template")
+        model = model if model and model != "dummy" else endpoint.config.repo_id
+        if not parsed.stream:
+            outputs = await self.manager.infer(endpoint.name, parsed, wait_for_model=wait)
+            return json_response(F.chat_completion(outputs[0], model))
+        events = await self.manager.stream(endpoint.name, parsed, wait_for_model=wait)
+        return StreamingResponse(
+            _chat_stream(events, model, include_usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    async def embeddings(self, request: Request) -> Response:
+        endpoint = await self._endpoint(request)
+        body = await self._body(request)
+        parsed, fmt, model = parse_embeddings_request(body)
+        wait = self._wait_for_model(request, body)
+        task = await self._ready(endpoint, wait)
+        if task not in T.EMBEDDING_TASKS:
+            raise UnsupportedTask(f"Endpoint {endpoint.name!r} serves {task}; embeddings need an embedding model")
+        outputs = await self.manager.infer(endpoint.name, parsed, wait_for_model=wait)
+        tokens = sum(len(text.split()) for text in parsed.items)
+        return json_response(F.openai_embeddings(outputs, fmt, model or endpoint.config.repo_id, tokens))
+
+    async def models(self, request: Request) -> Response:
+        endpoint = await self._endpoint(request)
+        card = {
+            "id": endpoint.config.repo_id,
+            "object": "model",
+            "created": int(endpoint.created_at),
+            "owned_by": endpoint.config.repo_id.split("/")[0],
+        }
+        return json_response({"object": "list", "data": [card]})
+
+    # ------------------------------------------------------------------------------------ observability
+    async def health(self, request: Request) -> Response:
+        endpoint = await self._endpoint(request)
+        if endpoint.state == READY:
+            return json_response({"status": "ok", "state": endpoint.state})
+        body = {"error": f"Endpoint {endpoint.name!r} is {endpoint.state}", "state": endpoint.state}
+        return json_response(body, status=503)
+
+    async def info(self, request: Request) -> Response:
+        endpoint = await self._endpoint(request)
+        config = endpoint.config
+        runtime = {k: v for k, v in endpoint.info.items() if k not in ("pid",)}
+        return json_response(
+            {
+                "model_id": config.repo_id,
+                "model_sha": config.revision,
+                "model_pipeline_tag": endpoint.task,
+                "endpoint": endpoint.name,
+                "state": endpoint.state,
+                "max_batch_size": config.max_batch_size,
+                "max_concurrent_requests": config.max_queue,
+                "max_client_batch_size": MAX_CLIENT_BATCH,
+                "version": __version__,
+                "router": "modelyard",
+                "runtime": runtime,
+            }
+        )
+
+    async def endpoint_metrics(self, request: Request) -> Response:
+        endpoint = await self._endpoint(request)
+        return _metrics_response(self.manager.metrics.render(endpoint.name))
+
+    async def all_metrics(self, request: Request) -> Response:
+        return _metrics_response(self.manager.metrics.render())
+
+    async def front_health(self, request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    # ------------------------------------------------------------------------------------- management
+    async def list_endpoints(self, request: Request) -> Response:
+        token = bearer_token(request)
+        visible = []
+        for endpoint in self.manager.list_endpoints():
+            try:
+                await self.authorize(token, endpoint.config.repo_id)
+            except Exception:
+                continue
+            visible.append(endpoint.to_dict())
+        return json_response({"endpoints": visible})
+
+    async def create_endpoint(self, request: Request) -> Response:
+        payload = json.loads(await self._body(request) or b"{}")
+        if not isinstance(payload, dict):
+            raise InvalidInput("Body must be a JSON object")
+        load = payload.pop("load", True)
+        config = EndpointConfig.from_dict(payload)
+        await self.authorize(bearer_token(request), config.repo_id)
+        endpoint = await self.manager.create(config, load=bool(load))
+        return json_response(endpoint.to_dict(), status=201)
+
+    async def get_endpoint(self, request: Request) -> Response:
+        endpoint = await self._endpoint(request)
+        return json_response(endpoint.to_dict())
+
+    async def delete_endpoint(self, request: Request) -> Response:
+        endpoint = await self._endpoint(request)
+        await self.manager.delete(endpoint.name)
+        return json_response({"deleted": endpoint.name})
+
+    async def action(self, request: Request) -> Response:
+        endpoint = await self._endpoint(request)
+        action = request.path_params["action"]
+        handlers = {"pause": self.manager.pause, "resume": self.manager.resume, "unload": self.manager.unload}
+        if action not in handlers:
+            return json_response({"error": f"Unknown action {action!r}"}, status=404)
+        result = await handlers[action](endpoint.name)
+        return json_response(result.to_dict())
+
+
+def _stream_error(event: StreamEvent) -> dict[str, Any]:
+    exc = event.payload
+    message = getattr(exc, "message", str(exc))
+    kind = "validation" if isinstance(exc, InvalidInput) else "generation"
+    return {"error": message, "error_type": kind}
+
+
+async def _chat_stream(events: AsyncIterator[StreamEvent], model: str, include_usage: bool) -> AsyncIterator[bytes]:
+    cid = F.new_completion_id()
+    yield sse(F.chat_chunk(cid, model, {"role": "assistant", "content": ""}))
+    async for event in events:
+        if event.kind == "tok":
+            if event.payload["text"]:
+                yield sse(F.chat_chunk(cid, model, {"content": event.payload["text"]}))
+        elif event.kind == "end":
+            result = event.payload
+            reason = "length" if result.get("details", {}).get("finish_reason") == "length" else "stop"
+            yield sse(F.chat_chunk(cid, model, {}, finish_reason=reason))
+            if include_usage:
+                prompt = int(result.get("prompt_tokens", 0))
+                done = int(result.get("details", {}).get("generated_tokens", 0))
+                usage = {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
+                chunk = F.chat_chunk(cid, model, {}, usage=usage)
+                chunk["choices"] = []
+                yield sse(chunk)
+        else:
+            message = getattr(event.payload, "message", str(event.payload))
+            yield sse({"error": {"message": message, "type": "server_error"}})
+    yield b"data: [DONE]\n\n"
+
+
+def _metrics_response(text: str) -> Response:
+    return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _guard(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            return error_response(exc)
+
+    return wrapped
+
+
+def create_inference_app(manager: EndpointManager, authorize: Authorize) -> Starlette:
+    """The ASGI app for inference endpoints. The caller owns ``manager`` and must ``await manager.aclose()``
+    at shutdown (a mounted sub-app's lifespan does not run)."""
+    front = InferenceFront(manager, authorize)
+    g = _guard
+    routes = [
+        Route("/-/api/endpoints", g(front.list_endpoints), methods=["GET"]),
+        Route("/-/api/endpoints", g(front.create_endpoint), methods=["POST"]),
+        Route("/-/api/endpoints/{name}", g(front.get_endpoint), methods=["GET"]),
+        Route("/-/api/endpoints/{name}", g(front.delete_endpoint), methods=["DELETE"]),
+        Route("/-/api/endpoints/{name}/{action}", g(front.action), methods=["POST"]),
+        Route("/-/metrics", g(front.all_metrics), methods=["GET"]),
+        Route("/-/health", g(front.front_health), methods=["GET"]),
+        Route("/{name}", g(front.predict), methods=["POST"]),
+        Route("/{name}/", g(front.predict), methods=["POST"]),
+        Route("/{name}/v1/chat/completions", g(front.chat), methods=["POST"]),
+        Route("/{name}/v1/embeddings", g(front.embeddings), methods=["POST"]),
+        Route("/{name}/v1/models", g(front.models), methods=["GET"]),
+        Route("/{name}/health", g(front.health), methods=["GET"]),
+        Route("/{name}/info", g(front.info), methods=["GET"]),
+        Route("/{name}/metrics", g(front.endpoint_metrics), methods=["GET"]),
+    ]
+    return Starlette(routes=routes)
+
+
+# --------------------------------------------------------------------------------------------- standalone
+def create_standalone_app(
+    manager: EndpointManager, authorize: Authorize, configs: list[EndpointConfig]
+) -> Starlette:
+    """The inference app mounted at ``/endpoints`` (same URLs as on the hub), creating ``configs`` at startup."""
+    inner = create_inference_app(manager, authorize)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for config in configs:
+            await manager.create(config, load=True)
+        yield
+        await manager.aclose()
+
+    async def root_health(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    return Starlette(
+        routes=[Route("/health", root_health, methods=["GET"]), Mount("/endpoints", app=inner)], lifespan=lifespan
+    )
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m modelyard.server.inference_app", description="Serve model endpoints standalone."
+    )
+    p.add_argument("--model-dir", type=Path, help="serve this local model directory")
+    p.add_argument("--hub", help="hub URL to fetch --repo from")
+    p.add_argument("--hub-token", default=os.environ.get("MODELYARD_TOKEN"), help="token for the hub download")
+    p.add_argument("--repo", help="repo id on --hub (user/model)")
+    p.add_argument("--revision", default="main")
+    p.add_argument("--local", action="append", default=[], metavar="REPO=DIR", help="map a repo id to a directory")
+    p.add_argument("--name", help="endpoint name (default: from the repo id / directory)")
+    p.add_argument("--task", help="override the inferred task")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
+    p.add_argument("--token", action="append", default=[], help="require this bearer token (repeatable)")
+    p.add_argument("--max-batch-size", type=int, default=32)
+    p.add_argument("--max-wait-ms", type=float, default=0.0)
+    p.add_argument("--max-queue", type=int, default=128)
+    p.add_argument("--keep-alive", type=float, default=-1, help="seconds idle before unloading (-1: never)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads in the worker (default: all cores)")
+    p.add_argument("--memory-budget-mb", type=float, default=None)
+    p.add_argument("--max-loaded", type=int, default=None)
+    p.add_argument("--log-level", default="warning")
+    return p.parse_args(argv)
+
+
+def build_from_args(args: argparse.Namespace) -> tuple[EndpointManager, Authorize, list[EndpointConfig]]:
+    local: dict[str, Path] = {}
+    for entry in args.local:
+        repo, _, path = entry.partition("=")
+        local[repo] = Path(path).resolve()
+    configs: list[EndpointConfig] = []
+    source: ModelSource
+    options = {
+        "task": args.task,
+        "max_batch_size": args.max_batch_size,
+        "max_wait_ms": args.max_wait_ms,
+        "max_queue": args.max_queue,
+        "keep_alive_s": None if args.keep_alive < 0 else args.keep_alive,
+        "threads": args.threads,
+        "revision": args.revision,
+    }
+    if args.hub:
+        source = HubSource(args.hub, token=args.hub_token)
+        if args.repo:
+            configs.append(EndpointConfig.from_dict({"repo_id": args.repo, "name": args.name or "", **options}))
+    else:
+        if args.model_dir:
+            name = args.name or _dir_name(args.model_dir)
+            repo = args.repo or f"local/{name}"
+            local[repo] = args.model_dir.resolve()
+            configs.append(EndpointConfig.from_dict({"repo_id": repo, "name": name, **options}))
+        source = LocalDirSource(local)
+    budget = int(args.memory_budget_mb * 1024 * 1024) if args.memory_budget_mb else None
+    manager = EndpointManager(source, memory_budget_bytes=budget, max_loaded=args.max_loaded)
+    authorize: Authorize = StaticTokenAuthorizer(args.token) if args.token else allow_all
+    return manager, authorize, configs
+
+
+def _dir_name(path: Path) -> str:
+    from modelyard.inference.config import default_name
+
+    return default_name(path.resolve().name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import uvicorn
+
+    args = _parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    manager, authorize, configs = build_from_args(args)
+    app = create_standalone_app(manager, authorize, configs)
+    sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level=args.log_level, access_log=False, lifespan="on")
+    server = uvicorn.Server(config)
+    names = ", ".join(c.name for c in configs) or "(none yet)"
+    print(f"MODELYARD_INFERENCE_LISTENING http://{args.host}:{port} endpoints: {names}", flush=True)
+    asyncio.run(server.serve(sockets=[sock]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
