@@ -25,8 +25,13 @@ def _fail(e: HubError) -> None:
 
 
 @click.group()
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="TOML settings file.")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="TOML settings file.",
+)
 @click.pass_context
 def main(ctx: click.Context, config_file: str | None) -> None:
     """ModelYard: a self-hostable, Hugging Face Hub-compatible model hub."""
@@ -52,8 +57,15 @@ def serve(ctx: click.Context, migrate: bool, **opts: Any) -> None:
     settings = _settings(ctx, **opts)
     app = create_app(settings, auto_migrate=migrate)
     click.echo(f"ModelYard hub on http://{settings.host}:{settings.port} (data in {settings.data_dir})")
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                http="httptools", loop="uvloop", timeout_keep_alive=30)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        http="httptools",
+        loop="uvloop",
+        timeout_keep_alive=30,
+    )
 
 
 @main.group()
@@ -80,7 +92,9 @@ def db_check(ctx: click.Context) -> None:
 
     d = Database(_settings(ctx).resolved_database_url)
     if not migrate.is_current(d):
-        click.echo(f"Schema at {migrate.current_revision(d)}, expected {migrate.head_revision(d)}: run `modelyard db upgrade`.")
+        click.echo(
+            f"Schema at {migrate.current_revision(d)}, expected {migrate.head_revision(d)}: run `modelyard db upgrade`."
+        )
         sys.exit(1)
     click.echo("Database schema is current.")
 

@@ -95,7 +95,9 @@ class Accounts:
         if o.kind != "org" or u.kind != "user":
             raise ValueError("add_member needs an organization and a user")
         with self.db.transaction() as conn:
-            conn.execute(memberships.delete().where(memberships.c.org_id == o.id, memberships.c.user_id == u.id))
+            conn.execute(
+                memberships.delete().where(memberships.c.org_id == o.id, memberships.c.user_id == u.id)
+            )
             conn.execute(memberships.insert().values(org_id=o.id, user_id=u.id, role=role))
 
     def orgs_of(self, user_id: int) -> tuple[Account, ...]:

@@ -89,3 +89,21 @@ def derive_tags(card: dict[str, Any]) -> tuple[list[str], str | None, str | None
     seen: set[str] = set()
     out = [t for t in tags if not (t in seen or seen.add(t))]  # type: ignore[func-returns-value]
     return out, pipeline_tag, library
+
+
+def index_keys(tags: list[str], card: dict[str, Any] | None, pipeline_tag: str | None, library: str | None) -> set[str]:
+    """Keys stored in the repo_tags index: every tag, plus `language:`, `license:`, `library:`, `pipeline_tag:`
+    aliases so that both `filter=en` and `filter=language:en` (or `language=en`) match."""
+    card = card or {}
+    keys = set(tags)
+    for lang in _as_list(card.get("language")):
+        keys |= {lang, f"language:{lang}"}
+    for lic in _as_list(card.get("license")):
+        keys.add(f"license:{lic}")
+    for t in _as_list(card.get("task_categories")):
+        keys |= {t, f"task_categories:{t}"}
+    if library:
+        keys |= {library, f"library:{library}"}
+    if pipeline_tag:
+        keys |= {pipeline_tag, f"pipeline_tag:{pipeline_tag}"}
+    return {k[:200] for k in keys if k}

@@ -64,9 +64,13 @@ class CommitParser:
         try:
             obj = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise BadPayload(f"Malformed NDJSON commit payload: line {self._line_no} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+            raise BadPayload(
+                f"Malformed NDJSON commit payload: line {self._line_no} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})"
+            ) from None
         if not isinstance(obj, dict) or "key" not in obj or not isinstance(obj.get("value"), dict):
-            raise BadPayload(f"Malformed commit payload: line {self._line_no} needs {{\"key\": ..., \"value\": {{...}}}}")
+            raise BadPayload(
+                f'Malformed commit payload: line {self._line_no} needs {{"key": ..., "value": {{...}}}}'
+            )
         key, value = obj["key"], obj["value"]
         handler = getattr(self, f"_on_{key}", None)
         if handler is None:
@@ -99,7 +103,9 @@ class CommitParser:
             try:
                 data = base64.b64decode(content, validate=True)
             except (binascii.Error, ValueError):
-                raise BadPayload(f"Malformed commit payload: content of {path!r} is not valid base64") from None
+                raise BadPayload(
+                    f"Malformed commit payload: content of {path!r} is not valid base64"
+                ) from None
         elif encoding in {"utf-8", "utf8"}:
             data = content.encode()
         else:
@@ -109,7 +115,7 @@ class CommitParser:
             self.req.readme_text = data.decode("utf-8", errors="replace")
         self.req.operations.append(AddFile(path, info.sha256, info.size, blob_sha1(data)))
 
-    def _on_lfsFile(self, v: dict[str, Any]) -> None:  # noqa: N802 - wire name
+    def _on_lfsFile(self, v: dict[str, Any]) -> None:
         path = self._path(v)
         oid = v.get("oid")
         algo = v.get("algo", "sha256")
@@ -120,10 +126,10 @@ class CommitParser:
             raise BadPayload(f"Malformed commit payload: lfsFile {path!r} has an invalid 'size'")
         self.req.operations.append(AddLfs(path, oid.lower(), size))
 
-    def _on_deletedFile(self, v: dict[str, Any]) -> None:  # noqa: N802
+    def _on_deletedFile(self, v: dict[str, Any]) -> None:
         self.req.operations.append(Delete(self._path(v), folder=False))
 
-    def _on_deletedFolder(self, v: dict[str, Any]) -> None:  # noqa: N802
+    def _on_deletedFolder(self, v: dict[str, Any]) -> None:
         raw = v.get("path")
         if isinstance(raw, str):
             v = {**v, "path": raw.rstrip("/")}

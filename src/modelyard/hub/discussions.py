@@ -37,10 +37,14 @@ class Discussion:
 
 
 def _row(r: Any) -> Discussion:
-    return Discussion(r.num, r.title, r.author, bool(r.is_pr), r.status, r.base_ref, r.merge_commit, r.created_at)
+    return Discussion(
+        r.num, r.title, r.author, bool(r.is_pr), r.status, r.base_ref, r.merge_commit, r.created_at
+    )
 
 
-def add_event(conn: Connection, repo_id: int, num: int, type_: str, author: str | None, data: dict[str, Any]) -> Event:
+def add_event(
+    conn: Connection, repo_id: int, num: int, type_: str, author: str | None, data: dict[str, Any]
+) -> Event:
     ts = now()
     res = conn.execute(
         discussion_events.insert().values(
@@ -52,49 +56,114 @@ def add_event(conn: Connection, repo_id: int, num: int, type_: str, author: str 
     return Event(int(pk[0]), type_, author, data, ts)
 
 
-def create(conn: Connection, repo_id: int, title: str, author: str, description: str, is_pr: bool,
-           base_ref: str | None = None) -> Discussion:
+def create(
+    conn: Connection,
+    repo_id: int,
+    title: str,
+    author: str,
+    description: str,
+    is_pr: bool,
+    base_ref: str | None = None,
+) -> Discussion:
     if not title or not title.strip():
         raise BadRequest("A discussion needs a title")
-    num = int(conn.execute(select(func.coalesce(func.max(discussions.c.num), 0)).where(
-        discussions.c.repo_id == repo_id)).scalar() or 0) + 1
+    num = (
+        int(
+            conn.execute(
+                select(func.coalesce(func.max(discussions.c.num), 0)).where(discussions.c.repo_id == repo_id)
+            ).scalar()
+            or 0
+        )
+        + 1
+    )
     ts = now()
-    conn.execute(discussions.insert().values(
-        repo_id=repo_id, num=num, title=title.strip(), author=author, is_pr=is_pr,
-        status="draft" if is_pr else "open", base_ref=base_ref, created_at=ts,
-    ))
-    add_event(conn, repo_id, num, "comment", author,
-              {"edited": False, "hidden": False, "latest": {"raw": description or "", "html": description or "",
-                                                           "updatedAt": ts.isoformat()}})
+    conn.execute(
+        discussions.insert().values(
+            repo_id=repo_id,
+            num=num,
+            title=title.strip(),
+            author=author,
+            is_pr=is_pr,
+            status="draft" if is_pr else "open",
+            base_ref=base_ref,
+            created_at=ts,
+        )
+    )
+    add_event(
+        conn,
+        repo_id,
+        num,
+        "comment",
+        author,
+        {
+            "edited": False,
+            "hidden": False,
+            "latest": {"raw": description or "", "html": description or "", "updatedAt": ts.isoformat()},
+        },
+    )
     return get(conn, repo_id, num)
 
 
 def get(conn: Connection, repo_id: int, num: int) -> Discussion:
-    r = conn.execute(select(discussions).where(discussions.c.repo_id == repo_id, discussions.c.num == num)).first()
+    r = conn.execute(
+        select(discussions).where(discussions.c.repo_id == repo_id, discussions.c.num == num)
+    ).first()
     if r is None:
         raise NotFound(f"Discussion #{num} not found")
     d = _row(r)
-    evs = conn.execute(select(discussion_events).where(
-        discussion_events.c.repo_id == repo_id, discussion_events.c.num == num).order_by(discussion_events.c.id))
+    evs = conn.execute(
+        select(discussion_events)
+        .where(discussion_events.c.repo_id == repo_id, discussion_events.c.num == num)
+        .order_by(discussion_events.c.id)
+    )
     d.events.extend(Event(e.id, e.type, e.author, json.loads(e.data), e.created_at) for e in evs)
     return d
 
 
 def list_all(conn: Connection, repo_id: int) -> list[Discussion]:
-    rows = conn.execute(select(discussions).where(discussions.c.repo_id == repo_id).order_by(discussions.c.num.desc()))
+    rows = conn.execute(
+        select(discussions).where(discussions.c.repo_id == repo_id).order_by(discussions.c.num.desc())
+    )
     return [_row(r) for r in rows]
 
 
-def set_status(conn: Connection, repo_id: int, num: int, status: str, author: str,
-               merge_commit: str | None = None) -> Event:
+def set_status(
+    conn: Connection, repo_id: int, num: int, status: str, author: str, merge_commit: str | None = None
+) -> Event:
     values: dict[str, Any] = {"status": status}
     if merge_commit:
         values["merge_commit"] = merge_commit
-    conn.execute(discussions.update().where(discussions.c.repo_id == repo_id, discussions.c.num == num).values(**values))
+    conn.execute(
+        discussions.update()
+        .where(discussions.c.repo_id == repo_id, discussions.c.num == num)
+        .values(**values)
+    )
     return add_event(conn, repo_id, num, "status-change", author, {"status": status})
 
 
 def set_title(conn: Connection, repo_id: int, num: int, title: str, author: str) -> Event:
     old = get(conn, repo_id, num).title
-    conn.execute(discussions.update().where(discussions.c.repo_id == repo_id, discussions.c.num == num).values(title=title))
+    conn.execute(
+        discussions.update()
+        .where(discussions.c.repo_id == repo_id, discussions.c.num == num)
+        .values(title=title)
+    )
     return add_event(conn, repo_id, num, "title-change", author, {"from": old, "to": title})
+
+
+def comment(conn: Connection, repo_id: int, num: int, author: str, text: str) -> Event:
+    get(conn, repo_id, num)
+    if not text or not text.strip():
+        raise BadRequest("A comment cannot be empty")
+    return add_event(
+        conn,
+        repo_id,
+        num,
+        "comment",
+        author,
+        {
+            "edited": False,
+            "hidden": False,
+            "latest": {"raw": text, "html": text, "updatedAt": now().isoformat()},
+        },
+    )

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import select
 
 from modelyard.db import Database
 from modelyard.db.schema import commit_files, lfs_objects
@@ -18,6 +18,7 @@ from modelyard.errors import (
     BadPayload,
     BadRequest,
     EntryNotFound,
+    Forbidden,
     InvalidPath,
     PreconditionFailed,
     RevisionNotFound,
@@ -65,7 +66,9 @@ def _is_binary(sample: bytes) -> bool:
     return False
 
 
-def entries_under(files: dict[str, FileEntry], prefix: str, recursive: bool, trees: dict[str, str]) -> list[TreeEntry]:
+def entries_under(
+    files: dict[str, FileEntry], prefix: str, recursive: bool, trees: dict[str, str]
+) -> list[TreeEntry]:
     """Direct children (or all descendants) of directory `prefix` ('' = root), dirs and files, sorted by path."""
     base = prefix + "/" if prefix else ""
     dirs: set[str] = set()
@@ -131,7 +134,9 @@ class Files:
                 out.append(TreeEntry("file", p, e.oid, e.size, e.lfs, e.sha256, e.last_commit_sha))
             elif p == "" or any(k.startswith(p + "/") for k in files):
                 trees = trees or revisions.tree_of(files)
-                last = max((files[k].last_commit_sha for k in files if k.startswith(p + "/") or not p), default="")
+                last = max(
+                    (files[k].last_commit_sha for k in files if k.startswith(p + "/") or not p), default=""
+                )
                 out.append(TreeEntry("directory", p, trees.get(p, ""), last_commit_sha=last))
         return out
 
@@ -140,7 +145,9 @@ class Files:
             return revisions.commits_by_sha(conn, repo.id, shas)
 
     # --- preupload ----------------------------------------------------------------------------------
-    def preupload(self, repo: Repo, rev: str, files: list[dict[str, Any]], git_ignore: str | None) -> list[dict[str, Any]]:
+    def preupload(
+        self, repo: Repo, rev: str, files: list[dict[str, Any]], git_ignore: str | None
+    ) -> list[dict[str, Any]]:
         import base64
 
         with self.db.read() as conn:
@@ -166,12 +173,14 @@ class Files:
             lfs = matches_lfs(path, patterns) or size > REGULAR_MAX or _is_binary(sample)
             e = current.get(path)
             oid = (e.sha256 if e.lfs else e.oid) if e else None
-            out.append({
-                "path": path,
-                "uploadMode": "lfs" if lfs else "regular",
-                "shouldIgnore": bool(ignore) and matches_lfs(path, [p.strip() for p in ignore]),
-                "oid": oid,
-            })
+            out.append(
+                {
+                    "path": path,
+                    "uploadMode": "lfs" if lfs else "regular",
+                    "shouldIgnore": bool(ignore) and matches_lfs(path, [p.strip() for p in ignore]),
+                    "oid": oid,
+                }
+            )
         return out
 
     def _read_small(self, sha256: str, limit: int = 1024 * 1024) -> str:
@@ -183,7 +192,9 @@ class Files:
         """Size of an LFS object uploaded to (or committed in) this repo, else None."""
         with self.db.read() as conn:
             row = conn.execute(
-                select(lfs_objects.c.size).where(lfs_objects.c.repo_id == repo.id, lfs_objects.c.sha256 == sha256)
+                select(lfs_objects.c.size).where(
+                    lfs_objects.c.repo_id == repo.id, lfs_objects.c.sha256 == sha256
+                )
             ).first()
             if row:
                 return int(row.size)
@@ -201,18 +212,26 @@ class Files:
     def record_lfs(self, repo_id: int, sha256: str, size: int) -> None:
         with self.db.transaction() as conn:
             exists = conn.execute(
-                select(lfs_objects.c.sha256).where(lfs_objects.c.repo_id == repo_id, lfs_objects.c.sha256 == sha256)
+                select(lfs_objects.c.sha256).where(
+                    lfs_objects.c.repo_id == repo_id, lfs_objects.c.sha256 == sha256
+                )
             ).first()
             if not exists:
-                conn.execute(lfs_objects.insert().values(repo_id=repo_id, sha256=sha256, size=size, pushed_at=now()))
+                conn.execute(
+                    lfs_objects.insert().values(repo_id=repo_id, sha256=sha256, size=size, pushed_at=now())
+                )
 
     def list_lfs(self, repo: Repo) -> list[tuple[str, int, Any]]:
         with self.db.read() as conn:
-            rows = conn.execute(select(lfs_objects).where(lfs_objects.c.repo_id == repo.id).order_by(lfs_objects.c.pushed_at))
+            rows = conn.execute(
+                select(lfs_objects).where(lfs_objects.c.repo_id == repo.id).order_by(lfs_objects.c.pushed_at)
+            )
             return [(r.sha256, int(r.size), r.pushed_at) for r in rows]
 
     # --- commits ------------------------------------------------------------------------------------
-    def commit(self, who: Principal, repo: Repo, rev: str, req: CommitRequest, create_pr: bool = False) -> CommitResult:
+    def commit(
+        self, who: Principal, repo: Repo, rev: str, req: CommitRequest, create_pr: bool = False
+    ) -> CommitResult:
         """Apply a parsed commit request to branch/PR `rev`. All blobs are already in the store."""
         lfs_sizes: dict[str, int] = {}
         for op in req.operations:
@@ -223,7 +242,9 @@ class Files:
                         f"LFS object {op.sha256} for {op.path!r} was not uploaded to this repository; upload it first"
                     )
                 if op.size is not None and op.size != known:
-                    raise BadRequest(f"LFS object {op.sha256}: declared size {op.size} != stored size {known}")
+                    raise BadRequest(
+                        f"LFS object {op.sha256}: declared size {op.size} != stored size {known}"
+                    )
                 lfs_sizes[op.sha256] = known
         card: dict[str, Any] | None = None
         readme_changed = any(op.path == "README.md" for op in req.operations)
@@ -241,15 +262,14 @@ class Files:
                     raise RevisionNotFound(f"Invalid rev id: {rev} (a pull request needs an existing branch)")
                 base = revisions.get_ref(conn, repo.id, "branch", name)
                 assert base is not None
-                d = discussions.create(conn, repo.id, req.summary, author, req.description, True, base_ref=name)
+                d = discussions.create(
+                    conn, repo.id, req.summary, author, req.description, True, base_ref=name
+                )
                 pr_num = d.num
                 revisions.set_ref(conn, repo.id, "pr", str(d.num), base.commit_sha)
                 kind, name = "pr", str(d.num)
-            elif not can_write(repo, who):
-                if kind != "pr":
-                    from modelyard.errors import Forbidden
-
-                    raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
+            elif not can_write(repo, who) and kind != "pr":
+                raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
             ref = revisions.get_ref(conn, repo.id, kind, name)
             if ref is None:
                 raise RevisionNotFound(f"Invalid rev id: {rev}")
@@ -279,18 +299,27 @@ class Files:
                     files[op.path] = FileEntry(op.path, op.oid, op.sha256, op.size, False)
                 else:
                     size = lfs_sizes[op.sha256]
-                    files[op.path] = FileEntry(op.path, blob_sha1(lfs_pointer(op.sha256, size)), op.sha256, size, True)
+                    files[op.path] = FileEntry(
+                        op.path, blob_sha1(lfs_pointer(op.sha256, size)), op.sha256, size, True
+                    )
                 changed.add(op.path)
-            new = revisions.write_commit(conn, repo.id, ref.commit_sha, files, changed, author, req.summary,
-                                         req.description)
+            new = revisions.write_commit(
+                conn, repo.id, ref.commit_sha, files, changed, author, req.summary, req.description
+            )
             revisions.set_ref(conn, repo.id, kind, name, new.sha)
             for op in req.operations:
                 if isinstance(op, AddLfs):
-                    exists = conn.execute(select(lfs_objects.c.sha256).where(
-                        lfs_objects.c.repo_id == repo.id, lfs_objects.c.sha256 == op.sha256)).first()
+                    exists = conn.execute(
+                        select(lfs_objects.c.sha256).where(
+                            lfs_objects.c.repo_id == repo.id, lfs_objects.c.sha256 == op.sha256
+                        )
+                    ).first()
                     if not exists:
-                        conn.execute(lfs_objects.insert().values(
-                            repo_id=repo.id, sha256=op.sha256, size=lfs_sizes[op.sha256], pushed_at=now()))
+                        conn.execute(
+                            lfs_objects.insert().values(
+                                repo_id=repo.id, sha256=op.sha256, size=lfs_sizes[op.sha256], pushed_at=now()
+                            )
+                        )
             if kind == "branch" and name == "main":
                 used = sum(e.size for e in files.values())
                 if readme_changed and "README.md" in files and req.readme_text is None:
@@ -302,7 +331,9 @@ class Files:
             else:
                 self.repos.touch(conn, repo.id)
             if pr_num is not None or kind == "pr":
-                discussions.add_event(conn, repo.id, int(name), "commit", author, {"subject": req.summary, "oid": new.sha})
+                discussions.add_event(
+                    conn, repo.id, int(name), "commit", author, {"subject": req.summary, "oid": new.sha}
+                )
         return CommitResult(new, pr_num)
 
     @staticmethod
@@ -350,12 +381,21 @@ class Files:
             if ref is None:
                 raise RevisionNotFound(f"Invalid rev id: {rev}")
             files = revisions.manifest(conn, repo.id, ref.commit_sha)
-            new = revisions.write_commit(conn, repo.id, None, {p: FileEntry(e.path, e.oid, e.sha256, e.size, e.lfs)
-                                                                for p, e in files.items()},
-                                         set(files), who.account.name, message, "")
+            new = revisions.write_commit(
+                conn,
+                repo.id,
+                None,
+                {p: FileEntry(e.path, e.oid, e.sha256, e.size, e.lfs) for p, e in files.items()},
+                set(files),
+                who.account.name,
+                message,
+                "",
+            )
             revisions.set_ref(conn, repo.id, kind, name, new.sha)
             if kind == "branch" and name == "main":
-                self.repos.record_head(conn, repo.id, new.sha, sum(e.size for e in files.values()), None, False)
+                self.repos.record_head(
+                    conn, repo.id, new.sha, sum(e.size for e in files.values()), None, False
+                )
             return new
 
 

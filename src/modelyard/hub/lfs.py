@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -15,9 +16,29 @@ from urllib.parse import quote
 from modelyard.errors import BadChecksum, BadPayload, BadRequest, Forbidden, TooLarge
 from modelyard.hub.files import Files
 from modelyard.hub.repos import Repo
+from modelyard.storage import BlobWriter
 from modelyard.types import is_sha256
 
 URL_TTL = 24 * 3600
+_BATCH = 8 * 1024 * 1024
+
+
+async def pipe_to_writer(chunks: AsyncIterator[bytes], writer: BlobWriter) -> None:
+    """Receive on the event loop while a worker thread hashes and writes the previous batch (GIL released)."""
+    loop = asyncio.get_running_loop()
+    pending: asyncio.Future[None] | None = None
+    buf = bytearray()
+    async for chunk in chunks:
+        buf += chunk
+        if len(buf) >= _BATCH:
+            if pending is not None:
+                await pending
+            pending = loop.run_in_executor(None, writer.write, bytes(buf))
+            buf = bytearray()
+    if pending is not None:
+        await pending
+    if buf:
+        writer.write(bytes(buf))
 
 
 @dataclass(frozen=True)
@@ -29,7 +50,9 @@ class UploadTicket:
 
 
 class Lfs:
-    def __init__(self, files: Files, secret: str, multipart_threshold: int, chunk_size: int, max_size: int) -> None:
+    def __init__(
+        self, files: Files, secret: str, multipart_threshold: int, chunk_size: int, max_size: int
+    ) -> None:
         self.files = files
         self.store = files.store
         self._secret = secret.encode()
@@ -58,7 +81,9 @@ class Lfs:
         return UploadTicket(repo_id, oid, size, exp)
 
     # --- batch --------------------------------------------------------------------------------------
-    def batch(self, repo: Repo, body: dict[str, Any], base_url: str, auth_header: str | None) -> dict[str, Any]:
+    def batch(
+        self, repo: Repo, body: dict[str, Any], base_url: str, auth_header: str | None
+    ) -> dict[str, Any]:
         op = body.get("operation")
         objects = body.get("objects")
         if op not in {"upload", "download"} or not isinstance(objects, list):
@@ -68,20 +93,34 @@ class Lfs:
             oid = str(obj.get("oid", "")).lower() if isinstance(obj, dict) else ""
             size = obj.get("size") if isinstance(obj, dict) else None
             if not is_sha256(oid) or not isinstance(size, int) or size < 0:
-                out.append({"oid": oid, "size": size or 0, "error": {"code": 422, "message": "Invalid oid or size"}})
+                out.append(
+                    {"oid": oid, "size": size or 0, "error": {"code": 422, "message": "Invalid oid or size"}}
+                )
                 continue
             if op == "download":
                 known = self.files.lfs_known(repo, oid)
                 if known is None or not self.store.exists(oid):
-                    out.append({"oid": oid, "size": size, "error": {"code": 404, "message": "Object does not exist"}})
+                    out.append(
+                        {"oid": oid, "size": size, "error": {"code": 404, "message": "Object does not exist"}}
+                    )
                 else:
-                    action: dict[str, Any] = {"href": f"{base_url}/lfs-objects/{repo.type.value}/{quote(repo.id_str)}/{oid}"}
+                    action: dict[str, Any] = {
+                        "href": f"{base_url}/lfs-objects/{repo.type.value}/{quote(repo.id_str)}/{oid}"
+                    }
                     if auth_header:
                         action["header"] = {"Authorization": auth_header}
-                    out.append({"oid": oid, "size": known, "authenticated": True, "actions": {"download": action}})
+                    out.append(
+                        {"oid": oid, "size": known, "authenticated": True, "actions": {"download": action}}
+                    )
                 continue
             if size > self.max_size:
-                out.append({"oid": oid, "size": size, "error": {"code": 413, "message": f"Object larger than {self.max_size} bytes"}})
+                out.append(
+                    {
+                        "oid": oid,
+                        "size": size,
+                        "error": {"code": 413, "message": f"Object larger than {self.max_size} bytes"},
+                    }
+                )
                 continue
             known = self.files.lfs_known(repo, oid)
             if known is not None and known == size and self.store.exists(oid):
@@ -99,7 +138,14 @@ class Lfs:
             verify = {"href": f"{base_url}/lfs-verify/{repo.type.value}/{quote(repo.id_str)}"}
             if auth_header:
                 verify["header"] = {"Authorization": auth_header}  # type: ignore[assignment]
-            out.append({"oid": oid, "size": size, "authenticated": True, "actions": {"upload": upload, "verify": verify}})
+            out.append(
+                {
+                    "oid": oid,
+                    "size": size,
+                    "authenticated": True,
+                    "actions": {"upload": upload, "verify": verify},
+                }
+            )
         return {"transfer": "basic", "objects": out, "hash_algo": "sha256"}
 
     # --- receiving bytes ----------------------------------------------------------------------------
@@ -107,8 +153,7 @@ class Lfs:
         """Stream a basic PUT to a temp file, hashing in the same pass; publish only if sha256 and size match."""
         writer = self.store.writer(max_size=ticket.size)
         try:
-            async for chunk in chunks:
-                writer.write(chunk)
+            await pipe_to_writer(chunks, writer)
         except TooLarge:
             raise BadChecksum(f"Received more than the declared {ticket.size} bytes") from None
         except BaseException:

@@ -7,14 +7,56 @@ from functools import lru_cache
 
 from modelyard.errors import InvalidPath
 
-DEFAULT_LFS_PATTERNS = (
-    "*.7z *.arrow *.bin *.bz2 *.ckpt *.ftz *.gz *.h5 *.joblib *.lfs.* *.mlmodel *.model *.msgpack *.npy "
-    "*.npz *.onnx *.ot *.parquet *.pb *.pickle *.pkl *.pt *.pth *.rar *.safetensors saved_model/**/* "
-    "*.tar.* *.tar *.tflite *.tgz *.wasm *.xz *.zip *.zst *tfevents*"
-).split()
-DATASET_EXTRA_PATTERNS = (
-    "*.mds *.lz4 *.mp3 *.ogg *.wav *.jpg *.jpeg *.png *.webp *.mp4 *.webm".split()
-)
+DEFAULT_LFS_PATTERNS = [
+    "*.7z",
+    "*.arrow",
+    "*.bin",
+    "*.bz2",
+    "*.ckpt",
+    "*.ftz",
+    "*.gz",
+    "*.h5",
+    "*.joblib",
+    "*.lfs.*",
+    "*.mlmodel",
+    "*.model",
+    "*.msgpack",
+    "*.npy",
+    "*.npz",
+    "*.onnx",
+    "*.ot",
+    "*.parquet",
+    "*.pb",
+    "*.pickle",
+    "*.pkl",
+    "*.pt",
+    "*.pth",
+    "*.rar",
+    "*.safetensors",
+    "saved_model/**/*",
+    "*.tar.*",
+    "*.tar",
+    "*.tflite",
+    "*.tgz",
+    "*.wasm",
+    "*.xz",
+    "*.zip",
+    "*.zst",
+    "*tfevents*",
+]
+DATASET_EXTRA_PATTERNS = [
+    "*.mds",
+    "*.lz4",
+    "*.mp3",
+    "*.ogg",
+    "*.wav",
+    "*.jpg",
+    "*.jpeg",
+    "*.png",
+    "*.webp",
+    "*.mp4",
+    "*.webm",
+]
 
 
 def default_gitattributes(repo_type: str) -> bytes:
@@ -81,7 +123,7 @@ def lfs_patterns(gitattributes: str) -> list[str]:
         fields = line.split()
         if len(fields) >= 2 and "filter=lfs" in fields[1:]:
             pats.append(fields[0])
-        elif len(fields) >= 2 and "-filter" in fields[1:] or "!filter" in fields[1:]:
+        elif (len(fields) >= 2 and "-filter" in fields[1:]) or "!filter" in fields[1:]:
             pats = [p for p in pats if p != fields[0]]
     return pats
 

@@ -11,7 +11,15 @@ from sqlalchemy import Connection, select
 
 from modelyard.db import Database
 from modelyard.db.schema import repo_redirects, repos
-from modelyard.errors import BadRequest, Conflict, Forbidden, InvalidRepoName, RepoExists, RepoNotFound, Unauthorized
+from modelyard.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidRepoName,
+    RepoExists,
+    RepoNotFound,
+    Unauthorized,
+)
 from modelyard.hub import revisions
 from modelyard.hub._time import now
 from modelyard.hub.accounts import Accounts, Principal
@@ -58,12 +66,23 @@ def key_of(repo_type: RepoType, namespace: str, name: str) -> str:
 
 def row_to_repo(r: Any) -> Repo:
     return Repo(
-        id=r.id, type=RepoType(r.type), namespace=r.namespace, name=r.name, private=bool(r.private),
-        gated=r.gated, sdk=r.sdk, created_at=r.created_at, last_modified=r.last_modified,
-        downloads=int(r.downloads or 0), likes=int(r.likes or 0),
+        id=r.id,
+        type=RepoType(r.type),
+        namespace=r.namespace,
+        name=r.name,
+        private=bool(r.private),
+        gated=r.gated,
+        sdk=r.sdk,
+        created_at=r.created_at,
+        last_modified=r.last_modified,
+        downloads=int(r.downloads or 0),
+        likes=int(r.likes or 0),
         card_data=json.loads(r.card_data) if r.card_data else None,
-        tags=json.loads(r.tags) if r.tags else [], pipeline_tag=r.pipeline_tag, library_name=r.library_name,
-        head_sha=r.head_sha, used_storage=int(r.used_storage or 0),
+        tags=json.loads(r.tags) if r.tags else [],
+        pipeline_tag=r.pipeline_tag,
+        library_name=r.library_name,
+        head_sha=r.head_sha,
+        used_storage=int(r.used_storage or 0),
     )
 
 
@@ -83,7 +102,9 @@ class Repos:
 
     # --- lookup -------------------------------------------------------------------------------------
     def find(self, conn: Connection, repo_type: RepoType, namespace: str, name: str) -> Repo | None:
-        row = conn.execute(select(repos).where(repos.c.key_lower == key_of(repo_type, namespace, name))).first()
+        row = conn.execute(
+            select(repos).where(repos.c.key_lower == key_of(repo_type, namespace, name))
+        ).first()
         return row_to_repo(row) if row else None
 
     def redirect_target(self, repo_type: RepoType, namespace: str, name: str) -> Repo | None:
@@ -143,9 +164,13 @@ class Repos:
         if owner is None:
             raise Forbidden(f"Namespace {ns!r} does not exist or you are not a member")
         if not who.can_write or not who.member_of(ns):
-            raise Forbidden(f"You don't have the rights to create a {repo_type.value} under the namespace {ns!r}")
+            raise Forbidden(
+                f"You don't have the rights to create a {repo_type.value} under the namespace {ns!r}"
+            )
         if existing is not None:
-            raise RepoExists(f"A {repo_type.value} repository called {ns}/{name} already exists", repo=existing)
+            raise RepoExists(
+                f"A {repo_type.value} repository called {ns}/{name} already exists", repo=existing
+            )
         if repo_type is RepoType.SPACE:
             if not sdk:
                 raise BadRequest("Space SDK is required: one of " + ", ".join(sorted(SPACE_SDKS)))
@@ -160,19 +185,37 @@ class Repos:
                 raise RepoExists(f"A {repo_type.value} repository called {ns}/{name} already exists")
             res = conn.execute(
                 repos.insert().values(
-                    type=repo_type.value, namespace=owner.name, name=name,
-                    key_lower=key_of(repo_type, ns, name), owner_id=owner.id, private=bool(private),
-                    gated=None, sdk=sdk, created_at=ts, last_modified=ts, downloads=0, likes=0,
-                    tags="[]", used_storage=info.size,
+                    type=repo_type.value,
+                    namespace=owner.name,
+                    name=name,
+                    key_lower=key_of(repo_type, ns, name),
+                    owner_id=owner.id,
+                    private=bool(private),
+                    gated=None,
+                    sdk=sdk,
+                    created_at=ts,
+                    last_modified=ts,
+                    downloads=0,
+                    likes=0,
+                    tags="[]",
+                    used_storage=info.size,
                 )
             )
             pk = res.inserted_primary_key
             assert pk is not None
             repo_id = int(pk[0])
-            conn.execute(repo_redirects.delete().where(repo_redirects.c.key_lower == key_of(repo_type, ns, name)))
+            conn.execute(
+                repo_redirects.delete().where(repo_redirects.c.key_lower == key_of(repo_type, ns, name))
+            )
             c = revisions.write_commit(
-                conn, repo_id, None, {".gitattributes": entry}, {".gitattributes"}, who.account.name,
-                "initial commit", "",
+                conn,
+                repo_id,
+                None,
+                {".gitattributes": entry},
+                {".gitattributes"},
+                who.account.name,
+                "initial commit",
+                "",
             )
             revisions.set_ref(conn, repo_id, "branch", "main", c.sha)
             conn.execute(repos.update().where(repos.c.id == repo_id).values(head_sha=c.sha))
@@ -240,7 +283,11 @@ class Repos:
     # --- metadata updated by commits ----------------------------------------------------------------
     @staticmethod
     def record_head(
-        conn: Connection, repo_id: int, head_sha: str, used_storage: int, card: dict[str, Any] | None,
+        conn: Connection,
+        repo_id: int,
+        head_sha: str,
+        used_storage: int,
+        card: dict[str, Any] | None,
         card_changed: bool,
     ) -> None:
         values: dict[str, Any] = {"head_sha": head_sha, "last_modified": now(), "used_storage": used_storage}

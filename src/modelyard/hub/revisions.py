@@ -111,7 +111,9 @@ def resolve(conn: Connection, repo_id: int, rev: str) -> str:
             return ref.commit_sha
     if _HEX_RE.match(rev):
         if len(rev) == 40:
-            row = conn.execute(select(commits.c.sha).where(commits.c.repo_id == repo_id, commits.c.sha == rev)).first()
+            row = conn.execute(
+                select(commits.c.sha).where(commits.c.repo_id == repo_id, commits.c.sha == rev)
+            ).first()
             if row:
                 return str(row.sha)
         else:
@@ -136,10 +138,7 @@ def manifest(conn: Connection, repo_id: int, sha: str) -> dict[str, FileEntry]:
     rows = conn.execute(
         select(commit_files).where(commit_files.c.repo_id == repo_id, commit_files.c.commit_sha == sha)
     )
-    return {
-        r.path: FileEntry(r.path, r.oid, r.sha256, r.size, r.lfs, r.last_commit_sha)
-        for r in rows
-    }
+    return {r.path: FileEntry(r.path, r.oid, r.sha256, r.size, r.lfs, r.last_commit_sha) for r in rows}
 
 
 def get_file(conn: Connection, repo_id: int, sha: str, path: str) -> FileEntry:
@@ -157,12 +156,16 @@ def commits_by_sha(conn: Connection, repo_id: int, shas: set[str]) -> dict[str, 
     out: dict[str, Commit] = {}
     sl = list(shas)
     for i in range(0, len(sl), 500):
-        for r in conn.execute(select(commits).where(commits.c.repo_id == repo_id, commits.c.sha.in_(sl[i : i + 500]))):
+        for r in conn.execute(
+            select(commits).where(commits.c.repo_id == repo_id, commits.c.sha.in_(sl[i : i + 500]))
+        ):
             out[r.sha] = _commit(r)
     return out
 
 
-def history(conn: Connection, repo_id: int, sha: str, offset: int = 0, limit: int = 50) -> tuple[list[Commit], bool]:
+def history(
+    conn: Connection, repo_id: int, sha: str, offset: int = 0, limit: int = 50
+) -> tuple[list[Commit], bool]:
     """Commits reachable from sha, newest first: (page, has_more)."""
     out: list[Commit] = []
     cur: str | None = sha
@@ -183,7 +186,9 @@ def count_history(conn: Connection, repo_id: int, sha: str) -> int:
     n, cur = 0, sha
     while cur:
         n += 1
-        row = conn.execute(select(commits.c.parent_sha).where(commits.c.repo_id == repo_id, commits.c.sha == cur)).first()
+        row = conn.execute(
+            select(commits.c.parent_sha).where(commits.c.repo_id == repo_id, commits.c.sha == cur)
+        ).first()
         cur = row.parent_sha if row else None
     return n
 
@@ -193,7 +198,9 @@ def list_refs(conn: Connection, repo_id: int) -> list[Ref]:
     return [Ref(r.kind, r.name, r.commit_sha) for r in rows]
 
 
-def set_ref(conn: Connection, repo_id: int, kind: str, name: str, sha: str, message: str | None = None) -> None:
+def set_ref(
+    conn: Connection, repo_id: int, kind: str, name: str, sha: str, message: str | None = None
+) -> None:
     if get_ref(conn, repo_id, kind, name):
         conn.execute(
             refs.update()
@@ -201,7 +208,9 @@ def set_ref(conn: Connection, repo_id: int, kind: str, name: str, sha: str, mess
             .values(commit_sha=sha)
         )
     else:
-        conn.execute(refs.insert().values(repo_id=repo_id, kind=kind, name=name, commit_sha=sha, message=message))
+        conn.execute(
+            refs.insert().values(repo_id=repo_id, kind=kind, name=name, commit_sha=sha, message=message)
+        )
 
 
 def delete_ref(conn: Connection, repo_id: int, kind: str, name: str) -> None:
@@ -257,18 +266,32 @@ def write_commit(
     when = now()
     full_message = title if not message else f"{title}\n\n{message}"
     sha = commit_sha1(tree, parent, author, when, full_message)
-    while conn.execute(select(commits.c.sha).where(commits.c.repo_id == repo_id, commits.c.sha == sha)).first():
+    while conn.execute(
+        select(commits.c.sha).where(commits.c.repo_id == repo_id, commits.c.sha == sha)
+    ).first():
         when = when + timedelta(seconds=1)
         sha = commit_sha1(tree, parent, author, when, full_message)
     conn.execute(
         commits.insert().values(
-            repo_id=repo_id, sha=sha, parent_sha=parent, tree_sha=tree, author=author, title=title,
-            message=message, created_at=when,
+            repo_id=repo_id,
+            sha=sha,
+            parent_sha=parent,
+            tree_sha=tree,
+            author=author,
+            title=title,
+            message=message,
+            created_at=when,
         )
     )
     rows = [
         dict(
-            repo_id=repo_id, commit_sha=sha, path=e.path, oid=e.oid, sha256=e.sha256, size=e.size, lfs=e.lfs,
+            repo_id=repo_id,
+            commit_sha=sha,
+            path=e.path,
+            oid=e.oid,
+            sha256=e.sha256,
+            size=e.size,
+            lfs=e.lfs,
             last_commit_sha=sha if (e.path in changed or not e.last_commit_sha) else e.last_commit_sha,
         )
         for e in new_manifest.values()

@@ -47,9 +47,11 @@ class Search:
         visible = [repos.c.private == false()]
         if who is not None:
             names = [who.account.name.lower()] + [o.name.lower() for o in who.orgs]
-            visible.append(repos.c.key_lower.in_([]) if not names else or_(*[
-                repos.c.key_lower.like(f"{q.repo_type.value}/{n}/%") for n in names
-            ]))
+            visible.append(
+                repos.c.key_lower.in_([])
+                if not names
+                else or_(*[repos.c.key_lower.like(f"{q.repo_type.value}/{n}/%") for n in names])
+            )
         conds.append(or_(*visible))
         for s in q.search:
             if s:
@@ -62,7 +64,7 @@ class Search:
             conds.append(repos.c.pipeline_tag == q.pipeline_tag)
         if q.library:
             conds.append(repos.c.library_name == q.library)
-        col = SORTS.get(q.sort or "", None)
+        col = SORTS.get(q.sort or "")
         stmt = select(repos).where(and_(*conds))
         if col is not None:
             stmt = stmt.order_by(col.asc() if q.ascending else col.desc(), repos.c.id.desc())

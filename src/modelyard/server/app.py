@@ -90,12 +90,16 @@ class HubApp:
         response.headers.setdefault("X-Request-Id", scope["state"]["request_id"])
         await response(scope, receive, send)
 
-    async def _maybe_redirect(self, request: Request, raw_path: str, params: dict[str, str]) -> Response | None:
+    async def _maybe_redirect(
+        self, request: Request, raw_path: str, params: dict[str, str]
+    ) -> Response | None:
         ns, name = params.get("ns"), params.get("name")
         if not ns or not name:
             return None
         plural = params.get("type") or params.get("prefix") or (params.get("rtype", "model") + "s")
-        rtype = {"models": RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}.get(plural, RepoType.MODEL)
+        rtype = {"models": RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}.get(
+            plural, RepoType.MODEL
+        )
         svc: Services = request.app.state.services
         target = await run_in_threadpool(svc.repos.redirect_target, rtype, ns, name)
         if target is None:
@@ -105,7 +109,9 @@ class HubApp:
 
         if not can_read(target, await run_in_threadpool(principal, request)):
             return None
-        new_path = re.sub(rf"/{re.escape(ns)}/{re.escape(name)}(?=/|$)", f"/{target.id_str}", raw_path, count=1)
+        new_path = re.sub(
+            rf"/{re.escape(ns)}/{re.escape(name)}(?=/|$)", f"/{target.id_str}", raw_path, count=1
+        )
         if request.url.query:
             new_path += "?" + request.url.query
         return Response(status_code=307, headers={"Location": new_path})
@@ -147,8 +153,12 @@ def prepare_database(services: Services, auto_migrate: bool) -> None:
         )
 
 
-def create_app(settings: Settings, services: Services | None = None, auto_migrate: bool = False,
-               mounts: list[Mount] | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    services: Services | None = None,
+    auto_migrate: bool = False,
+    mounts: list[Mount] | None = None,
+) -> Starlette:
     """Build the ASGI app. `services` may be given (tests); otherwise built from settings at startup."""
 
     @contextlib.asynccontextmanager

@@ -21,7 +21,11 @@ def header_safe(message: str) -> str:
 
 
 def request_id(request: Request) -> str:
-    rid = request.scope.get("state", {}).get("request_id") if isinstance(request.scope.get("state"), dict) else None
+    rid = (
+        request.scope.get("state", {}).get("request_id")
+        if isinstance(request.scope.get("state"), dict)
+        else None
+    )
     if not rid:
         rid = getattr(request.state, "request_id", None) or str(uuid.uuid4())
     return str(rid)

@@ -41,7 +41,6 @@ from modelyard.inference.manager import READY, Endpoint
 from modelyard.inference.process import StreamEvent
 from modelyard.inference.requests import (
     MAX_CLIENT_BATCH,
-    OP_GENERATE,
     parse_chat_request,
     parse_embeddings_request,
     parse_task_request,
@@ -179,7 +178,9 @@ class InferenceFront:
                 else:
                     yield sse(_stream_error(event))
 
-        return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+        return StreamingResponse(
+            body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
 
     async def chat(self, request: Request) -> Response:
         endpoint = await self._endpoint(request)
@@ -188,7 +189,9 @@ class InferenceFront:
         wait = self._wait_for_model(request, body)
         task = await self._ready(endpoint, wait)
         if task != T.TEXT_GENERATION:
-            raise UnsupportedTask(f"Endpoint {endpoint.name!r} serves {task}; chat needs a text-generation model")
+            raise UnsupportedTask(
+                f"Endpoint {endpoint.name!r} serves {task}; chat needs a text-generation model"
+            )
         if not endpoint.info.get("chat_template"):
             raise InvalidInput(f"The model of endpoint {endpoint.name!r} has no chat template")
         model = model if model and model != "dummy" else endpoint.config.repo_id
@@ -209,7 +212,9 @@ class InferenceFront:
         wait = self._wait_for_model(request, body)
         task = await self._ready(endpoint, wait)
         if task not in T.EMBEDDING_TASKS:
-            raise UnsupportedTask(f"Endpoint {endpoint.name!r} serves {task}; embeddings need an embedding model")
+            raise UnsupportedTask(
+                f"Endpoint {endpoint.name!r} serves {task}; embeddings need an embedding model"
+            )
         outputs = await self.manager.infer(endpoint.name, parsed, wait_for_model=wait)
         tokens = sum(len(text.split()) for text in parsed.items)
         return json_response(F.openai_embeddings(outputs, fmt, model or endpoint.config.repo_id, tokens))
@@ -310,7 +315,9 @@ def _stream_error(event: StreamEvent) -> dict[str, Any]:
     return {"error": message, "error_type": kind}
 
 
-async def _chat_stream(events: AsyncIterator[StreamEvent], model: str, include_usage: bool) -> AsyncIterator[bytes]:
+async def _chat_stream(
+    events: AsyncIterator[StreamEvent], model: str, include_usage: bool
+) -> AsyncIterator[bytes]:
     cid = F.new_completion_id()
     yield sse(F.chat_chunk(cid, model, {"role": "assistant", "content": ""}))
     async for event in events:
@@ -391,7 +398,8 @@ def create_standalone_app(
         return json_response({"status": "ok"})
 
     return Starlette(
-        routes=[Route("/health", root_health, methods=["GET"]), Mount("/endpoints", app=inner)], lifespan=lifespan
+        routes=[Route("/health", root_health, methods=["GET"]), Mount("/endpoints", app=inner)],
+        lifespan=lifespan,
     )
 
 
@@ -401,10 +409,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--model-dir", type=Path, help="serve this local model directory")
     p.add_argument("--hub", help="hub URL to fetch --repo from")
-    p.add_argument("--hub-token", default=os.environ.get("MODELYARD_TOKEN"), help="token for the hub download")
+    p.add_argument(
+        "--hub-token", default=os.environ.get("MODELYARD_TOKEN"), help="token for the hub download"
+    )
     p.add_argument("--repo", help="repo id on --hub (user/model)")
     p.add_argument("--revision", default="main")
-    p.add_argument("--local", action="append", default=[], metavar="REPO=DIR", help="map a repo id to a directory")
+    p.add_argument(
+        "--local", action="append", default=[], metavar="REPO=DIR", help="map a repo id to a directory"
+    )
     p.add_argument("--name", help="endpoint name (default: from the repo id / directory)")
     p.add_argument("--task", help="override the inferred task")
     p.add_argument("--host", default="127.0.0.1")
@@ -414,7 +426,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-wait-ms", type=float, default=0.0)
     p.add_argument("--max-queue", type=int, default=128)
     p.add_argument("--keep-alive", type=float, default=-1, help="seconds idle before unloading (-1: never)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads in the worker (default: all cores)")
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch threads in the worker (default: all cores)"
+    )
     p.add_argument("--memory-budget-mb", type=float, default=None)
     p.add_argument("--max-loaded", type=int, default=None)
     p.add_argument("--log-level", default="warning")
@@ -440,7 +454,9 @@ def build_from_args(args: argparse.Namespace) -> tuple[EndpointManager, Authoriz
     if args.hub:
         source = HubSource(args.hub, token=args.hub_token)
         if args.repo:
-            configs.append(EndpointConfig.from_dict({"repo_id": args.repo, "name": args.name or "", **options}))
+            configs.append(
+                EndpointConfig.from_dict({"repo_id": args.repo, "name": args.name or "", **options})
+            )
     else:
         if args.model_dir:
             name = args.name or _dir_name(args.model_dir)

@@ -46,7 +46,9 @@ A tiny CSV of product reviews with a sentiment label.
 """
 
 
-def _commit(svc: Services, repo_type: RepoType, ns: str, name: str, files: dict[str, bytes], title: str) -> None:
+def _commit(
+    svc: Services, repo_type: RepoType, ns: str, name: str, files: dict[str, bytes], title: str
+) -> None:
     principal = _principal(svc, ns)
     repo = svc.repos.get(repo_type, ns, name, principal)
     req = CommitRequest(summary=title, seen_header=True)
@@ -78,13 +80,40 @@ def seed_demo(svc: Services) -> None:
         svc.repos.create(who, RepoType.DATASET, "reviews")
     except RepoExists:
         return
-    config = {"architectures": ["BertForSequenceClassification"], "model_type": "bert", "hidden_size": 32,
-              "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64,
-              "id2label": {"0": "NEGATIVE", "1": "POSITIVE"}, "label2id": {"NEGATIVE": 0, "POSITIVE": 1}}
-    _commit(svc, RepoType.MODEL, "demo", "tiny-classifier",
-            {"README.md": MODEL_CARD.encode(), "config.json": json.dumps(config, indent=2).encode()}, "Add card and config")
-    rows = ["text,label", "great product,positive", "terrible support,negative", "works as described,positive",
-            "broke after a day,negative", "would buy again,positive"]
-    _commit(svc, RepoType.DATASET, "demo", "reviews",
-            {"README.md": DATASET_CARD.encode(), "data/train.csv": ("\n".join(rows) + "\n").encode()}, "Add reviews")
-    log.warning("Seeded demo user 'demo'; its write token is in %s", Path(svc.settings.data_dir, "demo-token"))
+    config = {
+        "architectures": ["BertForSequenceClassification"],
+        "model_type": "bert",
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "id2label": {"0": "NEGATIVE", "1": "POSITIVE"},
+        "label2id": {"NEGATIVE": 0, "POSITIVE": 1},
+    }
+    _commit(
+        svc,
+        RepoType.MODEL,
+        "demo",
+        "tiny-classifier",
+        {"README.md": MODEL_CARD.encode(), "config.json": json.dumps(config, indent=2).encode()},
+        "Add card and config",
+    )
+    rows = [
+        "text,label",
+        "great product,positive",
+        "terrible support,negative",
+        "works as described,positive",
+        "broke after a day,negative",
+        "would buy again,positive",
+    ]
+    _commit(
+        svc,
+        RepoType.DATASET,
+        "demo",
+        "reviews",
+        {"README.md": DATASET_CARD.encode(), "data/train.csv": ("\n".join(rows) + "\n").encode()},
+        "Add reviews",
+    )
+    log.warning(
+        "Seeded demo user 'demo'; its write token is in %s", Path(svc.settings.data_dir, "demo-token")
+    )

@@ -9,6 +9,7 @@ from modelyard.db import Database
 from modelyard.hub.accounts import Accounts
 from modelyard.hub.files import Files
 from modelyard.hub.lfs import Lfs
+from modelyard.hub.pulls import Pulls
 from modelyard.hub.repos import Repos
 from modelyard.hub.search import Search
 from modelyard.storage import BlobStore, open_store
@@ -24,6 +25,7 @@ class Services:
     files: Files
     lfs: Lfs
     search: Search
+    pulls: Pulls
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -32,9 +34,14 @@ class Services:
         accounts = Accounts(db)
         repos = Repos(db, store, accounts)
         files = Files(db, store, repos)
-        lfs = Lfs(files, settings.resolved_secret(), settings.multipart_threshold, settings.multipart_chunk_size,
-                  settings.max_upload_size)
-        return cls(settings, db, store, accounts, repos, files, lfs, Search(db))
+        lfs = Lfs(
+            files,
+            settings.resolved_secret(),
+            settings.multipart_threshold,
+            settings.multipart_chunk_size,
+            settings.max_upload_size,
+        )
+        return cls(settings, db, store, accounts, repos, files, lfs, Search(db), Pulls(db, store, repos))
 
     def close(self) -> None:
         self.db.dispose()

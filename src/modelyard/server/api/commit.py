@@ -9,7 +9,15 @@ from starlette.responses import Response
 from modelyard.errors import BadPayload, BadRequest, Forbidden, Unauthorized
 from modelyard.hub.commits import CommitParser
 from modelyard.hub.repos import can_write
-from modelyard.server.api._common import get_repo, json_response, principal, qbool, repo_url, services, sync_json_body
+from modelyard.server.api._common import (
+    get_repo,
+    json_response,
+    principal,
+    qbool,
+    repo_url,
+    services,
+    sync_json_body,
+)
 from modelyard.server.routing import REPO, REV, TYPES, Router
 
 MAX_LINE = 2 * 1024**3
@@ -61,14 +69,16 @@ async def commit(request: Request, type: str, ns: str, name: str, rev: str) -> R
     result = await run_in_threadpool(svc.files.commit, who, repo, rev, req, create_pr)
     url = repo_url(request, repo)
     pr_num = result.pr_num
-    return json_response({
-        "success": True,
-        "commitOid": result.commit.sha,
-        "commitUrl": f"{url}/commit/{result.commit.sha}",
-        "commitMessage": result.commit.title,
-        "hookOutput": "",
-        "pullRequestUrl": f"{url}/discussions/{pr_num}" if pr_num is not None else None,
-    })
+    return json_response(
+        {
+            "success": True,
+            "commitOid": result.commit.sha,
+            "commitUrl": f"{url}/commit/{result.commit.sha}",
+            "commitMessage": result.commit.title,
+            "hookOutput": "",
+            "pullRequestUrl": f"{url}/discussions/{pr_num}" if pr_num is not None else None,
+        }
+    )
 
 
 def register(r: Router) -> None:

@@ -1,4 +1,4 @@
-"""Discussions and pull requests (minimal: create, list, details, comment, status, title)."""
+"""Discussions and pull requests: list, details, create, comment, status, title, merge."""
 
 from __future__ import annotations
 
@@ -7,9 +7,138 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.server.api._common import json_response, services
-from modelyard.server.routing import Router
+from modelyard.errors import BadRequest, Forbidden, Unauthorized
+from modelyard.hub._time import iso
+from modelyard.hub.discussions import Discussion, Event
+from modelyard.hub.repos import Repo, can_write
+from modelyard.server.api._common import get_repo, json_response, principal, services, sync_json_body
+from modelyard.server.routing import REPO, TYPES, Router
 
 
-def register(r: Router) -> None:  # filled in by the discussions module
-    _ = (Request, Response, json_response, services, Any)
+def _event(e: Event) -> dict[str, Any]:
+    return {
+        "id": str(e.id),
+        "type": e.type,
+        "createdAt": iso(e.created_at),
+        "author": {"name": e.author, "type": "user"} if e.author else None,
+        "data": e.data,
+    }
+
+
+def _summary(repo: Repo, d: Discussion) -> dict[str, Any]:
+    return {
+        "num": d.num,
+        "title": d.title,
+        "status": d.status,
+        "isPullRequest": d.is_pr,
+        "createdAt": iso(d.created_at),
+        "author": {"name": d.author, "type": "user"},
+        "repo": {"name": repo.id_str, "type": repo.type.value},
+        "pinned": False,
+        "numComments": 0,
+        "topReactions": [],
+    }
+
+
+def _details(repo: Repo, d: Discussion) -> dict[str, Any]:
+    out = _summary(repo, d)
+    out["events"] = [_event(e) for e in d.events]
+    if d.is_pr:
+        out["changes"] = {"base": f"refs/heads/{d.base_ref or 'main'}", "mergeCommitId": d.merge_commit}
+        out["filesWithConflicts"] = []
+        out["diff"] = ""
+    return out
+
+
+def _who(request: Request) -> Any:
+    who = principal(request)
+    if who is None:
+        raise Unauthorized("You must be authenticated")
+    return who
+
+
+def listing(request: Request, type: str, ns: str, name: str) -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    qp = request.query_params
+    items = svc.pulls.discussions(repo)
+    kind = qp.get("type", "all")
+    status = qp.get("status", "all")
+    author = qp.get("author")
+    if kind in {"discussion", "pull_request"}:
+        items = [d for d in items if d.is_pr == (kind == "pull_request")]
+    if status in {"open", "closed"}:
+        items = [d for d in items if (d.status in {"open", "draft"}) == (status == "open")]
+    if author:
+        items = [d for d in items if d.author.lower() == author.lower()]
+    page = int(qp.get("p") or 0)
+    per = 50
+    return json_response(
+        {
+            "discussions": [_summary(repo, d) for d in items[page * per : (page + 1) * per]],
+            "count": len(items),
+            "start": page * per,
+            "numClosedDiscussions": 0,
+        }
+    )
+
+
+def create(request: Request, type: str, ns: str, name: str) -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    who = _who(request)
+    body = sync_json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("Body must be a JSON object")
+    d = svc.pulls.open_discussion(
+        who,
+        repo,
+        str(body.get("title") or ""),
+        str(body.get("description") or ""),
+        bool(body.get("pullRequest")),
+    )
+    return json_response({"num": d.num, "pullRequest": d.is_pr})
+
+
+def details(request: Request, type: str, ns: str, name: str, num: str) -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    return json_response(_details(repo, svc.pulls.discussion(repo, int(num))))
+
+
+def action(request: Request, type: str, ns: str, name: str, num: str, action: str) -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    who = _who(request)
+    body = sync_json_body(request)
+    body = body if isinstance(body, dict) else {}
+    d = svc.pulls.discussion(repo, int(num))
+    if action == "comment":
+        ev = svc.pulls.discussion_comment(who, repo, d.num, str(body.get("comment") or ""))
+        return json_response({"newMessage": _event(ev)})
+    if not can_write(repo, who) and who.account.name != d.author:
+        raise Forbidden("Only the author or a maintainer can change this discussion")
+    if action == "title":
+        ev = svc.pulls.discussion_title(who, repo, d.num, str(body.get("title") or ""))
+        return json_response({"newTitle": _event(ev)})
+    if action == "status":
+        status = body.get("status")
+        if status not in {"open", "closed"}:
+            raise BadRequest("status must be 'open' or 'closed'")
+        ev = svc.pulls.discussion_status(who, repo, d.num, status, body.get("comment"))
+        return json_response({"newStatus": _event(ev)})
+    if not can_write(repo, who):
+        raise Forbidden("Only maintainers can merge pull requests")
+    svc.pulls.merge_pr(who, repo, d.num, body.get("comment"))
+    return json_response({})
+
+
+def register(r: Router) -> None:
+    r.add("GET", rf"/api/{TYPES}/{REPO}/discussions", listing)
+    r.add("POST", rf"/api/{TYPES}/{REPO}/discussions", create)
+    r.add("GET", rf"/api/{TYPES}/{REPO}/discussions/(?P<num>\d+)", details)
+    r.add(
+        "POST",
+        rf"/api/{TYPES}/{REPO}/discussions/(?P<num>\d+)/(?P<action>comment|title|status|merge)",
+        action,
+    )

@@ -10,7 +10,15 @@ from starlette.responses import Response
 
 from modelyard.errors import BadPayload, BadRequest, Unauthorized
 from modelyard.hub.repos import can_write
-from modelyard.server.api._common import base_url, get_repo, json_response, principal, qbool, services, sync_json_body
+from modelyard.server.api._common import (
+    base_url,
+    get_repo,
+    json_response,
+    principal,
+    qbool,
+    services,
+    sync_json_body,
+)
 from modelyard.server.routing import Router
 from modelyard.types import RepoType, is_sha256
 
@@ -76,7 +84,11 @@ def verify(request: Request, rtype: str, ns: str, name: str) -> Response:
 
 
 def register(r: Router) -> None:
-    r.add("POST", r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+?)\.git/info/lfs/objects/batch", batch)
+    r.add(
+        "POST",
+        r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+?)\.git/info/lfs/objects/batch",
+        batch,
+    )
     r.add("PUT,POST", r"/lfs-upload/(?P<oid>[0-9a-f]{64})", upload)
     r.add("PUT", r"/lfs-upload/(?P<oid>[0-9a-f]{64})/part/(?P<part>\d+)", upload_part)
     r.add("POST", r"/lfs-verify/(?P<rtype>model|dataset|space)/(?P<ns>[^/]+)/(?P<name>[^/]+)", verify)

@@ -30,18 +30,29 @@ from modelyard.types import RepoType
 def whoami(request: Request) -> Response:
     who = principal(request)
     if who is None:
-        raise Unauthorized(INVALID_CREDENTIALS if request.headers.get("authorization") else "Authorization header is required")
-    return json_response({
-        "type": "user",
-        "id": str(who.account.id),
-        "name": who.account.name,
-        "fullname": who.account.fullname,
-        "email": None,
-        "emailVerified": False,
-        "isPro": False,
-        "orgs": [{"type": "org", "name": o.name, "fullname": o.fullname, "id": str(o.id)} for o in who.orgs],
-        "auth": {"type": "access_token", "accessToken": {"displayName": who.token_name, "role": who.role}},
-    })
+        raise Unauthorized(
+            INVALID_CREDENTIALS
+            if request.headers.get("authorization")
+            else "Authorization header is required"
+        )
+    return json_response(
+        {
+            "type": "user",
+            "id": str(who.account.id),
+            "name": who.account.name,
+            "fullname": who.account.fullname,
+            "email": None,
+            "emailVerified": False,
+            "isPro": False,
+            "orgs": [
+                {"type": "org", "name": o.name, "fullname": o.fullname, "id": str(o.id)} for o in who.orgs
+            ],
+            "auth": {
+                "type": "access_token",
+                "accessToken": {"displayName": who.token_name, "role": who.role},
+            },
+        }
+    )
 
 
 def _visibility(body: dict[str, object]) -> bool | None:
@@ -105,7 +116,9 @@ def move_repo(request: Request) -> Response:
         raise BadRequest("Body needs 'fromRepo' and 'toRepo'")
     rtype = RepoType.parse(body.get("type"))
     try:
-        repo = services(request).repos.move(principal(request), rtype, str(body["fromRepo"]), str(body["toRepo"]))
+        repo = services(request).repos.move(
+            principal(request), rtype, str(body["fromRepo"]), str(body["toRepo"])
+        )
     except RepoExists:
         raise
     except Exception as e:
@@ -193,7 +206,12 @@ def validate_yaml(request: Request) -> Response:
     except InvalidYaml as e:
         return json_response({"errors": [{"message": e.message}]}, status=400)
     if not card:
-        return json_response({"errors": [], "warnings": [{"message": "empty metadata: the YAML front matter is empty or missing"}]})
+        return json_response(
+            {
+                "errors": [],
+                "warnings": [{"message": "empty metadata: the YAML front matter is empty or missing"}],
+            }
+        )
     errors = validate(card)
     if errors:
         return json_response({"errors": [{"message": m} for m in errors]}, status=400)

@@ -26,7 +26,9 @@ COUNTED = {"config.json", "README.md", "model_index.json"}
 class BlobResponse(Response):
     """Streams [start, end) of a local file with pread, in chunks the transport's flow control paces."""
 
-    def __init__(self, path: str, start: int, end: int, status: int, headers: dict[str, str], chunk: int) -> None:
+    def __init__(
+        self, path: str, start: int, end: int, status: int, headers: dict[str, str], chunk: int
+    ) -> None:
         super().__init__(status_code=status, headers=headers)
         self.path, self.start, self.end, self.chunk = path, start, end, chunk
 
@@ -85,18 +87,24 @@ def file_headers(sha: str, e: FileEntry) -> dict[str, str]:
     return h
 
 
-def _lookup(request: Request, rtype: RepoType, ns: str, name: str, rev: str, path: str) -> tuple[Any, str, FileEntry]:
+def _lookup(
+    request: Request, rtype: RepoType, ns: str, name: str, rev: str, path: str
+) -> tuple[Any, str, FileEntry]:
     svc = services(request)
     repo = get_repo(request, rtype.plural, ns, name)
     sha = svc.files.resolve_rev(repo, rev)
     try:
         entry = svc.files.file(repo, sha, path)
     except EntryNotFound:
-        raise EntryNotFound(f"Entry not found: {path} does not exist at revision {rev}", repo_commit=sha) from None
+        raise EntryNotFound(
+            f"Entry not found: {path} does not exist at revision {rev}", repo_commit=sha
+        ) from None
     return repo, sha, entry
 
 
-async def resolve(request: Request, ns: str, name: str, rev: str, path: str, prefix: str | None = None) -> Response:
+async def resolve(
+    request: Request, ns: str, name: str, rev: str, path: str, prefix: str | None = None
+) -> Response:
     svc = services(request)
     rtype = {None: RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}[prefix]
     repo, sha, entry = await run_in_threadpool(_lookup, request, rtype, ns, name, rev, path)
@@ -129,8 +137,16 @@ async def lfs_object(request: Request, rtype: str, ns: str, name: str, oid: str)
 
 
 def register(r: Router) -> None:
-    r.add("GET", rf"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+)/resolve/{REV}/(?P<path>.+)", resolve)
-    r.add("GET", r"/lfs-objects/(?P<rtype>model|dataset|space)/(?P<ns>[^/]+)/(?P<name>[^/]+)/(?P<oid>[0-9a-f]{64})", lfs_object)
+    r.add(
+        "GET",
+        rf"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+)/resolve/{REV}/(?P<path>.+)",
+        resolve,
+    )
+    r.add(
+        "GET",
+        r"/lfs-objects/(?P<rtype>model|dataset|space)/(?P<ns>[^/]+)/(?P<name>[^/]+)/(?P<oid>[0-9a-f]{64})",
+        lfs_object,
+    )
 
 
 __all__ = ["principal", "register"]

@@ -21,12 +21,22 @@ def sibling(e: FileEntry, blobs: bool) -> dict[str, Any]:
     if blobs:
         d["size"] = e.size
         d["blobId"] = e.oid
-        d["lfs"] = {"sha256": e.sha256, "size": e.size, "pointerSize": pointer_size(e.sha256, e.size)} if e.lfs else None
+        d["lfs"] = (
+            {"sha256": e.sha256, "size": e.size, "pointerSize": pointer_size(e.sha256, e.size)}
+            if e.lfs
+            else None
+        )
     return d
 
 
-def repo_info(repo: Repo, sha: str | None, files: dict[str, FileEntry] | None, blobs: bool = False,
-              expand: list[str] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def repo_info(
+    repo: Repo,
+    sha: str | None,
+    files: dict[str, FileEntry] | None,
+    blobs: bool = False,
+    expand: list[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     d: dict[str, Any] = {
         "_id": str(repo.id),
         "id": repo.id_str,

@@ -9,7 +9,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import BadRequest
-from modelyard.server.api._common import base_url, get_repo, json_response, principal, qbool, repo_type, services, sync_json_body
+from modelyard.server.api._common import (
+    base_url,
+    get_repo,
+    json_response,
+    principal,
+    qbool,
+    repo_type,
+    services,
+    sync_json_body,
+)
 from modelyard.server.api.serialize import commit_item, tree_entry
 from modelyard.server.routing import REPO, REV, TYPES, Router
 
@@ -36,7 +45,9 @@ def tree(request: Request, type: str, ns: str, name: str, rev: str, path: str = 
     except ValueError:
         raise BadRequest("Invalid cursor or limit") from None
     page = entries[cursor : cursor + page_size]
-    commits = svc.files.commits(repo, {e.last_commit_sha for e in page if e.last_commit_sha}) if expand else None
+    commits = (
+        svc.files.commits(repo, {e.last_commit_sha for e in page if e.last_commit_sha}) if expand else None
+    )
     headers = {"X-Repo-Commit": sha}
     if cursor + page_size < len(entries):
         headers["Link"] = _next_link(request, cursor + page_size)
@@ -60,7 +71,9 @@ def paths_info(request: Request, type: str, ns: str, name: str, rev: str) -> Res
     if not isinstance(paths, list) or len(paths) > 1000:
         raise BadRequest("'paths' must be a list of at most 1000 paths")
     entries = svc.files.paths_info(repo, sha, [str(p) for p in paths])
-    commits = svc.files.commits(repo, {e.last_commit_sha for e in entries if e.last_commit_sha}) if expand else None
+    commits = (
+        svc.files.commits(repo, {e.last_commit_sha for e in entries if e.last_commit_sha}) if expand else None
+    )
     return json_response([tree_entry(e, commits) for e in entries], headers={"X-Repo-Commit": sha})
 
 
@@ -70,7 +83,11 @@ def refs(request: Request, type: str, ns: str, name: str) -> Response:
     out: dict[str, list[dict[str, str]]] = {"branches": [], "converts": [], "tags": []}
     prs: list[dict[str, str]] = []
     for ref in svc.files.refs(repo):
-        item = {"name": ref.name if ref.kind != "pr" else ref.full, "ref": ref.full, "targetCommit": ref.commit_sha}
+        item = {
+            "name": ref.name if ref.kind != "pr" else ref.full,
+            "ref": ref.full,
+            "targetCommit": ref.commit_sha,
+        }
         {"branch": out["branches"], "tag": out["tags"], "pr": prs}[ref.kind].append(item)
     result: dict[str, list[dict[str, str]]] = dict(out)
     if qbool(request.query_params.get("include_prs")):
@@ -141,10 +158,12 @@ def lfs_files(request: Request, type: str, ns: str, name: str) -> Response:
     repo = get_repo(request, type, ns, name)
     from modelyard.hub._time import iso
 
-    return json_response([
-        {"fileOid": sha, "oid": sha, "size": size, "pushedAt": iso(at), "filename": None}
-        for sha, size, at in svc.files.list_lfs(repo)
-    ])
+    return json_response(
+        [
+            {"fileOid": sha, "oid": sha, "size": size, "pushedAt": iso(at), "filename": None}
+            for sha, size, at in svc.files.list_lfs(repo)
+        ]
+    )
 
 
 def register(r: Router) -> None:
