@@ -102,6 +102,11 @@ class XetService:
         """Xet file hash of a file uploaded through Xet whose content has this sha256 (verified on upload)."""
         return self.index.file_by_sha256(sha256)
 
+    def size_by_sha256(self, sha256: str) -> int | None:
+        """Size of the Xet-stored file with this sha256 (fits ``hub.files.Files.external_lookup``)."""
+        xet_hash = self.index.file_by_sha256(sha256)
+        return None if xet_hash is None else self.file_size(xet_hash)
+
     def file_size(self, xet_hash: str) -> int | None:
         rec = self.index.get_file(xet_hash.lower())
         return None if rec is None else rec.size
