@@ -6,7 +6,11 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.xet.conftest import LiveCas
+
+pytest.importorskip("hf_xet")
 
 MB = 1024 * 1024
 
