@@ -42,13 +42,20 @@ def _bool(v: str) -> bool:
 
 OPTIONS: tuple[Option, ...] = (
     Option("data_dir", str, "./data", "Directory for the SQLite database, blobs and the server secret."),
-    Option("database_url", str, "", "SQLAlchemy URL; default sqlite:///<data_dir>/modelyard.db. "
-           "PostgreSQL: postgresql+psycopg://user:pw@host/db."),
+    Option(
+        "database_url",
+        str,
+        "",
+        "SQLAlchemy URL; default sqlite:///<data_dir>/modelyard.db. "
+        "PostgreSQL: postgresql+psycopg://user:pw@host/db.",
+    ),
     Option("blob_url", str, "", "Blob store URL; default file://<data_dir>/blobs."),
     Option("host", str, "127.0.0.1", "Interface to bind."),
     Option("port", int, 8080, "Port to bind (0 = pick a free one)."),
     Option("public_url", str, "", "Base URL clients use; default: derived from the request Host header."),
-    Option("secret_key", Secret, "", "Key signing upload URLs; default: generated once into <data_dir>/secret."),
+    Option(
+        "secret_key", Secret, "", "Key signing upload URLs; default: generated once into <data_dir>/secret."
+    ),
     Option("multipart_threshold", int, 2 * 1024**3, "LFS objects at least this big are uploaded in parts."),
     Option("multipart_chunk_size", int, 512 * 1024**2, "Part size for multipart LFS uploads."),
     Option("max_upload_size", int, 500 * 1024**3, "Largest accepted file, in bytes."),

@@ -33,7 +33,9 @@ class Database:
         try:
             self.engine: Engine = create_engine(url, **kwargs)
         except Exception as e:  # missing driver, bad URL
-            raise ConfigError(f"Cannot open database {url!r}: {e}. For PostgreSQL: pip install 'modelyard[postgres]'") from e
+            raise ConfigError(
+                f"Cannot open database {url!r}: {e}. For PostgreSQL: pip install 'modelyard[postgres]'"
+            ) from e
         self._write_lock = threading.RLock()
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
