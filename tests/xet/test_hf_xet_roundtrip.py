@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from tests.xet.conftest import LiveCas
 
 pytest.importorskip("hf_xet")
@@ -59,3 +58,10 @@ def test_dedupe_second_file_one_mb_changed(live_cas: LiveCas, tmp_path: Path) ->
     dest = tmp_path / "b.out"
     live_cas.download(info["hash"], len(base), dest, home="c3")
     assert dest.read_bytes() == bytes(base)
+
+
+@pytest.mark.slow
+def test_300mb_roundtrip_and_dedupe(tmp_path: Path) -> None:
+    from bench.xet_dedupe import main as bench_main  # the bench asserts byte-identity and < 10 % new bytes
+
+    assert bench_main(["--size-mb", "300", "--region-mb", "1", "--workdir", str(tmp_path / "bench")]) == 0

@@ -1,18 +1,20 @@
-"""Drive the real hf_xet package as huggingface_hub does (run in a subprocess with its own HF_HOME).
+"""Drive the real hf_xet package the way huggingface_hub does; for tests and bench/ (dev tool, not API).
 
-usage:
-  python _client.py upload <token_refresh_url> <file>...      -> JSON {"files": [{hash, sha256, size}], "metrics": {...}}
-  python _client.py download <token_refresh_url> <hash> <size> <dest>
+Run it in a subprocess with its own ``HF_HOME``/``HF_XET_CACHE`` so each run starts with an empty client cache:
+
+  python -m modelyard.xet._hfxet_client upload <token_refresh_url> <file>...      -> JSON {"files": [{hash, sha256, size}], "metrics": {...}}
+  python -m modelyard.xet._hfxet_client download <token_refresh_url> <hash> <size> <dest>
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import hf_xet
 
-HEADERS = {"authorization": "Bearer hub-test-token"}
+HEADERS = {"authorization": "Bearer " + os.environ.get("MODELYARD_TEST_HUB_TOKEN", "hub-test-token")}
 
 
 def upload(refresh_url: str, paths: list[str]) -> None:
