@@ -22,6 +22,7 @@ from starlette.routing import Mount, Route
 
 from modelyard.db import Database, migrate
 from modelyard.storage import open_store
+from modelyard.xet.auth import Scope
 from modelyard.xet.hub_routes import xet_token_response
 from modelyard.xet.service import XetService
 
@@ -39,7 +40,7 @@ def stand_in_hub(svc: XetService, base: dict[str, str]) -> Starlette:
         if request.headers.get("authorization") != f"Bearer {HUB_TOKEN}":
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         p = request.path_params
-        scope = "write" if p["kind"] == "write" else "read"
+        scope: Scope = "write" if p["kind"] == "write" else "read"
         return xet_token_response(svc, f"{p['type']}/{p['ns']}/{p['name']}", scope, f"{base['url']}/xet-cas")
 
     return Starlette(
