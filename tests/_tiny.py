@@ -1,0 +1,101 @@
+"""A tiny random BERT text classifier, built locally (no hub download), per baselines.md "Tiny test model".
+
+``build_tiny_model(dest)`` writes config.json, model.safetensors, tokenizer.json and tokenizer_config.json
+(~130 KB) with ``save_pretrained``. It is deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+_SUBJECTS = [
+    "the cat",
+    "a dog",
+    "my friend",
+    "the model",
+    "this movie",
+    "our team",
+    "the weather",
+    "that song",
+]
+_VERBS = ["is", "was", "seems", "looks", "feels", "sounds", "became", "remains"]
+_ADJ = [
+    "good",
+    "bad",
+    "great",
+    "terrible",
+    "fine",
+    "awful",
+    "lovely",
+    "boring",
+    "happy",
+    "sad",
+    "amazing",
+    "slow",
+]
+_TAILS = ["today", "again", "as usual", "for sure", "in the end", "to me", "at night", "this time"]
+
+
+def sentences(n: int = 400, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [
+        f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_ADJ)} {rng.choice(_TAILS)}"
+        for _ in range(n)
+    ]
+
+
+def build_tiny_model(dest: Path, seed: int = 0) -> Path:
+    """Save a random BertForSequenceClassification (hidden 32, 2 layers, 2 heads) + WordPiece tokenizer to dest."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(
+        sentences(seed=seed), trainers.WordPieceTrainer(vocab_size=256, special_tokens=specials)
+    )
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=64,
+    )
+    config = BertConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=2,
+        id2label={0: "NEGATIVE", 1: "POSITIVE"},
+        label2id={"NEGATIVE": 0, "POSITIVE": 1},
+        initializer_range=0.5,
+    )
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config).eval()
+    model.save_pretrained(dest)
+    fast.save_pretrained(dest)
+    return dest
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use
+    import sys
+
+    print(build_tiny_model(Path(sys.argv[1] if len(sys.argv) > 1 else "tiny-model")))

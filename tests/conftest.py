@@ -1,0 +1,196 @@
+"""Shared fixtures: a live ModelYard hub (uvicorn on 127.0.0.1, port 0) and the tiny test model.
+
+huggingface_hub, transformers and datasets read ``HF_ENDPOINT`` and the cache locations *at import time*
+(``huggingface_hub.constants.ENDPOINT``), so this module binds the session server's socket on port 0 and sets
+the client environment before anything imports them. Extra servers (``start_server``) get their own port;
+pass ``endpoint=server.url`` to the client calls that target them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# --- client environment, before any HF library is imported -------------------------------------------
+_SESSION_SOCK = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+_SESSION_SOCK.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+_SESSION_SOCK.bind(("127.0.0.1", 0))
+SESSION_PORT: int = _SESSION_SOCK.getsockname()[1]
+SESSION_URL = f"http://127.0.0.1:{SESSION_PORT}"
+_CLIENT_HOME = tempfile.mkdtemp(prefix="modelyard-hf-home-")
+
+os.environ.update(
+    {
+        "HF_ENDPOINT": SESSION_URL,
+        "HF_HUB_DISABLE_XET": "1",
+        "HF_HOME": _CLIENT_HOME,
+        "HF_HUB_CACHE": os.path.join(_CLIENT_HOME, "hub"),
+        "HF_DATASETS_CACHE": os.path.join(_CLIENT_HOME, "datasets"),
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_HUB_DISABLE_IMPLICIT_TOKEN": "1",
+        "DISABLE_SAFETENSORS_CONVERSION": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "HF_HUB_ETAG_TIMEOUT": "30",
+        "HF_HUB_DOWNLOAD_TIMEOUT": "60",
+    }
+)
+for _var in (
+    "HF_TOKEN",
+    "HUGGING_FACE_HUB_TOKEN",
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+):
+    os.environ.pop(_var, None)
+if "huggingface_hub" in sys.modules:  # imported by a plugin before us: align the import-time constants
+    from huggingface_hub import constants as _c
+
+    _c.ENDPOINT = SESSION_URL
+    _c.HUGGINGFACE_CO_URL_TEMPLATE = SESSION_URL + "/{repo_id}/resolve/{revision}/{filename}"
+    _c.HF_HUB_DISABLE_XET = True
+
+import uvicorn  # noqa: E402
+
+from modelyard.config import Settings  # noqa: E402
+from modelyard.db import migrate  # noqa: E402
+from modelyard.server.app import create_app  # noqa: E402
+from modelyard.server.services import Services  # noqa: E402
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_CLIENT_HOME, ignore_errors=True)
+
+
+# --- live servers --------------------------------------------------------------------------------------
+@dataclass
+class Hub:
+    """A running hub: its base URL, settings, services and the test accounts' tokens."""
+
+    url: str
+    settings: Settings
+    services: Services
+    alice: str = ""  # alice's write token
+    alice_read: str = ""  # alice's read-only token
+    bob: str = ""  # bob's write token
+    org: str = "acme"  # an org alice (not bob) belongs to
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
+
+    def api(self, token: str | None = None) -> Any:
+        from huggingface_hub import HfApi
+
+        return HfApi(endpoint=self.url, token=token if token is not None else self.alice)
+
+    def auth(self, token: str | None = None) -> dict[str, str]:
+        return {"authorization": f"Bearer {token if token is not None else self.alice}"}
+
+
+class _ThreadedServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # pragma: no cover - older uvicorn
+        pass
+
+
+@contextmanager
+def start_server(data_dir: Path, sock: socket.socket | None = None, **overrides: Any) -> Iterator[Hub]:
+    """Run a hub on 127.0.0.1 (port 0 unless `sock` is given) in a thread, with users alice, bob and org acme."""
+    if sock is None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+    settings = Settings(data_dir=str(data_dir), port=0, log_level="warning", **overrides)
+    services = Services.build(settings)
+    migrate.upgrade(services.db)
+    app = create_app(settings, services=services, auto_migrate=True)
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=30, access_log=False)
+    server = _ThreadedServer(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the hub server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]  # read the bound port back
+    hub = Hub(url=f"http://127.0.0.1:{port}", settings=settings, services=services)
+    acc = services.accounts
+    acc.create("alice", "Alice A.")
+    acc.create("bob", "Bob B.")
+    acc.create(hub.org, "Acme Inc.", kind="org")
+    acc.add_member(hub.org, "alice")
+    hub.alice = acc.create_token("alice", "ci-write", "write")
+    hub.alice_read = acc.create_token("alice", "ci-read", "read")
+    hub.bob = acc.create_token("bob", "bob-write", "write")
+    try:
+        yield hub
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """The session hub, at HF_ENDPOINT. tree_page_size is small so every listing paginates."""
+    with start_server(tmp_path_factory.mktemp("hub"), sock=_SESSION_SOCK, tree_page_size=4) as hub:
+        assert hub.url == SESSION_URL
+        yield hub
+
+
+@pytest.fixture(scope="session")
+def hub_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Start extra hubs with custom Settings: ``hub_factory(multipart_threshold=..., ...)``; stopped at session end."""
+    stack: list[Any] = []
+
+    def make(**overrides: Any) -> Hub:
+        cm = start_server(tmp_path_factory.mktemp("hub-extra"), **overrides)
+        hub = cm.__enter__()
+        stack.append(cm)
+        return hub
+
+    yield make
+    for cm in reversed(stack):
+        cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def api(live_server: Hub) -> Any:
+    """HfApi as alice (write token) against the session hub."""
+    return live_server.api()
+
+
+@pytest.fixture
+def repo_name(request: pytest.FixtureRequest) -> str:
+    """A repo name unique to this test."""
+    base = request.node.name.split("[")[0].replace("test_", "", 1).replace("_", "-")[:40].strip("-.")
+    return f"{base}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture
+def hf_cache(tmp_path: Path) -> Path:
+    """A fresh, empty HF cache dir for this test."""
+    p = tmp_path / "hf-cache"
+    p.mkdir()
+    return p
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from _tiny import build_tiny_model  # tests/ is on sys.path (rootdir conftest)
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"))
