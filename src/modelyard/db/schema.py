@@ -169,7 +169,7 @@ discussion_events = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-# owner: hub.repos
+# owner: hub.likes
 likes = Table(
     "likes",
     metadata,
@@ -202,7 +202,9 @@ xet_xorbs = Table(
     Column("num_chunks", Integer, nullable=False),
     Column("unpacked_size", BigInteger, nullable=False),
     Column("stored_size", BigInteger, nullable=False),
-    Column("chunk_meta", LargeBinary, nullable=False),  # packed per chunk: hash[32], byte_end u32, unpacked_end u32
+    Column(
+        "chunk_meta", LargeBinary, nullable=False
+    ),  # packed per chunk: hash[32], byte_end u32, unpacked_end u32
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
@@ -233,7 +235,9 @@ xet_files = Table(
     Column("size", BigInteger, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("num_terms", Integer, nullable=False),
-    Column("terms", LargeBinary, nullable=False),  # packed per term: xorb hash[32], start u32, end u32, bytes u32
+    Column(
+        "terms", LargeBinary, nullable=False
+    ),  # packed per term: xorb hash[32], start u32, end u32, bytes u32
     Column("shard_sha256", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
@@ -248,3 +252,17 @@ xet_dedup_chunks = Table(
 
 Index("ix_xet_files_sha256", xet_files.c.sha256)
 Index("ix_xet_shard_xorbs_xorb", xet_shard_xorbs.c.xorb_hash)
+
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.search — discovery (migration 0003_discovery). One row per searchable key of a repo's main head:
+# its tags plus aliases such as "language:en", "license:mit", "library:transformers" (see hub.cards.index_keys).
+repo_tags = Table(
+    "repo_tags",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("tag", String(200), primary_key=True),
+)
+
+Index("ix_repo_tags_tag", repo_tags.c.tag, repo_tags.c.repo_id)
+Index("ix_likes_repo", likes.c.repo_id)

@@ -1,4 +1,4 @@
-"""Repositories: create, delete, settings, visibility, move, lookup and permissions.  owns: repos, repo_redirects, likes"""
+"""Repositories: create, delete, settings, visibility, move, lookup and permissions.  owns: repos, repo_redirects"""
 
 from __future__ import annotations
 
@@ -299,7 +299,15 @@ class Repos:
             values["tags"] = json.dumps(tags)
             values["pipeline_tag"] = pipeline_tag
             values["library_name"] = library
+            from modelyard.hub.cards import index_keys
+            from modelyard.hub.search import index_repo
+
+            index_repo(conn, repo_id, index_keys(tags, card, pipeline_tag, library))
         conn.execute(repos.update().where(repos.c.id == repo_id).values(**values))
+
+    @staticmethod
+    def adjust_likes(conn: Connection, repo_id: int, delta: int) -> None:
+        conn.execute(repos.update().where(repos.c.id == repo_id).values(likes=repos.c.likes + delta))
 
     @staticmethod
     def touch(conn: Connection, repo_id: int) -> None:

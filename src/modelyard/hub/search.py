@@ -1,13 +1,19 @@
-"""Listing and search of repos (filters, sort, pagination), built on the repos table."""
+"""Listing and search of repos (filters, sort, pagination).  owns: repo_tags
+
+Filters go through the `repo_tags` index (one row per tag or alias, see `cards.index_keys`), the author through
+a range on the unique `key_lower` index, sorts through the `(type, <sort column>)` indexes. `search` is a
+substring of `namespace/name`, case-insensitive.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
 
 from modelyard.db import Database
-from modelyard.db.schema import repos
+from modelyard.db.schema import repo_tags, repos
 from modelyard.hub.accounts import Principal
 from modelyard.hub.repos import Repo, row_to_repo
 from modelyard.types import RepoType
@@ -20,8 +26,10 @@ SORTS = {
     "downloads": repos.c.downloads,
     "likes": repos.c.likes,
     "trendingScore": repos.c.likes,
+    "trending_score": repos.c.likes,
     "id": repos.c.key_lower,
 }
+FACET_PREFIXES = ("pipeline_tag:", "library:", "license:", "language:", "task_categories:")
 
 
 @dataclass
@@ -32,10 +40,45 @@ class Query:
     filters: list[str] = field(default_factory=list)
     pipeline_tag: str | None = None
     library: str | None = None
+    language: str | None = None
+    license: str | None = None
     sort: str | None = None
     ascending: bool = False
     limit: int = 100
     offset: int = 0
+
+    def tag_keys(self) -> list[str]:
+        keys = [f for f in self.filters if f]
+        if self.pipeline_tag:
+            keys.append(f"pipeline_tag:{self.pipeline_tag}")
+        if self.library:
+            keys.append(f"library:{self.library}")
+        if self.language:
+            keys.append(f"language:{self.language}")
+        if self.license:
+            keys.append(f"license:{self.license}")
+        return list(dict.fromkeys(keys))
+
+
+def _prefix_range(prefix: str) -> ColumnElement[bool]:
+    """key_lower starts with `prefix` (which ends in '/'), as an index range: '/' + 1 == '0'."""
+    return and_(repos.c.key_lower >= prefix, repos.c.key_lower < prefix[:-1] + "0")
+
+
+def _visible(repo_type: RepoType, who: Principal | None) -> ColumnElement[bool]:
+    conds: list[ColumnElement[bool]] = [repos.c.private == false()]
+    if who is not None:
+        names = [who.account.name.lower()] + [o.name.lower() for o in who.orgs]
+        conds += [_prefix_range(f"{repo_type.value}/{n}/") for n in names]
+    return or_(*conds)
+
+
+def index_repo(conn: Connection, repo_id: int, keys: Iterable[str]) -> None:
+    """Replace the searchable keys of a repo (called when the card at the main head changes)."""
+    conn.execute(repo_tags.delete().where(repo_tags.c.repo_id == repo_id))
+    rows = [{"repo_id": repo_id, "tag": k} for k in sorted(set(keys))]
+    if rows:
+        conn.execute(repo_tags.insert(), rows)
 
 
 class Search:
@@ -43,27 +86,16 @@ class Search:
         self.db = db
 
     def list(self, q: Query, who: Principal | None) -> tuple[list[Repo], bool]:
-        conds = [repos.c.type == q.repo_type.value]
-        visible = [repos.c.private == false()]
-        if who is not None:
-            names = [who.account.name.lower()] + [o.name.lower() for o in who.orgs]
-            visible.append(
-                repos.c.key_lower.in_([])
-                if not names
-                else or_(*[repos.c.key_lower.like(f"{q.repo_type.value}/{n}/%") for n in names])
-            )
-        conds.append(or_(*visible))
+        """One page of repos matching `q` that `who` may see, and whether more follow."""
+        t = q.repo_type.value
+        conds: list[ColumnElement[bool]] = [repos.c.type == t, _visible(q.repo_type, who)]
         for s in q.search:
             if s:
-                conds.append(repos.c.key_lower.contains(s.lower(), autoescape=True))
+                conds.append(func.substr(repos.c.key_lower, len(t) + 2).contains(s.lower(), autoescape=True))
         if q.author:
-            conds.append(repos.c.key_lower.like(f"{q.repo_type.value}/{q.author.lower()}/%"))
-        for f in q.filters:
-            conds.append(repos.c.tags.contains(f'"{f}"', autoescape=True))
-        if q.pipeline_tag:
-            conds.append(repos.c.pipeline_tag == q.pipeline_tag)
-        if q.library:
-            conds.append(repos.c.library_name == q.library)
+            conds.append(_prefix_range(f"{t}/{q.author.lower()}/"))
+        for key in q.tag_keys():
+            conds.append(repos.c.id.in_(select(repo_tags.c.repo_id).where(repo_tags.c.tag == key)))
         col = SORTS.get(q.sort or "")
         stmt = select(repos).where(and_(*conds))
         if col is not None:
@@ -74,3 +106,23 @@ class Search:
         with self.db.read() as conn:
             rows = conn.execute(stmt).all()
         return [row_to_repo(r) for r in rows[: q.limit]], len(rows) > q.limit
+
+    def facets(self, repo_type: RepoType, per_prefix: int = 12) -> dict[str, list[tuple[str, int]]]:
+        """The most used values of each facet among public repos: {"license": [("mit", 12), ...], ...}."""
+        out: dict[str, list[tuple[str, int]]] = {}
+        with self.db.read() as conn:
+            for prefix in FACET_PREFIXES:
+                n = func.count().label("n")
+                stmt = (
+                    select(repo_tags.c.tag, n)
+                    .join(repos, repos.c.id == repo_tags.c.repo_id)
+                    .where(repo_tags.c.tag >= prefix, repo_tags.c.tag < prefix[:-1] + ";",
+                           repos.c.type == repo_type.value, repos.c.private == false())
+                    .group_by(repo_tags.c.tag)
+                    .order_by(n.desc(), repo_tags.c.tag)
+                    .limit(per_prefix)
+                )
+                vals = [(r.tag[len(prefix):], int(r.n)) for r in conn.execute(stmt)]
+                if vals:
+                    out[prefix[:-1]] = vals
+        return out

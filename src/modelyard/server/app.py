@@ -24,6 +24,7 @@ from modelyard.server.api import discussions as discussions_api
 from modelyard.server.api import lfs as lfs_api
 from modelyard.server.api import repos as repos_api
 from modelyard.server.api import resolve as resolve_api
+from modelyard.server.api import social as social_api
 from modelyard.server.api import tree as tree_api
 from modelyard.server.errors import error_response
 from modelyard.server.routing import Router, call
@@ -44,6 +45,7 @@ def build_router() -> Router:
     discussions_api.register(r)
     lfs_api.register(r)
     resolve_api.register(r)
+    social_api.register(r)
     return r
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -9,6 +10,8 @@ from starlette.responses import Response
 
 from modelyard.errors import BadRequest, RepoExists, RepoNotFound, RevisionNotFound, Unauthorized
 from modelyard.hub.accounts import INVALID_CREDENTIALS
+from modelyard.hub.repos import Repo
+from modelyard.hub.revisions import FileEntry
 from modelyard.hub.search import Query
 from modelyard.server.api._common import (
     TYPE_FROM_PLURAL,
@@ -24,6 +27,7 @@ from modelyard.server.api._common import (
 )
 from modelyard.server.api.serialize import repo_info
 from modelyard.server.routing import REPO, REV, TYPES, Router
+from modelyard.server.services import Services
 from modelyard.types import RepoType
 
 
@@ -137,7 +141,16 @@ def info(request: Request, type: str, ns: str, name: str, rev: str | None = None
     files = svc.files.manifest(repo, sha)
     expand = request.query_params.getlist("expand") or None
     blobs = qbool(request.query_params.get("blobs"))
-    return json_response(repo_info(repo, sha, files, blobs=blobs, expand=expand))
+    st = safetensors_info(svc, repo, files) if not expand or "safetensors" in expand else None
+    return json_response(repo_info(repo, sha, files, blobs=blobs, expand=expand, safetensors=st))
+
+
+def safetensors_info(svc: Services, repo: Repo, files: dict[str, FileEntry]) -> dict[str, Any] | None:
+    if repo.type is not RepoType.MODEL:
+        return None
+    from modelyard.hub.safetensors import repo_parameters
+
+    return repo_parameters(svc.store, files)
 
 
 def auth_check(request: Request, type: str, ns: str, name: str, write: str | None = None) -> Response:
@@ -159,16 +172,18 @@ def list_repos(request: Request, type: str) -> Response:
     except ValueError:
         raise BadRequest("limit and offset must be integers") from None
     limit = max(1, min(limit, 1000))
-    direction = qp.get("direction")
+    offset = max(0, offset)
     q = Query(
         repo_type=rtype,
         search=qp.getlist("search"),
         author=qp.get("author"),
-        filters=qp.getlist("filter"),
+        filters=qp.getlist("filter") + qp.getlist("tags"),
         pipeline_tag=qp.get("pipeline_tag"),
-        library=qp.get("library"),
+        library=qp.get("library") or qp.get("library_name"),
+        language=qp.get("language"),
+        license=qp.get("license"),
         sort=qp.get("sort"),
-        ascending=direction == "1",
+        ascending=qp.get("direction") == "1",
         limit=limit,
         offset=offset,
     )
@@ -176,12 +191,13 @@ def list_repos(request: Request, type: str) -> Response:
     full = qbool(qp.get("full"))
     card = qbool(qp.get("cardData")) or full
     expand = qp.getlist("expand") or None
+    want_files = full or bool(expand and ("siblings" in expand or "safetensors" in expand))
     items = []
     for r in repos:
-        files = None
-        if full or (expand and "siblings" in expand):
-            files = svc.files.manifest(r, r.head_sha) if r.head_sha else {}
-        d = repo_info(r, r.head_sha, files, expand=expand)
+        files = svc.files.manifest(r, r.head_sha) if want_files and r.head_sha else ({} if want_files else None)
+        st = safetensors_info(svc, r, files) if files and expand and "safetensors" in expand else None
+        d = repo_info(r, r.head_sha, files if (full or (expand and "siblings" in expand)) else None,
+                      expand=expand, safetensors=st)
         if not card and not expand:
             d.pop("cardData", None)
         items.append(d)

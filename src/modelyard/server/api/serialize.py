@@ -36,6 +36,7 @@ def repo_info(
     blobs: bool = False,
     expand: list[str] | None = None,
     extra: dict[str, Any] | None = None,
+    safetensors: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     d: dict[str, Any] = {
         "_id": str(repo.id),
@@ -57,6 +58,9 @@ def repo_info(
         d["modelId"] = repo.id_str
         d["pipeline_tag"] = repo.pipeline_tag
         d["library_name"] = repo.library_name
+        d["trendingScore"] = repo.likes
+        if safetensors is not None:
+            d["safetensors"] = safetensors
     if repo.type is RepoType.SPACE:
         d["sdk"] = repo.sdk
         d["runtime"] = {"stage": "NO_APP_FILE"}
