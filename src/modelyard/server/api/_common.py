@@ -8,7 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import BadPayload
+from modelyard.errors import BadPayload, BadRequest
 from modelyard.hub.accounts import Principal
 from modelyard.hub.repos import Repo
 from modelyard.server.services import Services
@@ -64,6 +64,16 @@ def repo_url(request: Request, repo: Repo) -> str:
 
 def repo_type(params_type: str | None) -> RepoType:
     return TYPE_FROM_PLURAL.get(params_type or "models", RepoType.MODEL)
+
+
+def parse_repo_type(value: object) -> RepoType:
+    """A repo type from a request body ('model', 'datasets', ...); BadRequest when invalid."""
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"Invalid repo type {value!r}: expected model, dataset or space")
+    try:
+        return RepoType.parse(value)
+    except ValueError as e:
+        raise BadRequest(str(e)) from None
 
 
 def get_repo(request: Request, type: str | None, ns: str, name: str) -> Repo:

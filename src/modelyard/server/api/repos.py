@@ -18,6 +18,7 @@ from modelyard.server.api._common import (
     base_url,
     get_repo,
     json_response,
+    parse_repo_type,
     principal,
     qbool,
     repo_type,
@@ -73,7 +74,7 @@ def create_repo(request: Request) -> Response:
     body = sync_json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("name"), str):
         raise BadRequest("Body must be JSON with a 'name'")
-    rtype = RepoType.parse(body.get("type"))
+    rtype = parse_repo_type(body.get("type"))
     name = body["name"]
     ns = body.get("organization")
     if "/" in name and not ns:
@@ -100,7 +101,7 @@ def delete_repo(request: Request) -> Response:
         ns, name = name.split("/", 1)
     if ns is None:
         raise Unauthorized("You must be authenticated to delete a repository")
-    services(request).repos.delete(who, RepoType.parse(body.get("type")), ns, name)
+    services(request).repos.delete(who, parse_repo_type(body.get("type")), ns, name)
     return json_response({})
 
 
@@ -118,7 +119,7 @@ def move_repo(request: Request) -> Response:
     body = sync_json_body(request)
     if not isinstance(body, dict) or "fromRepo" not in body or "toRepo" not in body:
         raise BadRequest("Body needs 'fromRepo' and 'toRepo'")
-    rtype = RepoType.parse(body.get("type"))
+    rtype = parse_repo_type(body.get("type"))
     try:
         repo = services(request).repos.move(
             principal(request), rtype, str(body["fromRepo"]), str(body["toRepo"])
