@@ -9,12 +9,71 @@ import json
 import random
 from pathlib import Path
 
-WORDS = (
-    "the a model hub serves fast small large red blue green cat dog bird runs jumps sleeps city river "
-    "paris london berlin alice bob carol good bad happy sad movie book song great terrible quick brown "
-    "fox lazy over under between summer winter data code test batch queue token answer question what "
-    "who where is was are were and or not very really"
-).split()
+WORDS = [
+    "the",
+    "a",
+    "model",
+    "hub",
+    "serves",
+    "fast",
+    "small",
+    "large",
+    "red",
+    "blue",
+    "green",
+    "cat",
+    "dog",
+    "bird",
+    "runs",
+    "jumps",
+    "sleeps",
+    "city",
+    "river",
+    "paris",
+    "london",
+    "berlin",
+    "alice",
+    "bob",
+    "carol",
+    "good",
+    "bad",
+    "happy",
+    "sad",
+    "movie",
+    "book",
+    "song",
+    "great",
+    "terrible",
+    "quick",
+    "brown",
+    "fox",
+    "lazy",
+    "over",
+    "under",
+    "between",
+    "summer",
+    "winter",
+    "data",
+    "code",
+    "test",
+    "batch",
+    "queue",
+    "token",
+    "answer",
+    "question",
+    "what",
+    "who",
+    "where",
+    "is",
+    "was",
+    "are",
+    "were",
+    "and",
+    "or",
+    "not",
+    "very",
+    "really",
+]
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -41,7 +100,9 @@ def wordpiece_tokenizer(path: Path) -> object:
     tok.train_from_iterator(sentences(400) + WORDS, trainer)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
     )
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,

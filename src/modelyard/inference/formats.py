@@ -48,7 +48,9 @@ def openai_embeddings(outputs: list[Any], encoding_format: str, model: str, toke
     for i, vector in enumerate(outputs):
         array = np.asarray(vector, dtype="<f4")
         embedding: Any = (
-            base64.b64encode(array.tobytes()).decode("ascii") if encoding_format == "base64" else array.tolist()
+            base64.b64encode(array.tobytes()).decode("ascii")
+            if encoding_format == "base64"
+            else array.tolist()
         )
         data.append({"object": "embedding", "index": i, "embedding": embedding})
     return {
@@ -79,7 +81,11 @@ def chat_completion(result: dict[str, Any], model: str) -> dict[str, Any]:
                 "finish_reason": result.get("finish_reason", "stop"),
             }
         ],
-        "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
     }
 
 

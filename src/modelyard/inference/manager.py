@@ -268,9 +268,13 @@ class EndpointManager:
         endpoint.memory_bytes = int(info.get("memory_bytes") or 0)
         endpoint.last_load_seconds = time.monotonic() - (endpoint.load_started or time.monotonic())
         self.metrics.set(
-            "modelyard_inference_load_duration_seconds", {"endpoint": endpoint.name}, endpoint.last_load_seconds
+            "modelyard_inference_load_duration_seconds",
+            {"endpoint": endpoint.name},
+            endpoint.last_load_seconds,
         )
-        log.info("endpoint %s ready in %.1fs (%s)", endpoint.name, endpoint.last_load_seconds, info.get("task"))
+        log.info(
+            "endpoint %s ready in %.1fs (%s)", endpoint.name, endpoint.last_load_seconds, info.get("task")
+        )
         self._make_room(endpoint, 0)
 
     def _loaded(self, exclude: Endpoint) -> list[Endpoint]:
@@ -304,7 +308,9 @@ class EndpointManager:
         endpoint.load_task = None
         if endpoint.state in (LOADING, READY):
             endpoint.state = UNLOADED
-            self.metrics.inc("modelyard_inference_unloads_total", {"endpoint": endpoint.name, "reason": reason})
+            self.metrics.inc(
+                "modelyard_inference_unloads_total", {"endpoint": endpoint.name, "reason": reason}
+            )
             log.info("endpoint %s unloaded (%s)", endpoint.name, reason)
         if worker is not None:
             await asyncio.to_thread(worker.stop)
@@ -314,7 +320,9 @@ class EndpointManager:
             endpoint.worker = None
             endpoint.state = UNLOADED
             endpoint.error = "The model worker exited unexpectedly; it restarts on the next request"
-            self.metrics.inc("modelyard_inference_unloads_total", {"endpoint": endpoint.name, "reason": "crash"})
+            self.metrics.inc(
+                "modelyard_inference_unloads_total", {"endpoint": endpoint.name, "reason": "crash"}
+            )
             log.warning("endpoint %s: worker %s exited", endpoint.name, worker.pid)
 
     def _on_batch(self, endpoint: Endpoint, stats: tuple[int, int, float]) -> None:
@@ -323,7 +331,9 @@ class EndpointManager:
         self.metrics.observe("modelyard_inference_batch_size", labels, items)
         self.metrics.observe("modelyard_inference_batch_duration_seconds", labels, seconds)
         per_item = seconds / max(items, 1)
-        endpoint.item_seconds = per_item if not endpoint.item_seconds else 0.8 * endpoint.item_seconds + 0.2 * per_item
+        endpoint.item_seconds = (
+            per_item if not endpoint.item_seconds else 0.8 * endpoint.item_seconds + 0.2 * per_item
+        )
 
     async def _reap_forever(self) -> None:
         while True:
@@ -331,9 +341,9 @@ class EndpointManager:
             now = time.monotonic()
             for endpoint in list(self.endpoints.values()):
                 keep = endpoint.config.keep_alive_s
-                if endpoint.state == READY and keep is not None and endpoint.in_flight == 0:
-                    if now - endpoint.last_used > keep:
-                        await self._unload(endpoint, reason="idle")
+                idle = endpoint.state == READY and endpoint.in_flight == 0
+                if idle and keep is not None and now - endpoint.last_used > keep:
+                    await self._unload(endpoint, reason="idle")
 
     # ------------------------------------------------------------------------------------------ serving
     def estimated_load_time(self, endpoint: Endpoint) -> float:
@@ -383,7 +393,9 @@ class EndpointManager:
         endpoint.last_used = time.monotonic()
         labels = {"endpoint": endpoint.name}
         self.metrics.inc("modelyard_inference_requests_total", {**labels, "status": str(status)})
-        self.metrics.observe("modelyard_inference_request_duration_seconds", labels, time.monotonic() - started)
+        self.metrics.observe(
+            "modelyard_inference_request_duration_seconds", labels, time.monotonic() - started
+        )
 
     async def infer(self, name: str, request: InferenceRequest, *, wait_for_model: bool = False) -> list[Any]:
         """Run ``request`` on endpoint ``name``: one output per item (raises HubError subclasses)."""
@@ -399,7 +411,9 @@ class EndpointManager:
             return result
         except TimeoutError:
             status = 504
-            raise RequestTimeout(f"The model did not answer within {endpoint.config.request_timeout_s:g}s") from None
+            raise RequestTimeout(
+                f"The model did not answer within {endpoint.config.request_timeout_s:g}s"
+            ) from None
         except asyncio.CancelledError:
             status = 499
             raise

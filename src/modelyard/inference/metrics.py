@@ -42,7 +42,9 @@ FAMILIES: dict[str, _Family] = {
     "modelyard_inference_request_duration_seconds": _Family(
         "histogram", "Time from accepting a request to its answer", LATENCY_BUCKETS
     ),
-    "modelyard_inference_batch_size": _Family("histogram", "Items per model call (dynamic batching)", SIZE_BUCKETS),
+    "modelyard_inference_batch_size": _Family(
+        "histogram", "Items per model call (dynamic batching)", SIZE_BUCKETS
+    ),
     "modelyard_inference_batch_duration_seconds": _Family(
         "histogram", "Model time per batch in the worker", LATENCY_BUCKETS
     ),

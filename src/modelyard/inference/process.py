@@ -8,6 +8,7 @@ worker messages into asyncio future results on the owning event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import subprocess
@@ -127,10 +128,8 @@ class WorkerProcess:
             fut.cancel()
         self.streams.pop(rid, None)
         if not self.dead:
-            try:
+            with contextlib.suppress(WorkerCrashed):
                 self._send(("cancel", rid))
-            except WorkerCrashed:
-                pass
 
     # ------------------------------------------------------------------------------------------ reading
     def _read_forever(self) -> None:
@@ -143,10 +142,8 @@ class WorkerProcess:
             pass
         except RuntimeError:  # event loop closed
             return
-        try:
+        with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(self._on_eof)
-        except RuntimeError:
-            pass
 
     def _dispatch(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
@@ -198,15 +195,13 @@ class WorkerProcess:
 
     # ----------------------------------------------------------------------------------------- stopping
     def stop(self, timeout: float = 5.0) -> None:
-        """Ask the worker to exit, then terminate/kill it (blocking, at most ~2×timeout)."""
+        """Ask the worker to exit, then terminate/kill it (blocking, at most ~2 x timeout)."""
         self.stopping = True
         if self.proc is None:
             return
         if self.proc.poll() is None and not self.dead:
-            try:
+            with contextlib.suppress(WorkerCrashed):
                 self._send(("stop",))
-            except WorkerCrashed:
-                pass
         try:
             self.proc.wait(timeout=timeout if self.ready.done() else 0.1)
         except subprocess.TimeoutExpired:
@@ -218,7 +213,5 @@ class WorkerProcess:
                 self.proc.wait()
         for conn in (self.conn_out, self.conn_in):
             if conn is not None:
-                try:
+                with contextlib.suppress(OSError):
                     conn.close()
-                except OSError:
-                    pass

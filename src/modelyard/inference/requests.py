@@ -268,7 +268,9 @@ def parse_task_request(task: str, body: bytes, content_type: str | None = None) 
         if isinstance(inputs, list) and inputs:
             if len(inputs) > MAX_CLIENT_BATCH:
                 raise InvalidInput(f"At most {MAX_CLIENT_BATCH} inputs per request")
-            return InferenceRequest(op=task, items=tuple(_qa_item(x) for x in inputs), params=params, single=False)
+            return InferenceRequest(
+                op=task, items=tuple(_qa_item(x) for x in inputs), params=params, single=False
+            )
         return InferenceRequest(op=task, items=(_qa_item(inputs),), params=params)
 
     texts, single = _texts(inputs)

@@ -63,7 +63,12 @@ class Worker:
         model_dir = self.spec.source.snapshot(self.spec.repo_id, self.spec.revision)
         task = normalize_task(self.spec.task) if self.spec.task else infer_task(model_dir)
         runtime = load_runtime(task, model_dir)
-        info = {"task": task, "load_seconds": time.monotonic() - started, "pid": os.getpid(), **runtime.info()}
+        info = {
+            "task": task,
+            "load_seconds": time.monotonic() - started,
+            "pid": os.getpid(),
+            **runtime.info(),
+        }
         return runtime, info
 
     def serve(self, runtime: Any) -> None:

@@ -41,6 +41,7 @@ from modelyard.inference.manager import READY, Endpoint
 from modelyard.inference.process import StreamEvent
 from modelyard.inference.requests import (
     MAX_CLIENT_BATCH,
+    decode_json,
     parse_chat_request,
     parse_embeddings_request,
     parse_task_request,
@@ -280,7 +281,7 @@ class InferenceFront:
         return json_response({"endpoints": visible})
 
     async def create_endpoint(self, request: Request) -> Response:
-        payload = json.loads(await self._body(request) or b"{}")
+        payload = decode_json(await self._body(request) or b"{}")
         if not isinstance(payload, dict):
             raise InvalidInput("Body must be a JSON object")
         load = payload.pop("load", True)
@@ -422,6 +423,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000, help="0 picks a free port (printed on stdout)")
     p.add_argument("--token", action="append", default=[], help="require this bearer token (repeatable)")
+    p.add_argument(
+        "--private", action="append", default=None, metavar="REPO", help="only these repos need --token"
+    )
     p.add_argument("--max-batch-size", type=int, default=32)
     p.add_argument("--max-wait-ms", type=float, default=0.0)
     p.add_argument("--max-queue", type=int, default=128)
@@ -466,7 +470,9 @@ def build_from_args(args: argparse.Namespace) -> tuple[EndpointManager, Authoriz
         source = LocalDirSource(local)
     budget = int(args.memory_budget_mb * 1024 * 1024) if args.memory_budget_mb else None
     manager = EndpointManager(source, memory_budget_bytes=budget, max_loaded=args.max_loaded)
-    authorize: Authorize = StaticTokenAuthorizer(args.token) if args.token else allow_all
+    authorize: Authorize = (
+        StaticTokenAuthorizer(args.token, private_repos=args.private) if args.token else allow_all
+    )
     return manager, authorize, configs
 
 

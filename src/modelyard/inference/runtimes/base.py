@@ -53,9 +53,7 @@ def default_function(config: Any) -> str:
     return "softmax"
 
 
-def ranked_labels(
-    scores: torch.Tensor, labels: Mapping[int, str], top_k: int | None
-) -> list[dict[str, Any]]:
+def ranked_labels(scores: torch.Tensor, labels: Mapping[int, str], top_k: int | None) -> list[dict[str, Any]]:
     values, idx = torch.sort(scores, descending=True)
     n = len(values) if top_k is None else min(top_k, len(values))
     return [

@@ -58,7 +58,12 @@ class QuestionAnsweringRuntime(NoStream):
                 s_tok, e_tok = divmod(index, width)
                 char_start, char_end = offsets[feature][s_tok][0], offsets[feature][e_tok][1]
                 candidates[sample].append(
-                    {"answer": text[char_start:char_end], "score": float(score), "start": char_start, "end": char_end}
+                    {
+                        "answer": text[char_start:char_end],
+                        "score": float(score),
+                        "start": char_start,
+                        "end": char_end,
+                    }
                 )
         results: list[Any] = []
         for found in candidates:

@@ -46,12 +46,16 @@ class Seq2SeqRuntime(NoStream):
                 raise InvalidInput(f"Unknown target language {params['tgt_lang']!r} for this model")
             kwargs["forced_bos_token_id"] = token_id
         texts = [self.prefix + text for text in items]
-        enc = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+        enc = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
         clean = params.get("clean_up_tokenization_spaces")
         decoded = self.tokenizer.batch_decode(
-            out, skip_special_tokens=True, clean_up_tokenization_spaces=bool(clean) if clean is not None else None
+            out,
+            skip_special_tokens=True,
+            clean_up_tokenization_spaces=bool(clean) if clean is not None else None,
         )
         key = OUTPUT_KEY[self.task]
         return [{key: cut_at_stop(text, params.get("stop"))[0]} for text in decoded]

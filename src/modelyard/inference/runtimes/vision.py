@@ -28,7 +28,10 @@ class ImageClassificationRuntime(NoStream):
         self.labels = label_map(self.model.config)
 
     def info(self) -> dict[str, Any]:
-        return {"memory_bytes": module_memory(self.model), "labels": [self.labels[i] for i in sorted(self.labels)]}
+        return {
+            "memory_bytes": module_memory(self.model),
+            "labels": [self.labels[i] for i in sorted(self.labels)],
+        }
 
     def run(self, op: str, items: list[Any], params: Mapping[str, Any]) -> list[Any]:
         images = [decode_image(data) for data in items]
