@@ -63,7 +63,7 @@ def serve(ctx: click.Context, migrate: bool, **opts: Any) -> None:
         port=settings.port,
         log_level=settings.log_level,
         http="httptools",
-        loop="uvloop",
+        loop="asyncio",
         timeout_keep_alive=30,
     )
 

@@ -132,6 +132,15 @@ def _is_async(handler: Any) -> bool:
     return inspect.iscoroutinefunction(handler)
 
 
+class HubStarlette(Starlette):
+    """Keeps the server's raw `send` in the scope so downloads can use sendfile(2) (see api/resolve.py)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["modelyard.send"] = send
+        await super().__call__(scope, receive, send)
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -182,7 +191,7 @@ def create_app(
                 await hook(app)
             svc.close()
 
-    outer = Starlette(lifespan=lifespan)
+    outer = HubStarlette(lifespan=lifespan)
     fallback: ASGIApp | None = None
     if mounts:
         inner = Starlette(routes=list(mounts))
