@@ -209,6 +209,12 @@ class Files:
             return self.external_lookup(sha256)
         return None
 
+    def content_available(self, sha256: str) -> bool:
+        """The bytes are stored: whole in the blob store, or as chunks in the Xet CAS."""
+        return self.store.exists(sha256) or (
+            self.external_lookup is not None and self.external_lookup(sha256) is not None
+        )
+
     def record_lfs(self, repo_id: int, sha256: str, size: int) -> None:
         with self.db.transaction() as conn:
             exists = conn.execute(
@@ -237,7 +243,7 @@ class Files:
         for op in req.operations:
             if isinstance(op, AddLfs):
                 known = self.lfs_known(repo, op.sha256)
-                if known is None or not self.store.exists(op.sha256):
+                if known is None or not self.content_available(op.sha256):
                     raise BadRequest(
                         f"LFS object {op.sha256} for {op.path!r} was not uploaded to this repository; upload it first"
                     )

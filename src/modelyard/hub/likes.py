@@ -33,7 +33,9 @@ class Likes:
             key = (likes.c.account_id == who.account.id) & (likes.c.repo_id == repo.id)
             exists = conn.execute(select(likes.c.repo_id).where(key)).first() is not None
             if liked and not exists:
-                conn.execute(likes.insert().values(account_id=who.account.id, repo_id=repo.id, created_at=now()))
+                conn.execute(
+                    likes.insert().values(account_id=who.account.id, repo_id=repo.id, created_at=now())
+                )
                 Repos.adjust_likes(conn, repo.id, 1)
             elif not liked and exists:
                 conn.execute(likes.delete().where(key))
@@ -45,7 +47,9 @@ class Likes:
             return False
         with self.db.read() as conn:
             row = conn.execute(
-                select(likes.c.repo_id).where(likes.c.account_id == who.account.id, likes.c.repo_id == repo.id)
+                select(likes.c.repo_id).where(
+                    likes.c.account_id == who.account.id, likes.c.repo_id == repo.id
+                )
             ).first()
         return row is not None
 

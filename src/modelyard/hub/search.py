@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select, text
 
 from modelyard.db import Database
 from modelyard.db.schema import repo_tags, repos
@@ -65,6 +65,10 @@ def _prefix_range(prefix: str) -> ColumnElement[bool]:
     return and_(repos.c.key_lower >= prefix, repos.c.key_lower < prefix[:-1] + "0")
 
 
+def _escape(s: str) -> str:
+    return s.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _visible(repo_type: RepoType, who: Principal | None) -> ColumnElement[bool]:
     conds: list[ColumnElement[bool]] = [repos.c.private == false()]
     if who is not None:
@@ -82,18 +86,46 @@ def index_repo(conn: Connection, repo_id: int, keys: Iterable[str]) -> None:
 
 
 class Search:
+    FTS_CAP = 2000
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._fts: bool | None = None
+
+    def _has_fts(self) -> bool:
+        if self._fts is None:
+            self._fts = self.db.is_sqlite and "repo_search" in self.db.table_names()
+        return self._fts
+
+    def _fts_ids(self, repo_type: str, terms: list[str]) -> list[int] | None:
+        """Ids whose key contains every term, from the SQLite FTS5 trigram index (migration 0003); None when
+        there is no index, a term is too short or has LIKE metacharacters, or more than FTS_CAP repos match."""
+        if not self._has_fts() or any(len(s) < 3 or set(s) & {"%", "_", "\\", "'"} for s in terms):
+            return None
+        where = " AND ".join(f"key_lower LIKE :p{i}" for i in range(len(terms)))
+        params: dict[str, object] = {f"p{i}": f"{repo_type}/%{s}%" for i, s in enumerate(terms)}
+        params["cap"] = self.FTS_CAP + 1
+        with self.db.read() as conn:
+            rows = conn.execute(text(f"SELECT rowid FROM repo_search WHERE {where} LIMIT :cap"), params).all()
+        return None if len(rows) > self.FTS_CAP else [int(r[0]) for r in rows]
 
     def list(self, q: Query, who: Principal | None) -> tuple[list[Repo], bool]:
         """One page of repos matching `q` that `who` may see, and whether more follow."""
         t = q.repo_type.value
-        conds: list[ColumnElement[bool]] = [repos.c.type == t, _visible(q.repo_type, who)]
-        for s in q.search:
-            if s:
-                conds.append(func.substr(repos.c.key_lower, len(t) + 2).contains(s.lower(), autoescape=True))
-        if q.author:
+        conds: list[ColumnElement[bool]] = [_visible(q.repo_type, who)]
+        if q.author:  # implies the type: key_lower starts with "<type>/<author>/"
             conds.append(_prefix_range(f"{t}/{q.author.lower()}/"))
+        else:
+            conds.append(repos.c.type == t)
+        terms = [s.lower() for s in q.search if s]
+        if terms:
+            ids = self._fts_ids(t, terms)
+            if ids is not None:  # few matches: look them up by primary key
+                if not ids:
+                    return [], False
+                conds.append(repos.c.id.in_(ids))
+            else:  # common terms (or no FTS): filter while walking the sort order; matches come early
+                conds += [repos.c.key_lower.like(f"{t}/%{_escape(s)}%", escape="\\") for s in terms]
         for key in q.tag_keys():
             conds.append(repos.c.id.in_(select(repo_tags.c.repo_id).where(repo_tags.c.tag == key)))
         col = SORTS.get(q.sort or "")
@@ -116,13 +148,17 @@ class Search:
                 stmt = (
                     select(repo_tags.c.tag, n)
                     .join(repos, repos.c.id == repo_tags.c.repo_id)
-                    .where(repo_tags.c.tag >= prefix, repo_tags.c.tag < prefix[:-1] + ";",
-                           repos.c.type == repo_type.value, repos.c.private == false())
+                    .where(
+                        repo_tags.c.tag >= prefix,
+                        repo_tags.c.tag < prefix[:-1] + ";",
+                        repos.c.type == repo_type.value,
+                        repos.c.private == false(),
+                    )
                     .group_by(repo_tags.c.tag)
                     .order_by(n.desc(), repo_tags.c.tag)
                     .limit(per_prefix)
                 )
-                vals = [(r.tag[len(prefix):], int(r.n)) for r in conn.execute(stmt)]
+                vals = [(r.tag[len(prefix) :], int(r.n)) for r in conn.execute(stmt)]
                 if vals:
                     out[prefix[:-1]] = vals
         return out

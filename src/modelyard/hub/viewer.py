@@ -86,7 +86,9 @@ def read_text(store: BlobStore, entry: FileEntry, limit: int = TEXT_PREVIEW) -> 
 
 # --- datasets -------------------------------------------------------------------------------------------
 def data_files(files: dict[str, FileEntry]) -> list[str]:
-    return sorted(p for p in files if p.lower().endswith(DATA_EXTS) and not p.rsplit("/", 1)[-1].startswith("."))
+    return sorted(
+        p for p in files if p.lower().endswith(DATA_EXTS) and not p.rsplit("/", 1)[-1].startswith(".")
+    )
 
 
 def splits(files: dict[str, FileEntry], card: dict[str, Any] | None = None) -> list[Split]:
@@ -204,7 +206,9 @@ def _json_rows(store: BlobStore, entry: FileEntry, offset: int, length: int) -> 
             total = len(data) if isinstance(data, list) else 1
             has_more = total > offset + len(records)
         else:
-            text = io.TextIOWrapper(io.BufferedReader(_Prefixed(head, raw)), encoding="utf-8", errors="replace")
+            text = io.TextIOWrapper(
+                io.BufferedReader(_Prefixed(head, raw)), encoding="utf-8", errors="replace"
+            )
             i = 0
             for line in text:
                 if not line.strip():

@@ -9,12 +9,18 @@ config = context.config
 target_metadata = metadata
 
 
+def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+    """Skip the SQLite FTS5 index of migration 0003 (a virtual table and its shadow tables)."""
+    return not (type_ == "table" and (name or "").startswith("repo_search"))
+
+
 def run_migrations_offline() -> None:
     context.configure(
         url=config.get_main_option("sqlalchemy.url"),
         target_metadata=target_metadata,
         literal_binds=True,
         render_as_batch=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -29,7 +35,9 @@ def run_migrations_online() -> None:
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True, include_name=include_name
+        )
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()

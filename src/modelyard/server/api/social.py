@@ -49,9 +49,12 @@ def user_likes(request: Request, user: str) -> Response:
     if acc is None:
         raise UserNotFound(f"User {user} not found")
     items = _likes(request).by_user(acc.id, principal(request))
-    return json_response([
-        {"createdAt": iso(x.created_at), "repo": {"name": x.repo.id_str, "type": x.repo.type.value}} for x in items
-    ])
+    return json_response(
+        [
+            {"createdAt": iso(x.created_at), "repo": {"name": x.repo.id_str, "type": x.repo.type.value}}
+            for x in items
+        ]
+    )
 
 
 def register(r: Router) -> None:
