@@ -26,6 +26,7 @@ from modelyard.server.api import repos as repos_api
 from modelyard.server.api import resolve as resolve_api
 from modelyard.server.api import social as social_api
 from modelyard.server.api import tree as tree_api
+from modelyard.server.api import xet as xet_api
 from modelyard.server.errors import error_response
 from modelyard.server.routing import Router, call
 from modelyard.server.services import Services
@@ -46,6 +47,7 @@ def build_router() -> Router:
     lfs_api.register(r)
     resolve_api.register(r)
     social_api.register(r)
+    xet_api.register(r)
     return r
 
 
@@ -64,7 +66,7 @@ class HubApp:
         raw = scope.get("raw_path") or scope["path"].encode()
         raw_path = raw.decode("latin-1").split("?", 1)[0]
         route, params, other = self.router.match(scope["method"], raw_path)
-        if route is None and (self.fallback is None or other):
+        if route is None and (self.fallback is None or other or raw_path.startswith("/api/")):
             request = Request(scope, receive)
             status = 405 if other else 404
             resp = error_response(request, _Plain(status, "Method Not Allowed" if other else "Not Found"))
@@ -132,6 +134,19 @@ def _is_async(handler: Any) -> bool:
     return inspect.iscoroutinefunction(handler)
 
 
+class _CasApp:
+    """The Xet CAS sub-app, built on first use from the services the lifespan opened."""
+
+    def __init__(self, outer: Starlette) -> None:
+        self.outer = outer
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            self.app = self.outer.state.services.xet.cas_app()
+        await self.app(scope, receive, send)
+
+
 class HubStarlette(Starlette):
     """Keeps the server's raw `send` in the scope so downloads can use sendfile(2) (see api/resolve.py)."""
 
@@ -192,11 +207,9 @@ def create_app(
             svc.close()
 
     outer = HubStarlette(lifespan=lifespan)
-    fallback: ASGIApp | None = None
-    if mounts:
-        inner = Starlette(routes=list(mounts))
-        inner.state = outer.state
-        fallback = inner
+    inner = Starlette(routes=[Mount(xet_api.CAS_PREFIX, app=_CasApp(outer)), *(mounts or [])])
+    inner.state = outer.state
+    fallback: ASGIApp = inner
     if services is not None:
         outer.state.services = services
     outer.router.routes = [Mount("/", app=RequestIdMiddleware(HubApp(build_router(), fallback)))]

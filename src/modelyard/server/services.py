@@ -13,6 +13,7 @@ from modelyard.hub.pulls import Pulls
 from modelyard.hub.repos import Repos
 from modelyard.hub.search import Search
 from modelyard.storage import BlobStore, open_store
+from modelyard.xet import XetService
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Services:
     lfs: Lfs
     search: Search
     pulls: Pulls
+    xet: XetService
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -34,14 +36,17 @@ class Services:
         accounts = Accounts(db)
         repos = Repos(db, store, accounts)
         files = Files(db, store, repos)
+        secret = settings.resolved_secret()
         lfs = Lfs(
             files,
-            settings.resolved_secret(),
+            secret,
             settings.multipart_threshold,
             settings.multipart_chunk_size,
             settings.max_upload_size,
         )
-        return cls(settings, db, store, accounts, repos, files, lfs, Search(db), Pulls(db, store, repos))
+        xet = XetService(db, store, secret)
+        files.external_lookup = xet.size_by_sha256
+        return cls(settings, db, store, accounts, repos, files, lfs, Search(db), Pulls(db, store, repos), xet)
 
     def close(self) -> None:
         self.db.dispose()

@@ -11,14 +11,15 @@ from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from modelyard.errors import EntryNotFound, RangeNotSatisfiable
 from modelyard.hub.revisions import FileEntry
-from modelyard.server.api._common import get_repo, principal, services
+from modelyard.server.api._common import base_url, get_repo, principal, services
 from modelyard.server.routing import REV, Router
 from modelyard.types import RepoType
+from modelyard.xet.hub_routes import xet_refresh_route, xet_resolve_headers
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 COUNTED = {"config.json", "README.md", "model_index.json"}
@@ -138,20 +139,29 @@ async def resolve(
     repo, sha, entry = await run_in_threadpool(_lookup, request, rtype, ns, name, rev, path)
     headers = file_headers(sha, entry)
     blob_path = svc.store.local_path(entry.sha256)
-    if blob_path is None:
+    xet_hash = await run_in_threadpool(svc.xet.lookup_by_sha256, entry.sha256) if entry.lfs else None
+    if xet_hash is not None:
+        refresh = xet_refresh_route(base_url(request), rtype.value, repo.id_str, quote(sha, safe=""))
+        headers.update(xet_resolve_headers(xet_hash, refresh))
+    if blob_path is None and xet_hash is None:
         from modelyard.errors import BlobNotFound
 
         raise BlobNotFound(f"Content of {path} is missing from storage")
     rng = parse_range(request.headers.get("range"), entry.size)
     if request.method == "GET" and path in COUNTED and rng is None:
         await run_in_threadpool(svc.repos.add_download, repo.id)
-    if rng is None:
-        headers["Content-Length"] = str(entry.size)
-        return BlobResponse(blob_path, 0, entry.size, 200, headers, svc.settings.download_chunk_size)
-    start, end = rng
+    start, end = rng if rng is not None else (0, entry.size)
+    status = 200 if rng is None else 206
     headers["Content-Length"] = str(end - start)
-    headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
-    return BlobResponse(blob_path, start, end, 206, headers, svc.settings.download_chunk_size)
+    if rng is not None:
+        headers["Content-Range"] = f"bytes {start}-{end - 1}/{entry.size}"
+    if blob_path is not None:
+        return BlobResponse(blob_path, start, end, status, headers, svc.settings.download_chunk_size)
+    assert xet_hash is not None
+    if request.method == "HEAD":
+        return Response(status_code=status, headers=headers)
+    xfile = await run_in_threadpool(svc.xet.open_file, xet_hash)
+    return StreamingResponse(xfile.iter_bytes(start, end), status_code=status, headers=headers)
 
 
 async def lfs_object(request: Request, rtype: str, ns: str, name: str, oid: str) -> Response:

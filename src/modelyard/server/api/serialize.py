@@ -80,12 +80,17 @@ def last_commit(c: Commit | None) -> dict[str, Any] | None:
     return {"id": c.sha, "title": c.title, "date": iso(c.created_at)}
 
 
-def tree_entry(t: TreeEntry, commits: dict[str, Commit] | None) -> dict[str, Any]:
+def tree_entry(
+    t: TreeEntry, commits: dict[str, Commit] | None, xet_hashes: dict[str, str | None] | None = None
+) -> dict[str, Any]:
     d: dict[str, Any] = {"type": t.type, "oid": t.oid, "path": t.path}
     if t.type == "file":
         d["size"] = t.size
         if t.lfs:
             d["lfs"] = {"oid": t.sha256, "size": t.size, "pointerSize": pointer_size(t.sha256, t.size)}
+            xet_hash = (xet_hashes or {}).get(t.sha256)
+            if xet_hash:
+                d["xetHash"] = xet_hash
     else:
         d["size"] = 0
     if commits is not None:

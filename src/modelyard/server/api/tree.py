@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import BadRequest
+from modelyard.hub.files import TreeEntry
 from modelyard.server.api._common import (
     base_url,
     get_repo,
@@ -28,6 +29,11 @@ def _next_link(request: Request, cursor: int) -> str:
     params.append(("cursor", str(cursor)))
     raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
     return f'<{base_url(request)}{raw}?{urlencode(params)}>; rel="next"'
+
+
+def _xet_hashes(request: Request, entries: list[TreeEntry]) -> dict[str, str | None]:
+    xet = services(request).xet
+    return {e.sha256: xet.lookup_by_sha256(e.sha256) for e in entries if e.lfs}
 
 
 def tree(request: Request, type: str, ns: str, name: str, rev: str, path: str = "") -> Response:
@@ -51,7 +57,8 @@ def tree(request: Request, type: str, ns: str, name: str, rev: str, path: str = 
     headers = {"X-Repo-Commit": sha}
     if cursor + page_size < len(entries):
         headers["Link"] = _next_link(request, cursor + page_size)
-    return json_response([tree_entry(e, commits) for e in page], headers=headers)
+    xets = _xet_hashes(request, page)
+    return json_response([tree_entry(e, commits, xets) for e in page], headers=headers)
 
 
 def paths_info(request: Request, type: str, ns: str, name: str, rev: str) -> Response:
@@ -74,7 +81,8 @@ def paths_info(request: Request, type: str, ns: str, name: str, rev: str) -> Res
     commits = (
         svc.files.commits(repo, {e.last_commit_sha for e in entries if e.last_commit_sha}) if expand else None
     )
-    return json_response([tree_entry(e, commits) for e in entries], headers={"X-Repo-Commit": sha})
+    xets = _xet_hashes(request, entries)
+    return json_response([tree_entry(e, commits, xets) for e in entries], headers={"X-Repo-Commit": sha})
 
 
 def refs(request: Request, type: str, ns: str, name: str) -> Response:

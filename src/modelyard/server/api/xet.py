@@ -1,0 +1,40 @@
+"""Xet token endpoints (the CAS itself is mounted at /xet-cas) and hf_xet's telemetry sink."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.errors import Forbidden, Unauthorized
+from modelyard.hub.repos import can_write
+from modelyard.server.api._common import base_url, get_repo, json_response, principal, qbool, services
+from modelyard.server.routing import REPO, REV, TYPES, Router
+from modelyard.xet.hub_routes import xet_token_response
+
+CAS_PREFIX = "/xet-cas"
+
+
+def cas_url(request: Request) -> str:
+    return base_url(request) + CAS_PREFIX
+
+
+def token(request: Request, type: str, ns: str, name: str, kind: str, rev: str) -> Response:
+    svc = services(request)
+    repo = get_repo(request, type, ns, name)
+    if kind == "write":
+        who = principal(request)
+        if who is None:
+            raise Unauthorized("You must be authenticated to upload files")
+        pr = qbool(request.query_params.get("create_pr")) or rev.startswith("refs/pr/")
+        if not can_write(repo, who) and not pr:
+            raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
+    return xet_token_response(svc.xet, repo.key, "write" if kind == "write" else "read", cas_url(request))
+
+
+def telemetry(request: Request) -> Response:
+    return json_response({})
+
+
+def register(r: Router) -> None:
+    r.add("GET", rf"/api/{TYPES}/{REPO}/xet-(?P<kind>read|write)-token/{REV}", token)
+    r.add("POST", r"/v1/telemetry", telemetry)
