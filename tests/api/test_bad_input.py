@@ -38,10 +38,15 @@ def header(summary: str = "msg", **extra) -> dict:
 
 
 def file_line(path: str, data: bytes = b"x") -> dict:
-    return {"key": "file", "value": {"path": path, "content": base64.b64encode(data).decode(), "encoding": "base64"}}
+    return {
+        "key": "file",
+        "value": {"path": path, "content": base64.b64encode(data).decode(), "encoding": "base64"},
+    }
 
 
-def commit(http, live_server, rid: str, body: bytes, rev: str = "main", token: str | None = None) -> httpx.Response:
+def commit(
+    http, live_server, rid: str, body: bytes, rev: str = "main", token: str | None = None
+) -> httpx.Response:
     headers = {"content-type": "application/x-ndjson"}
     if token != "":
         headers.update(live_server.auth(token))
@@ -59,7 +64,9 @@ def files_of(http, live_server, rid: str) -> list[str]:
     return sorted(s["rfilename"] for s in r.json()["siblings"])
 
 
-def assert_error(r: httpx.Response, status: int, code: str | None = None, contains: str | None = None) -> None:
+def assert_error(
+    r: httpx.Response, status: int, code: str | None = None, contains: str | None = None
+) -> None:
     assert r.status_code == status, (r.status_code, r.headers, r.text)
     assert r.headers.get("x-request-id")
     if code is not None:
@@ -149,12 +156,17 @@ MALFORMED = {
     "unknown key": ndjson(header(), {"key": "copyFile", "value": {"path": "x"}}),
     "value not object": ndjson(header(), {"key": "file", "value": "x"}),
     "empty summary": ndjson(header(""), file_line("x.txt")),
-    "bad base64": ndjson(header(), {"key": "file", "value": {"path": "x.txt", "content": "!!!", "encoding": "base64"}}),
+    "bad base64": ndjson(
+        header(), {"key": "file", "value": {"path": "x.txt", "content": "!!!", "encoding": "base64"}}
+    ),
     "no content": ndjson(header(), {"key": "file", "value": {"path": "x.txt"}}),
     "no path": ndjson(header(), {"key": "file", "value": {"content": "eA=="}}),
-    "bad lfs oid": ndjson(header(), {"key": "lfsFile", "value": {"path": "x.bin", "algo": "sha256", "oid": "zz"}}),
+    "bad lfs oid": ndjson(
+        header(), {"key": "lfsFile", "value": {"path": "x.bin", "algo": "sha256", "oid": "zz"}}
+    ),
     "bad lfs size": ndjson(
-        header(), {"key": "lfsFile", "value": {"path": "x.bin", "algo": "sha256", "oid": "a" * 64, "size": -1}}
+        header(),
+        {"key": "lfsFile", "value": {"path": "x.bin", "algo": "sha256", "oid": "a" * 64, "size": -1}},
     ),
     "array line": b"[1,2,3]\n",
     "binary garbage": b"\xff\xfe\x00garbage\n",
@@ -182,7 +194,9 @@ def test_commit_unknown_lfs_oid_is_rejected(http, live_server, repo):
 
 def test_commit_delete_missing_file_is_entry_not_found(http, live_server, repo):
     before = head_sha(http, live_server, repo)
-    r = commit(http, live_server, repo, ndjson(header(), {"key": "deletedFile", "value": {"path": "nope.txt"}}))
+    r = commit(
+        http, live_server, repo, ndjson(header(), {"key": "deletedFile", "value": {"path": "nope.txt"}})
+    )
     assert_error(r, 404, "EntryNotFound", "A file with this name doesn't exist")
     assert head_sha(http, live_server, repo) == before
 
@@ -197,8 +211,11 @@ def test_commit_to_missing_branch(http, live_server, repo):
 def test_create_pr_against_sha_is_revision_not_found(http, live_server, repo):
     sha = head_sha(http, live_server, repo)
     headers = {"content-type": "application/x-ndjson", **live_server.auth()}
-    r = http.post(f"/api/models/{repo}/commit/{sha}?create_pr=1", content=ndjson(header(), file_line("x.txt")),
-                  headers=headers)
+    r = http.post(
+        f"/api/models/{repo}/commit/{sha}?create_pr=1",
+        content=ndjson(header(), file_line("x.txt")),
+        headers=headers,
+    )
     assert_error(r, 404, "RevisionNotFound")
 
 
@@ -213,10 +230,18 @@ def test_file_and_folder_clash(http, live_server, repo):
 def lfs_batch(http, live_server, rid: str, oid: str, size: int) -> dict:
     r = http.post(
         f"/{rid}.git/info/lfs/objects/batch",
-        json={"operation": "upload", "transfers": ["basic", "multipart"], "objects": [{"oid": oid, "size": size}],
-              "hash_algo": "sha256", "ref": {"name": "main"}},
-        headers={"accept": "application/vnd.git-lfs+json", "content-type": "application/vnd.git-lfs+json",
-                 **live_server.auth()},
+        json={
+            "operation": "upload",
+            "transfers": ["basic", "multipart"],
+            "objects": [{"oid": oid, "size": size}],
+            "hash_algo": "sha256",
+            "ref": {"name": "main"},
+        },
+        headers={
+            "accept": "application/vnd.git-lfs+json",
+            "content-type": "application/vnd.git-lfs+json",
+            **live_server.auth(),
+        },
     )
     assert r.status_code == 200, r.text
     (obj,) = r.json()["objects"]
@@ -280,7 +305,9 @@ def test_lfs_batch_invalid_objects(http, live_server, repo):
     )
     assert r.status_code == 200
     assert r.json()["objects"][0]["error"]["code"] == 422
-    r = http.post(f"/{repo}.git/info/lfs/objects/batch", json={"operation": "nope"}, headers=live_server.auth())
+    r = http.post(
+        f"/{repo}.git/info/lfs/objects/batch", json={"operation": "nope"}, headers=live_server.auth()
+    )
     assert_error(r, 422)
     r = http.post(f"/{repo}.git/info/lfs/objects/batch", content=b"{bad", headers=live_server.auth())
     assert_error(r, 422)
@@ -290,7 +317,9 @@ def test_lfs_batch_needs_write_access(http, live_server, repo):
     body = {"operation": "upload", "objects": [{"oid": "a" * 64, "size": 3}], "ref": {"name": "main"}}
     r = http.post(f"/{repo}.git/info/lfs/objects/batch", json=body)
     assert_error(r, 401)
-    r = http.post(f"/{repo}.git/info/lfs/objects/batch", json=body, headers=live_server.auth(live_server.alice_read))
+    r = http.post(
+        f"/{repo}.git/info/lfs/objects/batch", json=body, headers=live_server.auth(live_server.alice_read)
+    )
     assert_error(r, 403)
     r = http.post(f"/{repo}.git/info/lfs/objects/batch", json=body, headers=live_server.auth(live_server.bob))
     assert_error(r, 403)
@@ -299,7 +328,20 @@ def test_lfs_batch_needs_write_access(http, live_server, repo):
 # --- repo names ---------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "name",
-    ["bad--name", "a..b", "x" * 97, "name.git", "", "sp ace", "-lead", "trail-", "semi;colon", "ü", "a/b/c", "."],
+    [
+        "bad--name",
+        "a..b",
+        "x" * 97,
+        "name.git",
+        "",
+        "sp ace",
+        "-lead",
+        "trail-",
+        "semi;colon",
+        "ü",
+        "a/b/c",
+        ".",
+    ],
 )
 def test_create_repo_invalid_names(http, live_server, name):
     r = http.post("/api/repos/create", json={"name": name, "type": "model"}, headers=live_server.auth())
@@ -315,11 +357,15 @@ def test_create_repo_bad_bodies(http, live_server):
     assert_error(http.post("/api/repos/create", content=b"{nope", headers=h), 422, "BadPayload")
     assert_error(http.post("/api/repos/create", json=["x"], headers=h), 400)
     assert_error(http.post("/api/repos/create", json={"name": "ok-name", "type": "weird"}, headers=h), 400)
-    assert_error(http.post("/api/repos/create", json={"name": "ok-name", "visibility": "secret"}, headers=h), 400)
+    assert_error(
+        http.post("/api/repos/create", json={"name": "ok-name", "visibility": "secret"}, headers=h), 400
+    )
     assert_error(http.post("/api/repos/create", json={"name": "ok-space", "type": "space"}, headers=h), 400)
     assert http.get("/api/models/alice/ok-name", headers=h).status_code == 404
     assert_error(http.post("/api/repos/create", json={"name": "x", "organization": "bob"}, headers=h), 403)
-    assert_error(http.post("/api/repos/create", json={"name": "x", "organization": "ghost-org"}, headers=h), 403)
+    assert_error(
+        http.post("/api/repos/create", json={"name": "x", "organization": "ghost-org"}, headers=h), 403
+    )
 
 
 # --- tokens ---------------------------------------------------------------------------------------------------------
@@ -338,8 +384,11 @@ def test_missing_token(http, live_server, repo):
 @pytest.mark.parametrize("auth", ["Bearer my_invalid", "Bearer", "Basic !!!", "Bearer " + "x" * 5000])
 def test_invalid_token(http, live_server, repo, auth):
     before = head_sha(http, live_server, repo)
-    r = http.post(f"/api/models/{repo}/commit/main", content=ndjson(header(), file_line("x.txt")),
-                  headers={"authorization": auth, "content-type": "application/x-ndjson"})
+    r = http.post(
+        f"/api/models/{repo}/commit/main",
+        content=ndjson(header(), file_line("x.txt")),
+        headers={"authorization": auth, "content-type": "application/x-ndjson"},
+    )
     assert r.status_code == 401, r.text
     r = http.get("/api/whoami-v2", headers={"authorization": auth})
     assert_error(r, 401)
@@ -357,8 +406,11 @@ def test_invalid_token_message(http):
 def test_read_token_cannot_write_raw(http, live_server, repo):
     h = live_server.auth(live_server.alice_read)
     before = head_sha(http, live_server, repo)
-    r = http.post(f"/api/models/{repo}/commit/main", content=ndjson(header(), file_line("x.txt")),
-                  headers={**h, "content-type": "application/x-ndjson"})
+    r = http.post(
+        f"/api/models/{repo}/commit/main",
+        content=ndjson(header(), file_line("x.txt")),
+        headers={**h, "content-type": "application/x-ndjson"},
+    )
     assert_error(r, 403, "Forbidden")
     assert_error(http.post(f"/api/models/{repo}/tag/main", json={"tag": "t"}, headers=h), 403)
     assert_error(http.put(f"/api/models/{repo}/settings", json={"private": True}, headers=h), 403)
@@ -385,11 +437,15 @@ def test_other_users_private_repo_is_repo_not_found(http, live_server, api, repo
             r = http.request(method, url, headers=h)
             assert_error(r, 404, "RepoNotFound")
         # and the error does not reveal the repo exists: same answer as a missing repo
-        assert http.get(f"/api/models/{rid}-missing", headers=h).json()["error"].replace("-missing", "") == (
-            http.get(f"/api/models/{rid}", headers=h).json()["error"]
+        assert (
+            http.get(f"/api/models/{rid}-missing", headers=h).json()["error"].replace("-missing", "")
+            == (http.get(f"/api/models/{rid}", headers=h).json()["error"])
         )
-    r = http.post(f"/{rid}.git/info/lfs/objects/batch", json={"operation": "download", "objects": []},
-                  headers=live_server.auth(live_server.bob))
+    r = http.post(
+        f"/{rid}.git/info/lfs/objects/batch",
+        json={"operation": "download", "objects": []},
+        headers=live_server.auth(live_server.bob),
+    )
     assert_error(r, 404, "RepoNotFound")
 
 
@@ -410,8 +466,11 @@ def test_branch_and_tag_bad_names(http, live_server, repo):
     assert [b["name"] for b in refs["branches"]] == ["main"]
     assert_error(http.post(f"/api/models/{repo}/tag/main", json={"tag": "a b"}, headers=h), 400)
     assert_error(http.post(f"/api/models/{repo}/tag/main", json={}, headers=h), 400)
-    assert_error(http.post(f"/api/models/{repo}/branch/x", json={"startingPoint": "nope"}, headers=h), 404,
-                 "RevisionNotFound")
+    assert_error(
+        http.post(f"/api/models/{repo}/branch/x", json={"startingPoint": "nope"}, headers=h),
+        404,
+        "RevisionNotFound",
+    )
 
 
 def test_unknown_route_and_method(http):

@@ -101,7 +101,9 @@ def test_load_dataset_csv(live_server, tmp_path):
     rid = "alice/ds-csv"
     api.create_repo(rid, repo_type="dataset", exist_ok=True)
     csv = "text,label\n" + "".join(f"{t},{lbl}\n" for t, lbl in zip(ROWS["text"], ROWS["label"], strict=True))
-    api.upload_file(path_or_fileobj=csv.encode(), path_in_repo="data/train.csv", repo_id=rid, repo_type="dataset")
+    api.upload_file(
+        path_or_fileobj=csv.encode(), path_in_repo="data/train.csv", repo_id=rid, repo_type="dataset"
+    )
     ds = _load(rid, tmp_path)
     assert list(ds) == ["train"]
     assert ds["train"].to_dict() == ROWS
@@ -118,10 +120,18 @@ def test_load_dataset_parquet(live_server, tmp_path):
     pq.write_table(pa.table(ROWS), buf)
     test_buf = io.BytesIO()
     pq.write_table(pa.table({"text": ["meh"], "label": [0]}), test_buf)
-    api.upload_file(path_or_fileobj=buf.getvalue(), path_in_repo="data/train-00000-of-00001.parquet", repo_id=rid,
-                    repo_type="dataset")
-    api.upload_file(path_or_fileobj=test_buf.getvalue(), path_in_repo="data/test-00000-of-00001.parquet", repo_id=rid,
-                    repo_type="dataset")
+    api.upload_file(
+        path_or_fileobj=buf.getvalue(),
+        path_in_repo="data/train-00000-of-00001.parquet",
+        repo_id=rid,
+        repo_type="dataset",
+    )
+    api.upload_file(
+        path_or_fileobj=test_buf.getvalue(),
+        path_in_repo="data/test-00000-of-00001.parquet",
+        repo_id=rid,
+        repo_type="dataset",
+    )
     entry = next(iter(api.get_paths_info(rid, ["data/train-00000-of-00001.parquet"], repo_type="dataset")))
     assert entry.lfs is not None  # *.parquet is an LFS pattern
     ds = _load(rid, tmp_path)
