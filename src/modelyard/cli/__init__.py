@@ -48,7 +48,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--seed/--no-seed", default=None, help="Create a demo user, token and repos.")
 @click.option("--migrate/--no-migrate", default=False, help="Upgrade the database schema on start.")
 @click.pass_context
-def serve(ctx: click.Context, migrate: bool, **opts: Any) -> None:
+def serve(ctx: click.Context, /, migrate: bool, **opts: Any) -> None:
     """Run the hub server."""
     import uvicorn
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import secrets
@@ -83,7 +84,7 @@ class Accounts:
         except UserNotFound:
             return None
 
-    def list(self, kind: str | None = None) -> list[Account]:
+    def list(self, kind: str | None = None) -> builtins.list[Account]:
         q = select(accounts).order_by(accounts.c.name_lower)
         if kind:
             q = q.where(accounts.c.kind == kind)
@@ -128,7 +129,7 @@ class Accounts:
             )
         return token
 
-    def list_tokens(self, user: str) -> list[tuple[str, str]]:
+    def list_tokens(self, user: str) -> builtins.list[tuple[str, str]]:
         acc = self.get(user)
         with self.db.read() as conn:
             rows = conn.execute(select(tokens.c.name, tokens.c.role).where(tokens.c.account_id == acc.id))

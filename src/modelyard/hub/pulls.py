@@ -7,6 +7,7 @@ from modelyard.errors import BadRequest, RevisionNotFound
 from modelyard.hub import discussions, revisions
 from modelyard.hub.accounts import Principal
 from modelyard.hub.cards import parse_card
+from modelyard.hub.discussions import Discussion, Event
 from modelyard.hub.repos import Repo, Repos
 from modelyard.hub.revisions import Commit, FileEntry
 from modelyard.storage import BlobStore
@@ -20,17 +21,17 @@ class Pulls:
         self.store = store
         self.repos = repos
 
-    def discussions(self, repo: Repo) -> list[discussions.Discussion]:
+    def discussions(self, repo: Repo) -> list[Discussion]:
         with self.db.read() as conn:
             return discussions.list_all(conn, repo.id)
 
-    def discussion(self, repo: Repo, num: int) -> discussions.Discussion:
+    def discussion(self, repo: Repo, num: int) -> Discussion:
         with self.db.read() as conn:
             return discussions.get(conn, repo.id, num)
 
     def open_discussion(
         self, who: Principal, repo: Repo, title: str, description: str, is_pr: bool
-    ) -> discussions.Discussion:
+    ) -> Discussion:
         with self.db.transaction() as conn:
             base = revisions.get_ref(conn, repo.id, "branch", "main") if is_pr else None
             d = discussions.create(
@@ -40,11 +41,11 @@ class Pulls:
                 revisions.set_ref(conn, repo.id, "pr", str(d.num), base.commit_sha)
             return d
 
-    def discussion_comment(self, who: Principal, repo: Repo, num: int, text: str) -> discussions.Event:
+    def discussion_comment(self, who: Principal, repo: Repo, num: int, text: str) -> Event:
         with self.db.transaction() as conn:
             return discussions.comment(conn, repo.id, num, who.account.name, text)
 
-    def discussion_title(self, who: Principal, repo: Repo, num: int, title: str) -> discussions.Event:
+    def discussion_title(self, who: Principal, repo: Repo, num: int, title: str) -> Event:
         if not title.strip():
             raise BadRequest("The title cannot be empty")
         with self.db.transaction() as conn:
@@ -52,7 +53,7 @@ class Pulls:
 
     def discussion_status(
         self, who: Principal, repo: Repo, num: int, status: str, comment: str | None
-    ) -> discussions.Event:
+    ) -> Event:
         with self.db.transaction() as conn:
             if comment:
                 discussions.comment(conn, repo.id, num, who.account.name, comment)

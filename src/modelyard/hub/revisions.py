@@ -184,12 +184,14 @@ def history(
 
 def count_history(conn: Connection, repo_id: int, sha: str) -> int:
     n, cur = 0, sha
-    while cur:
+    cur_: str | None = sha
+    while cur_:
+        cur = cur_
         n += 1
         row = conn.execute(
             select(commits.c.parent_sha).where(commits.c.repo_id == repo_id, commits.c.sha == cur)
         ).first()
-        cur = row.parent_sha if row else None
+        cur_ = row.parent_sha if row else None
     return n
 
 
