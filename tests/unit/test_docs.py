@@ -1,0 +1,26 @@
+"""Generated docs are current, and every setting is documented."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from modelyard.config import OPTIONS, Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_generated_docs_are_current() -> None:
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_docs.py"), "--check"], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_every_setting_is_declared_and_documented() -> None:
+    declared = {o.name for o in OPTIONS}
+    assert declared == set(Settings.__dataclass_fields__)
+    text = (ROOT / "docs" / "settings.md").read_text()
+    for name in declared:
+        assert f"`{name}`" in text and f"MODELYARD_{name.upper()}" in text
