@@ -207,7 +207,9 @@ def create_app(
             svc.close()
 
     outer = HubStarlette(lifespan=lifespan)
-    inner = Starlette(routes=[Mount(xet_api.CAS_PREFIX, app=_CasApp(outer)), *(mounts or [])])
+    from modelyard.server.web import web_routes  # the web UI comes last: it ends with a catch-all 404 page
+
+    inner = Starlette(routes=[Mount(xet_api.CAS_PREFIX, app=_CasApp(outer)), *(mounts or []), *web_routes()])
     inner.state = outer.state
     fallback: ASGIApp = inner
     if services is not None:

@@ -52,7 +52,13 @@ def ago(dt: datetime | None) -> str:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
     s = (datetime.now(UTC) - dt).total_seconds()
-    for div, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400, "day"), (3600, "hour"), (60, "minute")):
+    for div, unit in (
+        (86400 * 365, "year"),
+        (86400 * 30, "month"),
+        (86400, "day"),
+        (3600, "hour"),
+        (60, "minute"),
+    ):
         if s >= div:
             n = int(s // div)
             return f"{n} {unit}{'s' if n > 1 else ''} ago"
@@ -60,9 +66,15 @@ def ago(dt: datetime | None) -> str:
 
 
 def make_env() -> Environment:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), auto_reload=False)
-    env.filters.update(size=human_size, count=human_count, ago=ago,
-                       tojson_pretty=lambda v: json.dumps(v, indent=2, ensure_ascii=False, default=str))
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]), auto_reload=False
+    )
+    env.filters.update(
+        size=human_size,
+        count=human_count,
+        ago=ago,
+        tojson_pretty=lambda v: json.dumps(v, indent=2, ensure_ascii=False, default=str),
+    )
     return env
 
 
