@@ -161,13 +161,18 @@ class Files:
         ignore = [p for p in (git_ignore or "").splitlines() if p.strip() and not p.startswith("#")]
         out: list[dict[str, Any]] = []
         for f in files:
-            path = f.get("path")
+            path = f.get("path") if isinstance(f, dict) else None
             if not isinstance(path, str):
                 raise BadPayload("preupload: each file needs a 'path'")
             validate_path(path)
-            size = int(f.get("size") or 0)
+            size = f.get("size") or 0
+            if not isinstance(size, int) or size < 0:
+                raise BadPayload(f"preupload: 'size' of {path!r} must be a non-negative integer")
+            raw_sample = f.get("sample") or ""
+            if not isinstance(raw_sample, str):
+                raise BadPayload(f"preupload: 'sample' of {path!r} must be a base64 string")
             try:
-                sample = base64.b64decode(f.get("sample") or "")
+                sample = base64.b64decode(raw_sample)
             except ValueError:
                 sample = b""
             lfs = matches_lfs(path, patterns) or size > REGULAR_MAX or _is_binary(sample)

@@ -36,7 +36,8 @@ def batch(request: Request, ns: str, name: str, prefix: str | None = None) -> Re
     if body.get("operation") == "upload":
         if who is None:
             raise Unauthorized("You must be authenticated to upload LFS objects")
-        is_pr = "ref" not in body or str((body.get("ref") or {}).get("name", "")).startswith("refs/pr/")
+        ref = body.get("ref")
+        is_pr = "ref" not in body or (isinstance(ref, dict) and str(ref.get("name", "")).startswith("refs/pr/"))
         if not can_write(repo, who) and not is_pr:
             from modelyard.errors import Forbidden
 

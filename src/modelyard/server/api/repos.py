@@ -63,11 +63,13 @@ def whoami(request: Request) -> Response:
 def _visibility(body: dict[str, object]) -> bool | None:
     vis = body.get("visibility")
     if vis is not None:
-        if vis not in {"public", "private", "protected"}:
-            raise BadRequest(f"Invalid visibility {vis!r}")
+        if not isinstance(vis, str) or vis not in {"public", "private", "protected"}:
+            raise BadRequest(f"Invalid visibility {vis!r}: 'public', 'private' or 'protected'")
         return vis == "private"
     priv = body.get("private")
-    return None if priv is None else bool(priv)
+    if priv is not None and not isinstance(priv, bool):
+        raise BadRequest(f"Invalid 'private' value {priv!r}: true or false")
+    return priv
 
 
 def create_repo(request: Request) -> Response:
@@ -77,6 +79,10 @@ def create_repo(request: Request) -> Response:
     rtype = parse_repo_type(body.get("type"))
     name = body["name"]
     ns = body.get("organization")
+    if ns is not None and not isinstance(ns, str):
+        raise BadRequest(f"Invalid 'organization' {ns!r}: a namespace name or null")
+    if body.get("sdk") is not None and not isinstance(body.get("sdk"), str):
+        raise BadRequest("Invalid 'sdk': a string")
     if "/" in name and not ns:
         ns, name = name.split("/", 1)
     svc = services(request)
@@ -96,6 +102,8 @@ def delete_repo(request: Request) -> Response:
         raise BadRequest("Body must be JSON with a 'name'")
     who = principal(request)
     name = body["name"]
+    if body.get("organization") is not None and not isinstance(body.get("organization"), str):
+        raise BadRequest("Invalid 'organization': a namespace name or null")
     ns = body.get("organization") or (who.account.name if who else None)
     if "/" in name:
         ns, name = name.split("/", 1)
@@ -109,6 +117,9 @@ def update_settings(request: Request, type: str, ns: str, name: str) -> Response
     body = sync_json_body(request)
     if not isinstance(body, dict):
         raise BadRequest("Body must be a JSON object")
+    gated = body.get("gated")
+    if gated is not None and not isinstance(gated, str | bool):
+        raise BadRequest(f"Invalid gated value {gated!r}: 'auto', 'manual' or false")
     svc = services(request)
     repo = svc.repos.get_for_write(repo_type(type), ns, name, principal(request))
     repo = svc.repos.update_settings(principal(request), repo, _visibility(body), body.get("gated"))

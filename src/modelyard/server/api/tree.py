@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qs, quote, urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import BadRequest
+from modelyard.errors import BadPayload, BadRequest
 from modelyard.hub.files import TreeEntry
 from modelyard.server.api._common import (
     base_url,
@@ -50,6 +49,8 @@ def tree(request: Request, type: str, ns: str, name: str, rev: str, path: str = 
         cursor = int(qp.get("cursor") or 0)
     except ValueError:
         raise BadRequest("Invalid cursor or limit") from None
+    if page_size < 1 or cursor < 0:
+        raise BadRequest("Invalid cursor or limit: limit must be >= 1 and cursor >= 0")
     page = entries[cursor : cursor + page_size]
     commits = (
         svc.files.commits(repo, {e.last_commit_sha for e in page if e.last_commit_sha}) if expand else None
@@ -68,14 +69,19 @@ def paths_info(request: Request, type: str, ns: str, name: str, rev: str) -> Res
     raw = request.scope.get("modelyard.body", b"")
     ctype = request.headers.get("content-type", "")
     if "json" in ctype:
-        body = json.loads(raw or b"{}")
+        body = sync_json_body(request)
+        if not isinstance(body, dict):
+            raise BadRequest("paths-info body must be a JSON object with 'paths'")
         paths = body.get("paths") or []
         expand = bool(body.get("expand"))
     else:
-        form = parse_qs(raw.decode(), keep_blank_values=True)
+        try:
+            form = parse_qs(raw.decode("utf-8", errors="strict"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            raise BadPayload("paths-info form body is not valid UTF-8") from None
         paths = form.get("paths", [])
         expand = qbool((form.get("expand") or ["false"])[0])
-    if not isinstance(paths, list) or len(paths) > 1000:
+    if not isinstance(paths, list) or len(paths) > 1000 or not all(isinstance(p, str) for p in paths):
         raise BadRequest("'paths' must be a list of at most 1000 paths")
     entries = svc.files.paths_info(repo, sha, [str(p) for p in paths])
     commits = (
@@ -112,6 +118,8 @@ def commits(request: Request, type: str, ns: str, name: str, rev: str) -> Respon
         page = int(qp.get("p") or 0)
     except ValueError:
         raise BadRequest("Invalid page or limit") from None
+    if page < 0:
+        raise BadRequest("Invalid page: must be >= 0")
     formatted = "formatted" in qp.getlist("expand[]") + qp.getlist("expand")
     items, more, _ = svc.files.history(repo, rev, page * limit, limit)
     headers = {}
@@ -133,6 +141,8 @@ def branch(request: Request, type: str, ns: str, name: str, branch: str) -> Resp
     else:
         body = sync_json_body(request)
         start = body.get("startingPoint") if isinstance(body, dict) else None
+        if start is not None and not isinstance(start, str):
+            raise BadRequest("'startingPoint' must be a revision string")
         svc.files.create_branch(repo, branch, start)
     return json_response({})
 
@@ -146,6 +156,8 @@ def tag(request: Request, type: str, ns: str, name: str, rev: str) -> Response:
     body = sync_json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("tag"), str):
         raise BadRequest("Body needs a 'tag' name")
+    if body.get("message") is not None and not isinstance(body.get("message"), str):
+        raise BadRequest("Tag 'message' must be a string")
     svc.files.create_tag(repo, rev, body["tag"], body.get("message"))
     return json_response({})
 
@@ -155,6 +167,8 @@ def super_squash(request: Request, type: str, ns: str, name: str, rev: str) -> R
     repo = _repo_for_write(request, type, ns, name)
     body = sync_json_body(request)
     msg = (body.get("message") if isinstance(body, dict) else None) or f"Super-squash branch '{rev}'"
+    if not isinstance(msg, str):
+        raise BadRequest("'message' must be a string")
     who = principal(request)
     assert who is not None
     c = svc.files.super_squash(who, repo, rev, msg)
