@@ -476,3 +476,69 @@ def test_branch_and_tag_bad_names(http, live_server, repo):
 def test_unknown_route_and_method(http):
     assert_error(http.get("/api/does-not-exist"), 404)
     assert_error(http.request("PATCH", "/api/whoami-v2"), 405)
+
+
+# --- wrongly typed JSON fields are 4xx, never 500 -------------------------------------------------------------------
+WRONG_TYPES = [
+    ("POST", "/api/repos/create", {"name": "t-org-int", "organization": 5}),
+    ("POST", "/api/repos/create", {"name": "t-vis-list", "visibility": ["private"]}),
+    ("POST", "/api/repos/create", {"name": "t-priv-str", "private": "no"}),
+    ("POST", "/api/repos/create", {"name": "t-sdk-int", "type": "space", "sdk": 5}),
+    ("DELETE", "/api/repos/delete", {"name": "x", "organization": 3}),
+    ("PUT", "/api/models/{rid}/settings", {"gated": ["auto"]}),
+    ("PUT", "/api/models/{rid}/settings", {"private": "false"}),
+    ("POST", "/api/models/{rid}/paths-info/main", [1]),
+    ("POST", "/api/models/{rid}/paths-info/main", {"paths": [1, None]}),
+    ("POST", "/api/models/{rid}/preupload/main", {"files": ["a.txt"]}),
+    ("POST", "/api/models/{rid}/preupload/main", {"files": [{"path": "a.txt", "size": "big"}]}),
+    ("POST", "/api/models/{rid}/preupload/main", {"files": [{"path": "a.txt", "size": 1, "sample": 5}]}),
+    ("POST", "/api/models/{rid}/branch/b-int", {"startingPoint": 5}),
+    ("POST", "/api/models/{rid}/tag/main", {"tag": "t-int", "message": 5}),
+    ("POST", "/api/models/{rid}/super-squash/main", {"message": 5}),
+    ("POST", "/{rid}.git/info/lfs/objects/batch", {"operation": "upload", "objects": [], "ref": 5}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"), WRONG_TYPES, ids=[f"{m} {u} {b}" for m, u, b in WRONG_TYPES]
+)
+def test_wrong_json_types_are_4xx(http, live_server, repo, method, url, body):
+    before = head_sha(http, live_server, repo)
+    r = http.request(method, url.format(rid=repo), json=body, headers=live_server.auth())
+    if "lfs/objects/batch" in url:
+        assert r.status_code < 500, r.text  # an odd `ref` is ignored, not a crash
+    else:
+        assert_error(r, r.status_code)
+        assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    assert head_sha(http, live_server, repo) == before
+    refs = http.get(f"/api/models/{repo}/refs", headers=live_server.auth()).json()
+    assert [b["name"] for b in refs["branches"]] == ["main"] and refs["tags"] == []
+    assert http.get(f"/api/models/{repo}", headers=live_server.auth()).json()["private"] is False
+    for name in ("t-org-int", "t-vis-list", "t-priv-str"):
+        assert http.get(f"/api/models/alice/{name}", headers=live_server.auth()).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype"),
+    [
+        (b"{bad", "application/json"),
+        (b"\xff\xfe", "application/json"),
+        (b"\xff\xfe", "application/x-www-form-urlencoded"),
+    ],
+)
+def test_paths_info_unparsable_bodies(http, live_server, repo, body, ctype):
+    headers = {**live_server.auth(), "content-type": ctype}
+    r = http.post(f"/api/models/{repo}/paths-info/main", content=body, headers=headers)
+    assert 400 <= r.status_code < 500, (ctype, r.status_code, r.text)
+
+
+@pytest.mark.parametrize("query", ["cursor=-1", "limit=0", "limit=-3", "cursor=abc"])
+def test_tree_bad_pagination_params(http, live_server, repo, query):
+    r = http.get(f"/api/models/{repo}/tree/main?{query}", headers=live_server.auth())
+    assert_error(r, 400, "BadRequest")
+
+
+def test_commits_negative_page(http, live_server, repo):
+    assert_error(
+        http.get(f"/api/models/{repo}/commits/main?p=-1", headers=live_server.auth()), 400, "BadRequest"
+    )
