@@ -90,7 +90,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     a, b = m.group(1), m.group(2)
     if not a:
         n = int(b)
-        if n == 0:
+        if n == 0 or size == 0:
             raise RangeNotSatisfiable(f"Range {header} not satisfiable for size {size}")
         return max(0, size - n), size
     start = int(a)
