@@ -18,6 +18,7 @@ from modelyard.storage import BlobStore
 
 TEXT_PREVIEW = 512 * 1024
 DIFF_MAX = 256 * 1024
+COUNT_ROWS_UNDER = 32 * 1024 * 1024  # files this small are read to the end to show the row count
 DATA_EXTS = (".csv", ".tsv", ".jsonl", ".ndjson", ".json", ".parquet")
 _SPLIT_RE = re.compile(r"(?:^|[/_.-])(train|test|validation|valid|val|dev|eval)(?:[/_.-]|$)", re.I)
 _SPLIT_ALIASES = {"valid": "validation", "val": "validation", "dev": "validation", "eval": "test"}
@@ -187,10 +188,10 @@ def _csv_rows(store: BlobStore, entry: FileEntry, offset: int, length: int, deli
             lo = max(0, offset - seen)
             out += _table_rows(batch.slice(lo, length - len(out)))
         seen += n
-        if len(out) >= length and seen > offset + len(out):
+        if len(out) >= length and seen > offset + len(out) and entry.size > COUNT_ROWS_UNDER:
             exhausted = False
             break
-    return RowsPage(entry.path, cols, out, offset, not exhausted, seen if exhausted else None)
+    return RowsPage(entry.path, cols, out, offset, offset + len(out) < seen or not exhausted, seen if exhausted else None)
 
 
 def _json_rows(store: BlobStore, entry: FileEntry, offset: int, length: int) -> RowsPage:
@@ -215,11 +216,14 @@ def _json_rows(store: BlobStore, entry: FileEntry, offset: int, length: int) -> 
                     continue
                 if i >= offset + length:
                     has_more = True
-                    break
+                    if entry.size > COUNT_ROWS_UNDER:
+                        break
+                    i += 1
+                    continue
                 if i >= offset:
                     records.append(json.loads(line))
                 i += 1
-            if not has_more:
+            if not has_more or entry.size <= COUNT_ROWS_UNDER:
                 total = i
     cols: list[str] = []
     for r in records:

@@ -13,6 +13,7 @@ from markdown_it import MarkdownIt
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from modelyard.errors import HubError
 from modelyard.hub.accounts import Principal
 from modelyard.server.services import Services
 
@@ -88,7 +89,10 @@ def web_principal(request: Request) -> Principal | None:
     if cached is not ...:
         return cached  # type: ignore[no-any-return]
     token = request.cookies.get(COOKIE)
-    who = services(request).accounts.authenticate(token) if token else None
+    try:
+        who = services(request).accounts.authenticate(token) if token else None
+    except HubError:  # a revoked or bogus token: browse anonymously
+        who = None
     request.scope["modelyard.web_principal"] = who
     return who
 

@@ -131,7 +131,10 @@ async def login_submit(pages: Pages, request: Request) -> Response:
     nxt = str(form.get("next") or "/")
     if not nxt.startswith("/") or nxt.startswith("//"):
         nxt = "/"
-    who = await run_in_threadpool(services(request).accounts.authenticate, token) if token else None
+    try:
+        who = await run_in_threadpool(services(request).accounts.authenticate, token) if token else None
+    except HubError:
+        who = None
     if who is None:
         return await run_in_threadpool(login_form, pages, request, "Invalid token", 401)
     resp = RedirectResponse(nxt, status_code=303)
