@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from modelyard.xet._standalone import StandaloneCas, make_service
+from modelyard.server.xet_standalone import StandaloneCas, make_service
 
 MB = 1024 * 1024
 

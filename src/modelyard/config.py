@@ -61,6 +61,10 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_upload_size", int, 500 * 1024**3, "Largest accepted file, in bytes."),
     Option("download_chunk_size", int, 1024 * 1024, "Bytes per write when streaming a download."),
     Option("tree_page_size", int, 1000, "Entries per page of /tree listings."),
+    Option(
+        "inference_memory_budget_mb", int, 4096, "Memory for loaded endpoint models; LRU idle ones unload."
+    ),
+    Option("inference_max_loaded", int, 8, "Most endpoint models loaded at once."),
     Option("seed", _bool, False, "Seed a demo user, token and repos on start (for newcomers)."),
     Option("log_level", str, "info", "Log level for the server."),
 )
@@ -82,6 +86,8 @@ class Settings:
     max_upload_size: int = 500 * 1024**3
     download_chunk_size: int = 1024 * 1024
     tree_page_size: int = 1000
+    inference_memory_budget_mb: int = 4096
+    inference_max_loaded: int = 8
     seed: bool = False
     log_level: str = "info"
 

@@ -1,5 +1,5 @@
 """Fixtures: a XetService on a fresh SQLite DB + fs blob store, served by a real uvicorn on 127.0.0.1:0
-together with a stand-in for the two Hub token routes (see ``modelyard.xet._standalone``)."""
+together with a stand-in for the two Hub token routes (see ``modelyard.server.xet_standalone``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.xet._standalone import StandaloneCas, make_service
+from modelyard.server.xet_standalone import StandaloneCas, make_service
 
 LiveCas = StandaloneCas
 

@@ -9,9 +9,10 @@ import pytest
 from starlette.testclient import TestClient
 from tests.xet.conftest import make_service
 
+from modelyard.server.xet_cas import create_cas_app
+from modelyard.server.xet_routes import xet_resolve_headers, xet_token_payload
 from modelyard.xet import XetService
 from modelyard.xet.hashes import hash_to_hex
-from modelyard.xet.hub_routes import xet_resolve_headers, xet_token_payload
 from modelyard.xet.xorb import build_xorb
 
 
@@ -26,7 +27,7 @@ def _auth(svc: XetService, scope: str) -> dict[str, str]:
 
 
 def test_auth_and_scopes(svc: XetService) -> None:
-    c = TestClient(svc.cas_app())
+    c = TestClient(create_cas_app(svc))
     h, data = build_xorb([os.urandom(3000)])
     url = f"/v1/xorbs/default/{hash_to_hex(h)}"
     assert c.post(url, content=data).status_code == 401
@@ -40,7 +41,7 @@ def test_auth_and_scopes(svc: XetService) -> None:
 
 
 def test_errors_and_fallbacks(svc: XetService) -> None:
-    c = TestClient(svc.cas_app())
+    c = TestClient(create_cas_app(svc))
     read, write = _auth(svc, "read"), _auth(svc, "write")
     assert c.get("/v1/reconstructions/nothex", headers=read).status_code == 400
     assert c.get("/v1/reconstructions/" + "a" * 64, headers=read).status_code == 404
@@ -56,7 +57,7 @@ def test_errors_and_fallbacks(svc: XetService) -> None:
 
 
 def test_signed_xorb_ranges(svc: XetService) -> None:
-    c = TestClient(svc.cas_app())
+    c = TestClient(create_cas_app(svc))
     h, data = build_xorb([os.urandom(3000), os.urandom(4000)])
     x = hash_to_hex(h)
     svc.put_xorb(x, data)

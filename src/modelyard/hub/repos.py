@@ -102,6 +102,10 @@ class Repos:
 
     # --- lookup -------------------------------------------------------------------------------------
     def find(self, conn: Connection, repo_type: RepoType, namespace: str, name: str) -> Repo | None:
+        return self.find_in(conn, repo_type, namespace, name)
+
+    @staticmethod
+    def find_in(conn: Connection, repo_type: RepoType, namespace: str, name: str) -> Repo | None:
         row = conn.execute(
             select(repos).where(repos.c.key_lower == key_of(repo_type, namespace, name))
         ).first()

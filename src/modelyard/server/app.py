@@ -30,6 +30,7 @@ from modelyard.server.api import xet as xet_api
 from modelyard.server.errors import error_response
 from modelyard.server.routing import Router, call
 from modelyard.server.services import Services
+from modelyard.server.xet_cas import create_cas_app
 from modelyard.types import RepoType
 
 log = logging.getLogger("modelyard.server")
@@ -143,7 +144,7 @@ class _CasApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.app is None:
-            self.app = self.outer.state.services.xet.cas_app()
+            self.app = create_cas_app(self.outer.state.services.xet)
         await self.app(scope, receive, send)
 
 
@@ -196,6 +197,9 @@ def create_app(
             from modelyard.server.seed import seed_demo
 
             await run_in_threadpool(seed_demo, svc)
+        from modelyard.server.endpoints import build_manager
+
+        app.state.endpoint_manager = build_manager(svc)
         hooks = getattr(app.state, "startup_hooks", [])
         for hook in hooks:
             await hook(app)
@@ -204,12 +208,22 @@ def create_app(
         finally:
             for hook in getattr(app.state, "shutdown_hooks", []):
                 await hook(app)
+            await app.state.endpoint_manager.aclose()
             svc.close()
 
     outer = HubStarlette(lifespan=lifespan)
+    from modelyard.server.endpoints import PREFIX as ENDPOINTS_PREFIX
+    from modelyard.server.endpoints import EndpointsApp
     from modelyard.server.web import web_routes  # the web UI comes last: it ends with a catch-all 404 page
 
-    inner = Starlette(routes=[Mount(xet_api.CAS_PREFIX, app=_CasApp(outer)), *(mounts or []), *web_routes()])
+    inner = Starlette(
+        routes=[
+            Mount(xet_api.CAS_PREFIX, app=_CasApp(outer)),
+            Mount(ENDPOINTS_PREFIX, app=EndpointsApp(outer)),
+            *(mounts or []),
+            *web_routes(),
+        ]
+    )
     inner.state = outer.state
     fallback: ASGIApp = inner
     if services is not None:

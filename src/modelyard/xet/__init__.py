@@ -2,9 +2,10 @@
 
 Integration points (see docs/xet-protocol.md):
 
-* ``XetService(db, store, secret)``: ``issue_token``, ``cas_app``, ``lookup_by_sha256``, ``file_size``,
+* ``XetService(db, store, secret)``: ``issue_token``, ``lookup_by_sha256``, ``file_size``,
   ``sha256_of``, ``open_file``.
-* ``modelyard.xet.hub_routes``: token-endpoint responses and ``resolve`` headers.
+* ``modelyard.server.xet_cas.create_cas_app(service)``: the CAS HTTP app; ``modelyard.server.xet_routes``:
+  token-endpoint responses and ``resolve`` headers.
 """
 
 from modelyard.xet.errors import XetFormatError, XetNotFound, XetRangeError, XetScopeError, XetTokenError

@@ -13,7 +13,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from modelyard.db import Database
 from modelyard.storage import BlobStore
@@ -30,9 +30,6 @@ from modelyard.xet.index import CasStats, FileRecord, XetIndex, XorbRecord
 from modelyard.xet.reconstruct import Plan, iter_file_bytes, plan_reconstruction, plan_to_v1_json
 from modelyard.xet.shard import CHUNK_FLAG_GLOBAL_DEDUP, Shard, ShardFile, build_dedup_shard, parse_shard
 from modelyard.xet.xorb import XorbMeta, parse_xorb
-
-if TYPE_CHECKING:
-    from starlette.applications import Starlette
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
@@ -90,12 +87,6 @@ class XetService:
 
     def verify_token(self, token: str, need: Scope) -> Claims:
         return self.signer.verify(token, need)
-
-    def cas_app(self) -> Starlette:
-        """The Starlette sub-app to mount at ``/xet-cas`` (the ``casUrl`` is then ``{public_base}/xet-cas``)."""
-        from modelyard.xet.cas_app import create_cas_app
-
-        return create_cas_app(self)
 
     # ---- hub-facing lookups -----------------------------------------------------------------------------
     def lookup_by_sha256(self, sha256: str) -> str | None:

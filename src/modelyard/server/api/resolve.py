@@ -18,8 +18,8 @@ from modelyard.errors import EntryNotFound, RangeNotSatisfiable
 from modelyard.hub.revisions import FileEntry
 from modelyard.server.api._common import base_url, get_repo, principal, services
 from modelyard.server.routing import REV, Router
+from modelyard.server.xet_routes import xet_refresh_route, xet_resolve_headers
 from modelyard.types import RepoType
-from modelyard.xet.hub_routes import xet_refresh_route, xet_resolve_headers
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 COUNTED = {"config.json", "README.md", "model_index.json"}

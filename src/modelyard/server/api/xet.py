@@ -9,7 +9,7 @@ from modelyard.errors import Forbidden, Unauthorized
 from modelyard.hub.repos import can_write
 from modelyard.server.api._common import base_url, get_repo, json_response, principal, qbool, services
 from modelyard.server.routing import REPO, REV, TYPES, Router
-from modelyard.xet.hub_routes import xet_token_response
+from modelyard.server.xet_routes import xet_token_response
 
 CAS_PREFIX = "/xet-cas"
 

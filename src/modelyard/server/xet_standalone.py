@@ -21,9 +21,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from modelyard.db import Database, migrate
+from modelyard.server.xet_cas import create_cas_app
+from modelyard.server.xet_routes import xet_token_response
 from modelyard.storage import open_store
 from modelyard.xet.auth import Scope
-from modelyard.xet.hub_routes import xet_token_response
 from modelyard.xet.service import XetService
 
 HUB_TOKEN = "hub-test-token"
@@ -46,7 +47,7 @@ def stand_in_hub(svc: XetService, base: dict[str, str]) -> Starlette:
     return Starlette(
         routes=[
             Route("/api/{type}s/{ns}/{name}/xet-{kind}-token/{rev}", token, methods=["GET"]),
-            Mount("/xet-cas", app=svc.cas_app()),
+            Mount("/xet-cas", app=create_cas_app(svc)),
         ]
     )
 

@@ -1,0 +1,62 @@
+"""Materialise repo@revision as a local directory (for model workers): symlinks into the blob store, Xet-stored
+files rebuilt once. Snapshots are immutable per commit sha and published atomically."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+from modelyard.db import Database
+from modelyard.errors import BlobNotFound, RepoNotFound
+from modelyard.hub import revisions
+from modelyard.hub.repos import Repos
+from modelyard.storage import BlobStore
+from modelyard.types import RepoId, RepoType
+from modelyard.xet import XetService
+
+
+def materialize(
+    db: Database,
+    store: BlobStore,
+    xet: XetService | None,
+    repo_type: RepoType,
+    repo_id: str,
+    revision: str,
+    dest_root: Path,
+) -> Path:
+    rid = RepoId.parse(repo_id)
+    with db.read() as conn:
+        repo = Repos.find_in(conn, repo_type, rid.namespace, rid.name)
+        if repo is None:
+            raise RepoNotFound(f"Repository {repo_id} not found")
+        sha = revisions.resolve(conn, repo.id, revision)
+        files = revisions.manifest(conn, repo.id, sha)
+    final = dest_root / f"{repo_type.plural}--{repo.namespace}--{repo.name}" / sha
+    if final.is_dir():
+        return final
+    tmp = final.with_name(f".{sha}.{uuid.uuid4().hex}")
+    try:
+        for path, entry in files.items():
+            target = tmp / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            local = store.local_path(entry.sha256)
+            if local is not None:
+                os.symlink(local, target)
+                continue
+            xet_hash = xet.lookup_by_sha256(entry.sha256) if xet is not None else None
+            if xet_hash is None:
+                raise BlobNotFound(f"Content of {path} ({entry.sha256}) is missing from storage")
+            with open(target, "wb") as f:
+                for chunk in xet.open_file(xet_hash).iter_bytes():  # type: ignore[union-attr]
+                    f.write(chunk)
+        tmp.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(tmp, final)
+        except OSError:  # another worker published it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final

@@ -1,0 +1,65 @@
+"""Inference endpoints on the hub: the endpoint manager (model workers fed from our own store) and the
+`/endpoints` sub-app, authorised by the hub's repo visibility rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from modelyard.errors import RepoNotFound
+from modelyard.inference.auth import Authorizer
+from modelyard.inference.manager import EndpointManager
+from modelyard.inference.store_source import StoreSource
+from modelyard.server.inference_app import create_inference_app
+from modelyard.server.services import Services
+from modelyard.types import RepoId, RepoType
+
+PREFIX = "/endpoints"
+
+
+def build_manager(svc: Services) -> EndpointManager:
+    s = svc.settings
+    data = Path(s.data_dir).resolve()
+    source = StoreSource(
+        s.resolved_database_url, s.resolved_blob_url, s.resolved_secret(), data / "snapshots"
+    )
+    return EndpointManager(
+        source,
+        memory_budget_bytes=s.inference_memory_budget_mb * 1024 * 1024,
+        max_loaded=s.inference_max_loaded,
+        state_file=data / "endpoints.json",
+    )
+
+
+def hub_authorizer(svc: Services) -> Authorizer:
+    """A token may use an endpoint iff it may read the endpoint's model repo (private repos: 404 otherwise)."""
+
+    def check(token: str | None, repo_id: str) -> None:
+        who = svc.accounts.authenticate(token)
+        try:
+            rid = RepoId.parse(repo_id)
+        except ValueError:
+            raise RepoNotFound(f"Repository {repo_id} not found") from None
+        svc.repos.get(RepoType.MODEL, rid.namespace, rid.name, who)
+
+    async def authorize(token: str | None, repo_id: str) -> None:
+        await run_in_threadpool(check, token, repo_id)
+
+    return authorize
+
+
+class EndpointsApp:
+    """The `/endpoints` sub-app, built on first use from the manager the lifespan created."""
+
+    def __init__(self, outer: Starlette) -> None:
+        self.outer = outer
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            state = self.outer.state
+            self.app = create_inference_app(state.endpoint_manager, hub_authorizer(state.services))
+        await self.app(scope, receive, send)
