@@ -178,6 +178,7 @@ class WorkerProcess:
             self.ready.set_exception(ModelLoadFailed(f"Model failed to load: {msg[1]}"))
 
     def _on_eof(self) -> None:
+        was_ready = self.ready.done() and not self.ready.cancelled() and self.ready.exception() is None
         self.dead = True
         code = self.proc.poll() if self.proc else None
         err = WorkerCrashed(f"The model worker exited (code {code})")
@@ -190,7 +191,7 @@ class WorkerProcess:
         for queue in self.streams.values():
             queue.put_nowait(StreamEvent("error", err))
         self.streams.clear()
-        if not self.stopping and self.on_exit:
+        if was_ready and not self.stopping and self.on_exit:
             self.on_exit(self)
 
     # ----------------------------------------------------------------------------------------- stopping

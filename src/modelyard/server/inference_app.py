@@ -327,11 +327,10 @@ async def _chat_stream(
                 yield sse(F.chat_chunk(cid, model, {"content": event.payload["text"]}))
         elif event.kind == "end":
             result = event.payload
-            reason = "length" if result.get("details", {}).get("finish_reason") == "length" else "stop"
+            reason = str(result.get("finish_reason", "stop"))
             yield sse(F.chat_chunk(cid, model, {}, finish_reason=reason))
             if include_usage:
-                prompt = int(result.get("prompt_tokens", 0))
-                done = int(result.get("details", {}).get("generated_tokens", 0))
+                prompt, done = int(result.get("prompt_tokens", 0)), int(result.get("completion_tokens", 0))
                 usage = {"prompt_tokens": prompt, "completion_tokens": done, "total_tokens": prompt + done}
                 chunk = F.chat_chunk(cid, model, {}, usage=usage)
                 chunk["choices"] = []
