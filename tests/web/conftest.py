@@ -86,22 +86,37 @@ def web_repos(live_server: Any) -> WebRepos:
     model, dataset, private = f"alice/sentiment-{tag}", f"alice/reviews-{tag}", f"alice/secret-{tag}"
     api.create_repo(model)
     weights = safetensors_bytes({"w": ("F32", [10, 20]), "b": ("F32", [20]), "e": ("F16", [5, 4])})
-    api.create_commit(model, operations=[
-        CommitOperationAdd("README.md", CARD.encode()),
-        CommitOperationAdd("config.json", json.dumps({"model_type": "bert", "hidden_size": 20}).encode()),
-        CommitOperationAdd("model.safetensors", weights),
-    ], commit_message="Add weights and card")
-    api.create_commit(model, operations=[
-        CommitOperationAdd("config.json", json.dumps({"model_type": "bert", "hidden_size": 32}, indent=1).encode()),
-    ], commit_message="Bump hidden size")
+    api.create_commit(
+        model,
+        operations=[
+            CommitOperationAdd("README.md", CARD.encode()),
+            CommitOperationAdd("config.json", json.dumps({"model_type": "bert", "hidden_size": 20}).encode()),
+            CommitOperationAdd("model.safetensors", weights),
+        ],
+        commit_message="Add weights and card",
+    )
+    api.create_commit(
+        model,
+        operations=[
+            CommitOperationAdd(
+                "config.json", json.dumps({"model_type": "bert", "hidden_size": 32}, indent=1).encode()
+            ),
+        ],
+        commit_message="Bump hidden size",
+    )
     api.create_repo(dataset, repo_type="dataset")
     csv = "text,label\n" + "".join(f"review number {i},{i % 2}\n" for i in range(120))
     jsonl = "".join(json.dumps({"text": f"test review {i}", "label": i % 2}) + "\n" for i in range(30))
-    api.create_commit(dataset, repo_type="dataset", operations=[
-        CommitOperationAdd("README.md", DATASET_CARD.encode()),
-        CommitOperationAdd("data/train.csv", csv.encode()),
-        CommitOperationAdd("data/test.jsonl", jsonl.encode()),
-        CommitOperationAdd("data/validation.parquet", parquet_bytes(100)),
-    ], commit_message="Add data")
+    api.create_commit(
+        dataset,
+        repo_type="dataset",
+        operations=[
+            CommitOperationAdd("README.md", DATASET_CARD.encode()),
+            CommitOperationAdd("data/train.csv", csv.encode()),
+            CommitOperationAdd("data/test.jsonl", jsonl.encode()),
+            CommitOperationAdd("data/validation.parquet", parquet_bytes(100)),
+        ],
+        commit_message="Add data",
+    )
     api.create_repo(private, private=True)
     return WebRepos(model, dataset, private, live_server.url, live_server.alice)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-
 from tests.web.conftest import WebRepos
 
 
@@ -29,15 +28,24 @@ def test_list_models_filters_and_sort(live_server: Any, web_repos: WebRepos) -> 
     ids = [m.id for m in api.list_models(search=name)]
     assert ids == [web_repos.model]
     assert web_repos.model in [m.id for m in api.list_models(filter=["web-test", "license:mit"])]
-    assert web_repos.model in [m.id for m in api.list_models(filter="language:fr", pipeline_tag="text-classification")]
+    assert web_repos.model in [
+        m.id for m in api.list_models(filter="language:fr", pipeline_tag="text-classification")
+    ]
     assert web_repos.model not in [m.id for m in api.list_models(filter="language:de")]
-    assert [m.id for m in api.list_models(author="alice", search=name, filter="transformers")] == [web_repos.model]
+    assert [m.id for m in api.list_models(author="alice", search=name, filter="transformers")] == [
+        web_repos.model
+    ]
     full = next(iter(api.list_models(search=name, full=True, cardData=True)))
     assert full.card_data is not None and full.siblings
     r = httpx.get(f"{web_repos.url}/api/models", params={"search": name, "expand": ["safetensors", "likes"]})
     assert r.json()[0]["safetensors"]["total"] == 240
     assert set(r.json()[0]) == {"_id", "id", "safetensors", "likes"}
-    ds = [d.id for d in api.list_datasets(filter="task_categories:text-classification", search=web_repos.dataset.split("/")[1])]
+    ds = [
+        d.id
+        for d in api.list_datasets(
+            filter="task_categories:text-classification", search=web_repos.dataset.split("/")[1]
+        )
+    ]
     assert ds == [web_repos.dataset]
     for sort in ("downloads", "likes", "lastModified", "createdAt"):
         assert list(api.list_models(sort=sort, limit=3))

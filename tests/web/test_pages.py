@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from html import unescape
 from typing import Any
 
-from html import unescape
-
 import httpx
+from tests.web.conftest import WebRepos
 
 from modelyard.server.web.render import render_markdown
-from tests.web.conftest import WebRepos
 
 
 def test_markdown_is_sanitised() -> None:
@@ -29,7 +28,9 @@ def test_model_page(web_repos: WebRepos) -> None:
     assert "<strong>bold</strong>" in html and "<table>" in html
     assert "text-classification" in html and "license" in html and "google/bert-tiny" in html
     assert "240" in html  # safetensors parameters
-    assert 'pipeline("text-classification"' in unescape(html) and "InferenceClient" in html and "curl -L" in html
+    assert (
+        'pipeline("text-classification"' in unescape(html) and "InferenceClient" in html and "curl -L" in html
+    )
 
 
 def test_files_blob_commits(web_repos: WebRepos) -> None:
@@ -50,7 +51,9 @@ def test_dataset_viewer(web_repos: WebRepos) -> None:
     page = httpx.get(base).text
     assert "review number 0" in page  # preview of the first split
     v = httpx.get(f"{base}/viewer", params={"split": "train", "offset": 50}).text
-    assert "review number 50" in v and "review number 99" in v and "review number 100" not in v and "of 120" in v
+    assert (
+        "review number 50" in v and "review number 99" in v and "review number 100" not in v and "of 120" in v
+    )
     t = httpx.get(f"{base}/viewer", params={"split": "test"}).text
     assert "test review 0" in t
     p = httpx.get(f"{base}/viewer", params={"split": "validation", "offset": 50}).text
@@ -61,7 +64,10 @@ def test_listing_user_and_errors(web_repos: WebRepos) -> None:
     name = web_repos.model.split("/")[1]
     r = httpx.get(f"{web_repos.url}/models", params={"search": name, "license": "mit"})
     assert web_repos.model in r.text
-    assert web_repos.model not in httpx.get(f"{web_repos.url}/models", params={"search": name, "license": "x"}).text
+    assert (
+        web_repos.model
+        not in httpx.get(f"{web_repos.url}/models", params={"search": name, "license": "x"}).text
+    )
     assert web_repos.model in httpx.get(f"{web_repos.url}/alice").text
     assert httpx.get(f"{web_repos.url}/alice/does-not-exist").status_code == 404
     assert httpx.get(f"{web_repos.url}/no-such-user").status_code == 404

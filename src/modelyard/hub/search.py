@@ -29,6 +29,7 @@ SORTS = {
     "trending_score": repos.c.likes,
     "id": repos.c.key_lower,
 }
+Facet = list[tuple[str, int]]
 FACET_PREFIXES = ("pipeline_tag:", "library:", "license:", "language:", "task_categories:")
 
 
@@ -139,9 +140,9 @@ class Search:
             rows = conn.execute(stmt).all()
         return [row_to_repo(r) for r in rows[: q.limit]], len(rows) > q.limit
 
-    def facets(self, repo_type: RepoType, per_prefix: int = 12) -> dict[str, list[tuple[str, int]]]:
+    def facets(self, repo_type: RepoType, per_prefix: int = 12) -> dict[str, Facet]:
         """The most used values of each facet among public repos: {"license": [("mit", 12), ...], ...}."""
-        out: dict[str, list[tuple[str, int]]] = {}
+        out: dict[str, Facet] = {}
         with self.db.read() as conn:
             for prefix in FACET_PREFIXES:
                 n = func.count().label("n")

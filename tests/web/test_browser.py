@@ -1,0 +1,158 @@
+"""Headless Chromium (Debian `chromium` package) driven by Playwright: search, open a model, browse files,
+read a dataset's rows, use the inference widget. Skipped when /usr/bin/chromium or playwright is missing."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.web.conftest import WebRepos
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} missing: apt-get install chromium"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (dev group)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport={"width": 1360, "height": 900})
+    pg = ctx.new_page()
+    pg.set_default_timeout(15000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    ctx.close()
+    assert not errors, errors
+
+
+def test_search_and_open_model(page: Any, web_repos: WebRepos, tmp_path: Path) -> None:
+    name = web_repos.model.split("/")[1]
+    page.goto(web_repos.url + "/")
+    page.fill("#q", name)
+    page.press("#q", "Enter")
+    page.wait_for_url("**/models?search=*")
+    link = page.locator("#results a.repo-link", has_text=web_repos.model)
+    assert link.count() == 1
+    link.click()
+    page.wait_for_url(f"**/{web_repos.model}")
+    assert page.locator(".repo-header h1").inner_text().replace(" ", "").endswith(name + "copy")
+    card = page.locator("#model-card")
+    assert "Sentiment model" in card.inner_text()
+    assert page.evaluate("window.__pwned === undefined")  # the card's script and handlers never ran
+    assert page.locator("#chips a", has_text="text-classification").count() == 1
+    page.click("button[data-snippet=curl]")
+    assert (
+        page.locator("#snippet-curl").is_visible() and not page.locator("#snippet-transformers").is_visible()
+    )
+    assert page.locator("#inference-widget").is_hidden()  # no endpoint deployed
+    out = Path(os.environ.get("MODELYARD_SCREENSHOTS", tmp_path))
+    out.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out / "model-page.png"), full_page=True)
+
+
+def test_filter_chips(page: Any, web_repos: WebRepos) -> None:
+    page.goto(web_repos.url + "/models?search=" + web_repos.model.split("/")[1])
+    page.click(".filters a.chip:has-text('mit')")
+    assert "license=mit" in page.url
+    assert page.locator("#results a.repo-link", has_text=web_repos.model).count() == 1
+
+
+def test_browse_files_and_history(page: Any, web_repos: WebRepos) -> None:
+    page.goto(f"{web_repos.url}/{web_repos.model}")
+    page.click("nav.tabs >> text=Files and versions")
+    page.wait_for_url("**/tree/main")
+    rows = page.locator("#files tr")
+    assert {"config.json", "model.safetensors", "README.md"} <= {
+        t.strip() for t in page.locator("#files td.name a").all_inner_texts()
+    }
+    assert rows.count() >= 4
+    page.click("#files td.name a:has-text('config.json')")
+    page.wait_for_url("**/blob/main/config.json")
+    assert "hidden_size" in page.locator("#blob").inner_text()
+    page.click("nav.tabs >> text=Commit history")
+    page.click("#commits a.title:has-text('Bump hidden size')")
+    assert "1 file changed" in page.locator("#diff-summary").inner_text()
+
+
+def test_dataset_rows(page: Any, web_repos: WebRepos) -> None:
+    page.goto(f"{web_repos.url}/datasets/{web_repos.dataset}")
+    assert "review number 0" in page.locator(".preview").inner_text()
+    page.click("nav.tabs >> text=Data viewer")
+    assert page.locator("table.rows tbody tr").count() == 50
+    assert "of 120" in page.locator("#rowinfo").inner_text()
+    page.click(".pager a[rel=next]")
+    assert "review number 50" in page.locator("table.rows").inner_text()
+    page.click("#splits a:has-text('validation')")
+    assert "parquet row 0" in page.locator("table.rows").inner_text()
+    page.click("#splits a:has-text('test')")
+    assert "test review 29" in page.locator("table.rows").inner_text()
+
+
+def test_login_and_private_repo(page: Any, web_repos: WebRepos) -> None:
+    page.goto(f"{web_repos.url}/{web_repos.private}")
+    assert page.locator(".error-page h1").inner_text() == "404"
+    page.click("text=log in")
+    page.fill("input[name=token]", web_repos.token)
+    page.click("button:has-text('Log in')")
+    page.wait_for_url(f"**/{web_repos.private}")
+    assert page.locator(".badge.private").count() >= 1
+    assert not page.evaluate("document.cookie.includes('modelyard_token')")  # HttpOnly
+
+
+def test_inference_widget(page: Any, web_repos: WebRepos) -> None:
+    """Against the documented shapes: GET /endpoints/-/api/endpoints, POST /endpoints/{name} {"inputs": ...}."""
+    calls: list[Any] = []
+
+    def endpoints(route: Any) -> None:
+        route.fulfill(
+            json={
+                "endpoints": [
+                    {
+                        "name": "sentiment",
+                        "repo_id": web_repos.model,
+                        "state": "ready",
+                        "task": "text-classification",
+                    }
+                ]
+            }
+        )
+
+    def predict(route: Any) -> None:
+        calls.append(json.loads(route.request.post_data))
+        route.fulfill(json=[[{"label": "POSITIVE", "score": 0.93}, {"label": "NEGATIVE", "score": 0.07}]])
+
+    page.route("**/endpoints/-/api/endpoints", endpoints)
+    page.route("**/endpoints/sentiment", predict)
+    page.goto(f"{web_repos.url}/{web_repos.model}")
+    widget = page.locator("#inference-widget")
+    widget.wait_for(state="visible")
+    assert widget.locator("textarea").input_value() == "I love this!"  # from the card's widget examples
+    widget.locator("button:has-text('Compute')").click()
+    page.wait_for_selector("#inference-widget .widget-output .bar")
+    assert "POSITIVE" in widget.locator(".widget-output").inner_text()
+    assert calls == [{"inputs": "I love this!"}]
