@@ -91,7 +91,9 @@ def derive_tags(card: dict[str, Any]) -> tuple[list[str], str | None, str | None
     return out, pipeline_tag, library
 
 
-def index_keys(tags: list[str], card: dict[str, Any] | None, pipeline_tag: str | None, library: str | None) -> set[str]:
+def index_keys(
+    tags: list[str], card: dict[str, Any] | None, pipeline_tag: str | None, library: str | None
+) -> set[str]:
     """Keys stored in the repo_tags index: every tag, plus `language:`, `license:`, `library:`, `pipeline_tag:`
     aliases so that both `filter=en` and `filter=language:en` (or `language=en`) match."""
     card = card or {}

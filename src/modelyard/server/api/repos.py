@@ -206,10 +206,17 @@ def list_repos(request: Request, type: str) -> Response:
     want_files = full or bool(expand and ("siblings" in expand or "safetensors" in expand))
     items = []
     for r in repos:
-        files = svc.files.manifest(r, r.head_sha) if want_files and r.head_sha else ({} if want_files else None)
+        files = (
+            svc.files.manifest(r, r.head_sha) if want_files and r.head_sha else ({} if want_files else None)
+        )
         st = safetensors_info(svc, r, files) if files and expand and "safetensors" in expand else None
-        d = repo_info(r, r.head_sha, files if (full or (expand and "siblings" in expand)) else None,
-                      expand=expand, safetensors=st)
+        d = repo_info(
+            r,
+            r.head_sha,
+            files if (full or (expand and "siblings" in expand)) else None,
+            expand=expand,
+            safetensors=st,
+        )
         if not card and not expand:
             d.pop("cardData", None)
         items.append(d)
