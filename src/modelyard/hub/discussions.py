@@ -56,6 +56,13 @@ def add_event(
     return Event(int(pk[0]), type_, author, data, ts)
 
 
+def _comment_event(conn: Connection, repo_id: int, num: int, author: str, text: str) -> Event:
+    latest = {"raw": text, "html": text, "updatedAt": now().isoformat()}
+    return add_event(
+        conn, repo_id, num, "comment", author, {"edited": False, "hidden": False, "latest": latest}
+    )
+
+
 def create(
     conn: Connection,
     repo_id: int,
@@ -89,18 +96,8 @@ def create(
             created_at=ts,
         )
     )
-    add_event(
-        conn,
-        repo_id,
-        num,
-        "comment",
-        author,
-        {
-            "edited": False,
-            "hidden": False,
-            "latest": {"raw": description or "", "html": description or "", "updatedAt": ts.isoformat()},
-        },
-    )
+    _comment_event(conn, repo_id, num, author, description or "")
+
     return get(conn, repo_id, num)
 
 
@@ -155,15 +152,4 @@ def comment(conn: Connection, repo_id: int, num: int, author: str, text: str) ->
     get(conn, repo_id, num)
     if not text or not text.strip():
         raise BadRequest("A comment cannot be empty")
-    return add_event(
-        conn,
-        repo_id,
-        num,
-        "comment",
-        author,
-        {
-            "edited": False,
-            "hidden": False,
-            "latest": {"raw": text, "html": text, "updatedAt": now().isoformat()},
-        },
-    )
+    return _comment_event(conn, repo_id, num, author, text)

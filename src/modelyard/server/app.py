@@ -6,7 +6,7 @@ import contextlib
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -135,16 +135,17 @@ def _is_async(handler: Any) -> bool:
     return inspect.iscoroutinefunction(handler)
 
 
-class _CasApp:
-    """The Xet CAS sub-app, built on first use from the services the lifespan opened."""
+class LazyApp:
+    """A sub-app built on first use from the app state the lifespan filled (services, endpoint manager)."""
 
-    def __init__(self, outer: Starlette) -> None:
+    def __init__(self, outer: Starlette, factory: Callable[[Any], ASGIApp]) -> None:
         self.outer = outer
+        self.factory = factory
         self.app: ASGIApp | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.app is None:
-            self.app = create_cas_app(self.outer.state.services.xet)
+            self.app = self.factory(self.outer.state)
         await self.app(scope, receive, send)
 
 
@@ -213,13 +214,13 @@ def create_app(
 
     outer = HubStarlette(lifespan=lifespan)
     from modelyard.server.endpoints import PREFIX as ENDPOINTS_PREFIX
-    from modelyard.server.endpoints import EndpointsApp
+    from modelyard.server.endpoints import endpoints_app
     from modelyard.server.web import web_routes  # the web UI comes last: it ends with a catch-all 404 page
 
     inner = Starlette(
         routes=[
-            Mount(xet_api.CAS_PREFIX, app=_CasApp(outer)),
-            Mount(ENDPOINTS_PREFIX, app=EndpointsApp(outer)),
+            Mount(xet_api.CAS_PREFIX, app=LazyApp(outer, lambda st: create_cas_app(st.services.xet))),
+            Mount(ENDPOINTS_PREFIX, app=LazyApp(outer, endpoints_app)),
             *(mounts or []),
             *web_routes(),
         ]

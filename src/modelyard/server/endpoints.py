@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelyard.errors import RepoNotFound
 from modelyard.inference.auth import Authorizer
@@ -51,15 +51,6 @@ def hub_authorizer(svc: Services) -> Authorizer:
     return authorize
 
 
-class EndpointsApp:
-    """The `/endpoints` sub-app, built on first use from the manager the lifespan created."""
-
-    def __init__(self, outer: Starlette) -> None:
-        self.outer = outer
-        self.app: ASGIApp | None = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.app is None:
-            state = self.outer.state
-            self.app = create_inference_app(state.endpoint_manager, hub_authorizer(state.services))
-        await self.app(scope, receive, send)
+def endpoints_app(state: Any) -> Starlette:
+    """The `/endpoints` sub-app over the manager the lifespan created (`state.endpoint_manager`)."""
+    return create_inference_app(state.endpoint_manager, hub_authorizer(state.services))

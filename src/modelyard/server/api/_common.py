@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -58,6 +59,19 @@ def base_url(request: Request) -> str:
     return f"{proto}://{host}"
 
 
+def next_link(request: Request, **cursor: int) -> dict[str, str]:
+    """A `Link: <absolute URL>; rel="next"` header: the same path (raw, still percent-encoded) and query, with
+    the cursor parameters replaced. The client follows it verbatim, so it carries every filter."""
+    params = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in cursor and k not in {"p", "offset", "cursor"}
+    ]
+    params += [(k, str(v)) for k, v in cursor.items()]
+    raw = request.scope.get("raw_path", b"").decode("latin-1").split("?", 1)[0] or request.url.path
+    return {"Link": f'<{base_url(request)}{raw}?{urlencode(params)}>; rel="next"'}
+
+
 def repo_url(request: Request, repo: Repo) -> str:
     return f"{base_url(request)}/{repo.type.url_prefix}{repo.id_str}"
 
@@ -84,24 +98,22 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(json.dumps(data), status_code=status, media_type="application/json", headers=headers)
 
 
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
+def parse_json(raw: bytes) -> Any:
     if not raw:
         return {}
     try:
         return json.loads(raw)
     except json.JSONDecodeError as e:
         raise BadPayload(f"Request body is not valid JSON: {e.msg}") from None
+
+
+async def json_body(request: Request) -> Any:
+    return parse_json(await request.body())
 
 
 def sync_json_body(request: Request) -> Any:
-    raw = request.scope.get("modelyard.body", b"")
-    if not raw:
-        return {}
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise BadPayload(f"Request body is not valid JSON: {e.msg}") from None
+    """The JSON body of a sync handler (the dispatcher read it into the scope before the threadpool call)."""
+    return parse_json(request.scope.get("modelyard.body", b""))
 
 
 def qbool(value: str | None, default: bool = False) -> bool:

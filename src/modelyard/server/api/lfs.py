@@ -37,7 +37,9 @@ def batch(request: Request, ns: str, name: str, prefix: str | None = None) -> Re
         if who is None:
             raise Unauthorized("You must be authenticated to upload LFS objects")
         ref = body.get("ref")
-        is_pr = "ref" not in body or (isinstance(ref, dict) and str(ref.get("name", "")).startswith("refs/pr/"))
+        is_pr = "ref" not in body or (
+            isinstance(ref, dict) and str(ref.get("name", "")).startswith("refs/pr/")
+        )
         if not can_write(repo, who) and not is_pr:
             from modelyard.errors import Forbidden
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,9 +14,9 @@ from modelyard.hub.revisions import FileEntry
 from modelyard.hub.search import Query
 from modelyard.server.api._common import (
     TYPE_FROM_PLURAL,
-    base_url,
     get_repo,
     json_response,
+    next_link,
     parse_repo_type,
     principal,
     qbool,
@@ -220,12 +219,7 @@ def list_repos(request: Request, type: str) -> Response:
         if not card and not expand:
             d.pop("cardData", None)
         items.append(d)
-    headers = {}
-    if more:
-        params = [(k, v) for k, v in qp.multi_items() if k not in {"offset", "p"}]
-        params.append(("offset", str(offset + limit)))
-        headers["Link"] = f'<{base_url(request)}{request.url.path}?{urlencode(params)}>; rel="next"'
-    return json_response(items, headers=headers)
+    return json_response(items, headers=next_link(request, offset=offset + limit) if more else None)
 
 
 def validate_yaml(request: Request) -> Response:

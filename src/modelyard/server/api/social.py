@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import BadRequest, UserNotFound
 from modelyard.hub._time import iso
 from modelyard.hub.likes import Likes
-from modelyard.server.api._common import base_url, get_repo, json_response, principal, services
+from modelyard.server.api._common import get_repo, json_response, next_link, principal, services
 from modelyard.server.routing import REPO, TYPES, Router
 
 
@@ -37,11 +35,9 @@ def likers(request: Request, type: str, ns: str, name: str) -> Response:
     for n in names:
         acc = svc.accounts.find(n)
         out.append({"user": n, "fullname": acc.fullname if acc else n, "avatarUrl": None, "type": "user"})
-    headers = {}
-    if more:
-        q = urlencode({"offset": offset + limit, "limit": limit})
-        headers["Link"] = f'<{base_url(request)}{request.url.path}?{q}>; rel="next"'
-    return json_response(out, headers=headers)
+    return json_response(
+        out, headers=next_link(request, offset=offset + limit, limit=limit) if more else None
+    )
 
 
 def user_likes(request: Request, user: str) -> Response:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote, urlencode
+from urllib.parse import parse_qs, quote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -10,9 +10,9 @@ from starlette.responses import Response
 from modelyard.errors import BadPayload, BadRequest
 from modelyard.hub.files import TreeEntry
 from modelyard.server.api._common import (
-    base_url,
     get_repo,
     json_response,
+    next_link,
     principal,
     qbool,
     repo_type,
@@ -21,13 +21,6 @@ from modelyard.server.api._common import (
 )
 from modelyard.server.api.serialize import commit_item, tree_entry
 from modelyard.server.routing import REPO, REV, TYPES, Router
-
-
-def _next_link(request: Request, cursor: int) -> str:
-    params = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-    params.append(("cursor", str(cursor)))
-    raw = request.scope.get("raw_path", b"").decode("latin-1") or request.url.path
-    return f'<{base_url(request)}{raw}?{urlencode(params)}>; rel="next"'
 
 
 def _xet_hashes(request: Request, entries: list[TreeEntry]) -> dict[str, str | None]:
@@ -57,7 +50,7 @@ def tree(request: Request, type: str, ns: str, name: str, rev: str, path: str = 
     )
     headers = {"X-Repo-Commit": sha}
     if cursor + page_size < len(entries):
-        headers["Link"] = _next_link(request, cursor + page_size)
+        headers.update(next_link(request, cursor=cursor + page_size))
     xets = _xet_hashes(request, page)
     return json_response([tree_entry(e, commits, xets) for e in page], headers=headers)
 
@@ -122,10 +115,7 @@ def commits(request: Request, type: str, ns: str, name: str, rev: str) -> Respon
         raise BadRequest("Invalid page: must be >= 0")
     formatted = "formatted" in qp.getlist("expand[]") + qp.getlist("expand")
     items, more, _ = svc.files.history(repo, rev, page * limit, limit)
-    headers = {}
-    if more:
-        params = [(k, v) for k, v in qp.multi_items() if k != "p"] + [("p", str(page + 1))]
-        headers["Link"] = f'<{base_url(request)}{request.url.path}?{urlencode(params)}>; rel="next"'
+    headers = next_link(request, p=page + 1) if more else None
     return json_response([commit_item(c, formatted) for c in items], headers=headers)
 
 
