@@ -169,6 +169,30 @@ def tokens_revoke(ctx: click.Context, user: str, name: str) -> None:
     click.echo(f"Revoked {n} token(s)")
 
 
+@main.command()
+@click.option(
+    "--min-age-hours",
+    type=float,
+    default=24.0,
+    show_default=True,
+    help="Only remove unreferenced blobs and temp files older than this.",
+)
+@click.option("--dry-run", is_flag=True, help="Report what would be removed.")
+@click.pass_context
+def gc(ctx: click.Context, min_age_hours: float, dry_run: bool) -> None:
+    """Remove blobs that nothing references any more (deleted repos, abandoned uploads)."""
+    from modelyard.hub.gc import sweep
+    from modelyard.server.services import Services
+
+    svc = Services.build(_settings(ctx))
+    r = sweep(svc.files, svc.xet, min_age_s=min_age_hours * 3600, dry_run=dry_run)
+    verb = "would remove" if dry_run else "removed"
+    click.echo(
+        f"{r.blobs} blobs: {r.referenced} referenced, {r.young} too young; {verb} {r.deleted} "
+        f"({r.freed_bytes / 1e6:.1f} MB) and {r.temp_deleted} temp files"
+    )
+
+
 def _register_optional() -> None:
     try:
         from modelyard.cli.deploy import deploy

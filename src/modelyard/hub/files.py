@@ -220,6 +220,13 @@ class Files:
             self.external_lookup is not None and self.external_lookup(sha256) is not None
         )
 
+    def referenced_blobs(self) -> set[str]:
+        """Every blob a commit or an LFS upload names (for garbage collection)."""
+        with self.db.read() as conn:
+            keys = revisions.referenced_blobs(conn)
+            keys |= {r[0] for r in conn.execute(select(lfs_objects.c.sha256).distinct())}
+        return keys
+
     def record_lfs(self, repo_id: int, sha256: str, size: int) -> None:
         with self.db.transaction() as conn:
             exists = conn.execute(

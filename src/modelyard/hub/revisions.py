@@ -314,3 +314,8 @@ def repo_size(conn: Connection, repo_id: int, sha: str) -> int:
 
 def tree_of(files: dict[str, FileEntry]) -> dict[str, str]:
     return tree_shas((p, e.oid) for p, e in files.items())
+
+
+def referenced_blobs(conn: Connection) -> set[str]:
+    """sha256 of every file in any commit of any repo (for garbage collection)."""
+    return {r[0] for r in conn.execute(select(commit_files.c.sha256).distinct())}

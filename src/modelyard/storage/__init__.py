@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from modelyard.errors import BlobNotFound, ConfigError
@@ -34,6 +36,14 @@ class BlobStore(Protocol):
     def local_path(self, sha256: str) -> str | None: ...
 
     def put_bytes(self, data: bytes, expected_sha256: str | None = None) -> BlobInfo: ...
+
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        """(sha256, mtime) of every published blob."""
+        ...
+
+    def iter_temp(self) -> Iterator[tuple[Path, float]]:
+        """Unpublished temp files with their mtime."""
+        ...
 
 
 def open_store(url: str) -> BlobStore:

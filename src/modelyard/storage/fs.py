@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -68,6 +69,7 @@ class FsBlobWriter:
             final = self._store._path(digest)
             if final.exists():
                 self.abort()
+                os.utime(final)  # fresh again: a GC sweep running now must not take what this commit names
             else:
                 self._f.flush()
                 os.fsync(self._f.fileno())
@@ -136,3 +138,19 @@ class FsBlobStore:
             self._path(sha256).unlink()
         except FileNotFoundError:
             raise BlobNotFound(f"Blob {sha256} not found") from None
+
+    def iter_blobs(self) -> Iterator[tuple[str, float]]:
+        """(sha256, mtime) of every published blob."""
+        for a in self.root.iterdir():
+            if len(a.name) != 2 or not a.is_dir():
+                continue
+            for b in a.iterdir():
+                for f in b.iterdir():
+                    key = a.name + b.name + f.name
+                    if _HEX64.match(key):
+                        yield key, f.stat().st_mtime
+
+    def iter_temp(self) -> Iterator[tuple[Path, float]]:
+        """Unpublished temp files (interrupted uploads, multipart parts) with their mtime."""
+        for f in self.tmp_dir.iterdir():
+            yield f, f.stat().st_mtime

@@ -227,6 +227,13 @@ class XetIndex:
                 out.append(rec)
         return out
 
+    def referenced_blobs(self) -> set[str]:
+        """Blob-store keys the CAS needs: serialized xorbs and shards (for garbage collection)."""
+        with self.db.read() as c:
+            keys = {r[0] for r in c.execute(select(xet_xorbs.c.blob_sha256))}
+            keys |= {r[0] for r in c.execute(select(xet_shards.c.shard_sha256))}
+        return keys
+
     def stats(self) -> CasStats:
         with self.db.read() as c:
             nx, stored, unpacked = c.execute(
