@@ -26,13 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-WORDS = (
-    "time person year way day thing man world life hand part child eye woman place work week case point "
-    "government company number group problem fact be have do say get make go know take see come think look "
-    "want give use find tell ask seem feel try leave call good new first last long great little own other "
-    "old right big high different small large next early young important few public bad same able to of in "
-    "for on with at by from up about into over after beneath under above"
-).split()
+WORDS = ["time", "person", "year", "way", "day", "thing", "man", "world", "life", "hand", "part", "child", "eye", "woman", "place", "work", "week", "case", "point", "government", "company", "number", "group", "problem", "fact", "be", "have", "do", "say", "get", "make", "go", "know", "take", "see", "come", "think", "look", "want", "give", "use", "find", "tell", "ask", "seem", "feel", "try", "leave", "call", "good", "new", "first", "last", "long", "great", "little", "own", "other", "old", "right", "big", "high", "different", "small", "large", "next", "early", "young", "important", "few", "public", "bad", "same", "able", "to", "of", "in", "for", "on", "with", "at", "by", "from", "up", "about", "into", "over", "after", "beneath", "under", "above"]
 
 CONCURRENCY = (1, 8, 32)
 
@@ -125,7 +119,9 @@ def naive_server_main(model_dir: str, port: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------ load client
-async def _worker(host: str, port: int, path: str, bodies: list[bytes], stop_at: float, lat: list[float]) -> int:
+async def _worker(
+    host: str, port: int, path: str, bodies: list[bytes], stop_at: float, lat: list[float]
+) -> int:
     reader, writer = await asyncio.open_connection(host, port)
     count = 0
     i = random.randrange(len(bodies))
@@ -157,14 +153,16 @@ async def _worker(host: str, port: int, path: str, bodies: list[bytes], stop_at:
     return count
 
 
-async def _load(host: str, port: int, path: str, bodies: list[bytes], conc: int, warm: float, dur: float) -> dict[str, Any]:
+async def _load(
+    host: str, port: int, path: str, bodies: list[bytes], conc: int, warm: float, dur: float
+) -> dict[str, Any]:
     warm_lat: list[float] = []
-    await asyncio.gather(*(_worker(host, port, path, bodies, time.perf_counter() + warm, warm_lat) for _ in range(conc)))
+    await asyncio.gather(
+        *(_worker(host, port, path, bodies, time.perf_counter() + warm, warm_lat) for _ in range(conc))
+    )
     lat: list[float] = []
     start = time.perf_counter()
-    counts = await asyncio.gather(
-        *(_worker(host, port, path, bodies, start + dur, lat) for _ in range(conc))
-    )
+    counts = await asyncio.gather(*(_worker(host, port, path, bodies, start + dur, lat) for _ in range(conc)))
     elapsed = time.perf_counter() - start
     lat.sort()
     return {
@@ -180,12 +178,29 @@ def load_client_main(args: argparse.Namespace) -> None:
     bodies = [json.dumps({"inputs": s}).encode() for s in json.loads(Path(args.sentences).read_text())]
     out = []
     for conc in CONCURRENCY:
-        out.append(asyncio.run(_load("127.0.0.1", args.port, args.path, bodies, conc, args.warmup, args.duration)))
+        out.append(
+            asyncio.run(_load("127.0.0.1", args.port, args.path, bodies, conc, args.warmup, args.duration))
+        )
         print(json.dumps(out[-1]), file=sys.stderr, flush=True)
     print(json.dumps(out), flush=True)
 
 
 def run_load(port: int, path: str, sentences_file: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Median over ``args.repeat`` runs (by req/s) for each concurrency; all runs kept under ``runs``."""
+    runs = [_run_load_once(port, path, sentences_file, args) for _ in range(args.repeat)]
+    out = []
+    for i, conc in enumerate(CONCURRENCY):
+        rows = sorted((run[i] for run in runs), key=lambda r: r["req_per_s"])
+        median = dict(rows[len(rows) // 2])
+        median["runs_req_per_s"] = [round(r["req_per_s"], 1) for r in runs for r in [r[i]]]
+        assert median["conc"] == conc
+        out.append(median)
+    return out
+
+
+def _run_load_once(
+    port: int, path: str, sentences_file: Path, args: argparse.Namespace
+) -> list[dict[str, Any]]:
     cmd = [
         sys.executable,
         __file__,
@@ -246,6 +261,7 @@ def main() -> None:
     p.add_argument("--max-batch-size", type=int, default=64)
     p.add_argument("--max-wait-ms", type=float, default=0.0)
     p.add_argument("--skip-naive", action="store_true")
+    p.add_argument("--repeat", type=int, default=3, help="load runs per server; the median is reported")
     p.add_argument("--json", type=Path, default=None)
     # internal modes
     p.add_argument("--load-client", action="store_true")
@@ -276,13 +292,16 @@ def main() -> None:
     report["raw"] = raw
     for bs, rate in raw["per_batch"].items():
         print(f"raw batch {bs:>3}: {rate:7.1f} sent/s")
-    print(f"raw single forward p50: {raw['single_forward_ms_p50']:.2f} ms; best: {raw['best_sent_per_s']:.1f} sent/s")
+    print(
+        f"raw single forward p50: {raw['single_forward_ms_p50']:.2f} ms; best: {raw['best_sent_per_s']:.1f} sent/s"
+    )
 
     env = dict(os.environ, HF_HUB_OFFLINE="1")
     if not args.skip_naive:
         port = free_port()
         proc = subprocess.Popen(
-            [sys.executable, __file__, "--naive-server", "--port", str(port), "--model-dir", str(model_dir)], env=env
+            [sys.executable, __file__, "--naive-server", "--port", str(port), "--model-dir", str(model_dir)],
+            env=env,
         )
         try:
             wait_http(f"http://127.0.0.1:{port}/health")
@@ -325,17 +344,20 @@ def main() -> None:
 
     best = raw["best_sent_per_s"]
     print()
-    print(f"raw best batch: {best:.1f} sent/s (bs {raw['best_batch']}); raw batch-1 forward p50 "
-          f"{raw['single_forward_ms_p50']:.2f} ms")
-    header = "| server | conc | req/s | p50 ms | p99 ms | /raw best | vs naive |"
+    print(
+        f"raw best batch: {best:.1f} sent/s (bs {raw['best_batch']}); raw batch-1 forward p50 "
+        f"{raw['single_forward_ms_p50']:.2f} ms"
+    )
+    header = "| server | conc | req/s (median) | runs | p50 ms | p99 ms | /raw best | vs naive |"
     print(header)
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---|---:|---:|---:|---:|")
     naive = {r["conc"]: r for r in report.get("naive", [])}
     for name in ("naive", "endpoint"):
         for r in report.get(name, []):
             vs = r["req_per_s"] / naive[r["conc"]]["req_per_s"] if naive and name == "endpoint" else None
             print(
-                f"| {name} | {r['conc']} | {r['req_per_s']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                f"| {name} | {r['conc']} | {r['req_per_s']:.1f} | {r['runs_req_per_s']} | {r['p50_ms']:.1f} | "
+                f"{r['p99_ms']:.1f} | "
                 f"{r['req_per_s'] / best:.2f} | {'' if vs is None else f'{vs:.2f}x'} |"
             )
     ep = {r["conc"]: r for r in report["endpoint"]}

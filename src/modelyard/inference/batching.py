@@ -24,6 +24,11 @@ class Batcher:
     The first job is awaited; everything already queued is added until the batch is full; then, if
     ``max_wait_s`` > 0, it waits at most that long for more. Streaming jobs always run alone.
     Jobs whose rid is in ``cancelled`` are dropped before they reach the model.
+
+    Adaptive fill (no fixed timer): under sustained load, the clients of the previous batch send their next
+    requests right after its answers leave, so a batch that starts with fewer items than the previous one waits
+    a little (at most ``fill_fraction`` of the previous batch's run time, capped by ``max_fill_s``) for up to
+    that many items. A lone client (previous batch of 1) never waits, so batch-1 latency is unchanged.
     """
 
     def __init__(
@@ -32,6 +37,8 @@ class Batcher:
         max_items: int,
         max_wait_s: float = 0.0,
         cancelled: set[int] | None = None,
+        fill_fraction: float = 0.5,
+        max_fill_s: float = 0.05,
     ) -> None:
         self.source = source
         self.max_items = max(1, max_items)
@@ -39,6 +46,15 @@ class Batcher:
         self.cancelled = cancelled if cancelled is not None else set()
         self.carry: deque[Job] = deque()
         self.closed = False
+        self.fill_fraction = fill_fraction
+        self.max_fill_s = max_fill_s
+        self.last_items = 0
+        self.last_seconds = 0.0
+
+    def record(self, items: int, seconds: float) -> None:
+        """Tell the batcher how the last batch went (drives adaptive fill)."""
+        self.last_items = items
+        self.last_seconds = seconds
 
     def _get(self, timeout: float | None) -> Job | None:
         """Next live job; None on timeout (or when closed)."""
@@ -68,8 +84,18 @@ class Batcher:
         if first[1].stream:
             return batch
         size = len(first[1].items)
-        deadline = time.monotonic() + self.max_wait_s
+        target = self.max_items
+        wait = self.max_wait_s
+        fill = min(self.last_items, self.max_items)
+        if fill > 1:
+            adaptive = min(self.max_fill_s, self.fill_fraction * self.last_seconds)
+            if adaptive > wait:
+                wait, target = adaptive, fill
+        deadline = time.monotonic() + wait
         while size < self.max_items:
+            if size >= target:
+                wait = 0.0
+                deadline = 0.0
             remaining = deadline - time.monotonic()
             job = self._get(timeout=0 if remaining <= 0 else remaining)
             if job is None:

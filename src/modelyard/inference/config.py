@@ -74,7 +74,7 @@ class EndpointConfig:
         values.setdefault("name", default_name(repo_id))
         if not values.get("name"):
             values["name"] = default_name(repo_id)
-        types = {
+        types: dict[str, type | tuple[type, ...]] = {
             "name": str,
             "repo_id": str,
             "revision": str,

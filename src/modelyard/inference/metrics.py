@@ -102,8 +102,8 @@ class Metrics:
             values = {k: v for k, v in self._values.items() if keep(k[1])}
             hists = {k: _Histogram(h.buckets, list(h.counts), h.total, h.n) for k, h in self._hists.items()}
         for collect in self.collectors:
-            for name, labels, value in collect():
-                key = (name, self._labels(labels))
+            for name, raw_labels, value in collect():
+                key = (name, self._labels(raw_labels))
                 if keep(key[1]):
                     values[key] = value
         lines: list[str] = []

@@ -90,6 +90,7 @@ class Worker:
                 )
             elapsed = time.monotonic() - started
             items = sum(len(req.items) for _, req in batch)
+            batcher.record(items, elapsed)
             self.conn_out.send(
                 ("results", [(o.rid, o.status, o.payload) for o in outcomes], (items, len(batch), elapsed))
             )

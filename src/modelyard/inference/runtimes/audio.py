@@ -16,7 +16,7 @@ from modelyard.inference.runtimes.media import decode_audio
 class CTCSpeechRuntime(NoStream):
     def __init__(self, model_dir: Path, task: str) -> None:
         self.task = task
-        self.features = AutoFeatureExtractor.from_pretrained(model_dir)
+        self.features = AutoFeatureExtractor.from_pretrained(model_dir)  # type: ignore[no-untyped-call]
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForCTC.from_pretrained(model_dir).eval()
         self.rate = int(getattr(self.features, "sampling_rate", 16000))

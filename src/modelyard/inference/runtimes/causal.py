@@ -29,7 +29,7 @@ class CausalLMRuntime:
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir).eval()  # type: ignore[no-untyped-call]
         self.eos_ids = self._eos_ids()
 
     def _eos_ids(self) -> set[int]:
@@ -87,7 +87,7 @@ class CausalLMRuntime:
             ids = new_tokens[row].tolist()
             ended = next((i for i, t in enumerate(ids) if t in self.eos_ids), None)
             kept = ids if ended is None else ids[:ended]
-            text = self.tokenizer.decode(kept, skip_special_tokens=True)
+            text = str(self.tokenizer.decode(kept, skip_special_tokens=True))
             text, stopped = cut_at_stop(text, params.get("stop"))
             if stopped:
                 reason = "stop_sequence"
@@ -159,7 +159,7 @@ class CausalLMRuntime:
         ids = out[0, enc["input_ids"].shape[1] :].tolist()
         ended = any(t in self.eos_ids for t in ids)
         kept = [t for t in ids if t not in self.eos_ids]
-        text, stopped = cut_at_stop(self.tokenizer.decode(kept, skip_special_tokens=True), stops)
+        text, stopped = cut_at_stop(str(self.tokenizer.decode(kept, skip_special_tokens=True)), stops)
         reason = "stop_sequence" if stopped else "eos_token" if ended else "length"
         tokens = [{"id": t} for t in ids]
         n_prompt = int(enc["input_ids"].shape[1])

@@ -56,7 +56,8 @@ class EmbeddingRuntime(NoStream):
                 pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
             if normalize:
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return pooled
+        result: torch.Tensor = pooled
+        return result
 
     def run(self, op: str, items: list[Any], params: Mapping[str, Any]) -> list[Any]:
         if op == OP_SIMILARITY:

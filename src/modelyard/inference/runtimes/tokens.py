@@ -70,7 +70,8 @@ class FillMaskRuntime(NoStream):
             tokens = self.tokenizer.tokenize(target)
             if not tokens:
                 raise InvalidInput(f"Target {target!r} maps to no token")
-            ids.append(int(self.tokenizer.convert_tokens_to_ids(tokens[0])))
+            token_id: Any = self.tokenizer.convert_tokens_to_ids(tokens[0])
+            ids.append(int(token_id))
         return ids
 
     def run(self, op: str, items: list[Any], params: Mapping[str, Any]) -> list[Any]:
@@ -106,7 +107,7 @@ class FillMaskRuntime(NoStream):
                         "sequence": sequence,
                         "score": float(score),
                         "token": int(token_id),
-                        "token_str": self.tokenizer.decode([token_id]).strip(),
+                        "token_str": str(self.tokenizer.decode([token_id])).strip(),
                     }
                 )
             results.append(preds)

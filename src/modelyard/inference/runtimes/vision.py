@@ -23,7 +23,7 @@ from modelyard.inference.runtimes.media import decode_image
 class ImageClassificationRuntime(NoStream):
     def __init__(self, model_dir: Path, task: str) -> None:
         self.task = task
-        self.processor = AutoImageProcessor.from_pretrained(model_dir)
+        self.processor = AutoImageProcessor.from_pretrained(model_dir)  # type: ignore[no-untyped-call]
         self.model = AutoModelForImageClassification.from_pretrained(model_dir).eval()
         self.labels = label_map(self.model.config)
 
