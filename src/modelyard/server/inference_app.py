@@ -494,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         socket.IPPROTO_TCP, socket.TCP_NODELAY, 1
     )  # accepted sockets inherit it (no Nagle stalls)
     sock.bind((args.host, args.port))
+    sock.listen(2048)  # connect() works as soon as the address is printed
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level=args.log_level, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
