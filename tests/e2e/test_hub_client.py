@@ -472,3 +472,32 @@ def test_bad_requests_from_client_are_clear(api, repo_name):
     with pytest.raises((BadRequestError, HfHubHTTPError, ValueError)):
         api.create_commit(rid, [CommitOperationAdd(".git/config", b"x")], commit_message="evil")
     assert api.list_repo_files(rid) == [".gitattributes"]
+
+
+def test_concurrent_commits_lose_nothing(live_server, api, repo_name):
+    """Parallel commits to one branch serialise: every file lands, history is linear with one commit each."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    rid = f"alice/{repo_name}"
+    api.create_repo(rid)
+    n = 8
+
+    def push(i: int) -> str:
+        client = live_server.api()
+        ops = [
+            CommitOperationAdd(f"c/{i}.txt", f"{i}".encode()),
+            CommitOperationAdd(f"c/{i}.bin", os.urandom(2048)),
+        ]
+        return client.create_commit(rid, ops, commit_message=f"commit {i}").oid
+
+    with ThreadPoolExecutor(n) as pool:
+        oids = list(pool.map(push, range(n)))
+    assert len(set(oids)) == n
+    files = api.list_repo_files(rid)
+    assert sorted(files) == sorted(
+        [".gitattributes"] + [f"c/{i}.{ext}" for i in range(n) for ext in ("txt", "bin")]
+    )
+    history = api.list_repo_commits(rid)
+    assert len(history) == n + 1
+    assert {c.commit_id for c in history[:-1]} == set(oids)
+    assert api.model_info(rid).sha == history[0].commit_id
