@@ -284,6 +284,7 @@ def test_parse_card_and_tags():
         ("\ufeff---\na: 1\n---\n", {"a": 1}),
         ("---\r\na: 1\r\n---\r\nx", {"a": 1}),
         ("---\ndate: 2024-01-02\n---\n", {"date": "2024-01-02"}),
+        ("---\n---\n# empty front matter\n", {}),
     ],
 )
 def test_parse_card_edge_cases(text, expected):

@@ -9,7 +9,7 @@ import yaml
 
 from modelyard.errors import InvalidYaml
 
-_FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)", re.S)
+_FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.S)
 
 
 def split_front_matter(text: str) -> tuple[str | None, str]:
@@ -17,7 +17,7 @@ def split_front_matter(text: str) -> tuple[str | None, str]:
     m = _FRONT.match(text)
     if not m:
         return None, text
-    return m.group(1), text[m.end() :]
+    return m.group(1) or "", text[m.end() :]
 
 
 def parse_card(text: str) -> dict[str, Any] | None:
