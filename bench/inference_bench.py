@@ -26,7 +26,99 @@ import time
 from pathlib import Path
 from typing import Any
 
-WORDS = ["time", "person", "year", "way", "day", "thing", "man", "world", "life", "hand", "part", "child", "eye", "woman", "place", "work", "week", "case", "point", "government", "company", "number", "group", "problem", "fact", "be", "have", "do", "say", "get", "make", "go", "know", "take", "see", "come", "think", "look", "want", "give", "use", "find", "tell", "ask", "seem", "feel", "try", "leave", "call", "good", "new", "first", "last", "long", "great", "little", "own", "other", "old", "right", "big", "high", "different", "small", "large", "next", "early", "young", "important", "few", "public", "bad", "same", "able", "to", "of", "in", "for", "on", "with", "at", "by", "from", "up", "about", "into", "over", "after", "beneath", "under", "above"]
+WORDS = [
+    "time",
+    "person",
+    "year",
+    "way",
+    "day",
+    "thing",
+    "man",
+    "world",
+    "life",
+    "hand",
+    "part",
+    "child",
+    "eye",
+    "woman",
+    "place",
+    "work",
+    "week",
+    "case",
+    "point",
+    "government",
+    "company",
+    "number",
+    "group",
+    "problem",
+    "fact",
+    "be",
+    "have",
+    "do",
+    "say",
+    "get",
+    "make",
+    "go",
+    "know",
+    "take",
+    "see",
+    "come",
+    "think",
+    "look",
+    "want",
+    "give",
+    "use",
+    "find",
+    "tell",
+    "ask",
+    "seem",
+    "feel",
+    "try",
+    "leave",
+    "call",
+    "good",
+    "new",
+    "first",
+    "last",
+    "long",
+    "great",
+    "little",
+    "own",
+    "other",
+    "old",
+    "right",
+    "big",
+    "high",
+    "different",
+    "small",
+    "large",
+    "next",
+    "early",
+    "young",
+    "important",
+    "few",
+    "public",
+    "bad",
+    "same",
+    "able",
+    "to",
+    "of",
+    "in",
+    "for",
+    "on",
+    "with",
+    "at",
+    "by",
+    "from",
+    "up",
+    "about",
+    "into",
+    "over",
+    "after",
+    "beneath",
+    "under",
+    "above",
+]
 
 CONCURRENCY = (1, 8, 32)
 
@@ -185,9 +277,58 @@ def load_client_main(args: argparse.Namespace) -> None:
     print(json.dumps(out), flush=True)
 
 
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    for unit in ("us", "ms", "s", "m"):
+        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(text[: -len(unit)]) * _UNITS[unit]
+    raise ValueError(text)
+
+
+def _run_wrk_once(
+    port: int, path: str, sentences_file: Path, args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Same closed loop with wrk (C, like baselines.md §2): one thread, C connections, bodies rotating."""
+    bodies = [json.dumps({"inputs": s}) for s in json.loads(sentences_file.read_text())]
+    script = sentences_file.with_suffix(".lua")
+    lua_bodies = ",\n".join("[==[" + b + "]==]" for b in bodies)
+    script.write_text(
+        f"local bodies = {{\n{lua_bodies}\n}}\nlocal i = 0\n"
+        "request = function()\n  i = i + 1\n"
+        f'  return wrk.format("POST", "{path}", {{["Content-Type"] = "application/json"}}, '
+        "bodies[(i % #bodies) + 1])\nend\n"
+    )
+    out = []
+    url = f"http://127.0.0.1:{port}"
+    for conc in CONCURRENCY:
+        base = ["wrk", "-t1", f"-c{conc}", "--latency", "-s", str(script)]
+        subprocess.run([*base, f"-d{max(1, round(args.warmup))}s", url], check=True, capture_output=True)
+        res = subprocess.run(
+            [*base, f"-d{max(1, round(args.duration))}s", url], check=True, capture_output=True, text=True
+        )
+        text = res.stdout
+        if "Non-2xx" in text or "Socket errors" in text:
+            raise RuntimeError(f"wrk saw errors:\n{text}")
+        row: dict[str, Any] = {"conc": conc, "client": "wrk"}
+        for line in text.splitlines():
+            parts = line.split()
+            if line.startswith("Requests/sec:"):
+                row["req_per_s"] = float(parts[1])
+            elif len(parts) == 2 and parts[0] in ("50%", "99%"):
+                row[f"p{parts[0][:-1]}_ms"] = _wrk_ms(parts[1])
+            elif "requests in" in line:
+                row["requests"] = int(parts[0])
+        out.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    return out
+
+
 def run_load(port: int, path: str, sentences_file: Path, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Median over ``args.repeat`` runs (by req/s) for each concurrency; all runs kept under ``runs``."""
-    runs = [_run_load_once(port, path, sentences_file, args) for _ in range(args.repeat)]
+    once = _run_wrk_once if args.client == "wrk" else _run_load_once
+    runs = [once(port, path, sentences_file, args) for _ in range(args.repeat)]
     out = []
     for i, conc in enumerate(CONCURRENCY):
         rows = sorted((run[i] for run in runs), key=lambda r: r["req_per_s"])
@@ -252,6 +393,38 @@ def stop(proc: subprocess.Popen[Any]) -> None:
         proc.wait()
 
 
+def bench_endpoint(
+    model_dir: Path, env: dict[str, str], sentences_file: Path, args: argparse.Namespace, autocast: str | None
+) -> list[dict[str, Any]]:
+    port = free_port()
+    cmd = [sys.executable, "-m", "modelyard.server.inference_app", "--model-dir", str(model_dir)]
+    cmd += ["--name", "minilm", "--task", "feature-extraction", "--port", str(port), "--max-queue", "1024"]
+    cmd += ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
+    if autocast:
+        cmd += ["--autocast", autocast]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/endpoints/minilm"
+        wait_http(url + "/health")
+        if autocast:
+            args.report["bf16_cosine_min"] = _cosine_vs_raw(url, model_dir, sentences_file)
+        print(f"# modelyard endpoint{' (' + autocast + ' autocast)' if autocast else ''}", flush=True)
+        return run_load(port, "/endpoints/minilm", sentences_file, args)
+    finally:
+        stop(proc)
+
+
+def _cosine_vs_raw(url: str, model_dir: Path, sentences_file: Path) -> float:
+    import httpx
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    texts = json.loads(sentences_file.read_text())[:32]
+    got = np.array(httpx.post(url, json={"inputs": texts}, timeout=60).json())
+    ref = SentenceTransformer(str(model_dir), device="cpu").encode(texts, normalize_embeddings=True)
+    return float(np.min(np.sum(got * ref, axis=1)))
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model-dir", type=Path, default=None)
@@ -261,7 +434,14 @@ def main() -> None:
     p.add_argument("--max-batch-size", type=int, default=64)
     p.add_argument("--max-wait-ms", type=float, default=0.0)
     p.add_argument("--skip-naive", action="store_true")
+    p.add_argument("--bf16", action="store_true", help="also measure the endpoint with bf16 autocast")
     p.add_argument("--repeat", type=int, default=3, help="load runs per server; the median is reported")
+    p.add_argument(
+        "--client",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator: wrk if installed (as in baselines.md), else a Python asyncio client",
+    )
     p.add_argument("--json", type=Path, default=None)
     # internal modes
     p.add_argument("--load-client", action="store_true")
@@ -274,6 +454,10 @@ def main() -> None:
         load_client_main(args)
         return
     model_dir = args.model_dir or model_dir_default()
+    if args.client == "auto":
+        import shutil
+
+        args.client = "wrk" if shutil.which("wrk") else "python"
     if args.naive_server:
         naive_server_main(str(model_dir), args.port)
         return
@@ -285,7 +469,8 @@ def main() -> None:
     sentences = make_sentences(tokenizer, 512)
     sentences_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"inference-bench-{os.getpid()}.json"
     sentences_file.write_text(json.dumps(sentences[:64]))
-    report: dict[str, Any] = {"cpu_count": os.cpu_count(), "model_dir": str(model_dir)}
+    report: dict[str, Any] = {"cpu_count": os.cpu_count(), "model_dir": str(model_dir), "client": args.client}
+    args.report = report
 
     print(f"# raw torch ({os.cpu_count()} threads), 16-token sentences", flush=True)
     raw = measure_raw(model_dir, sentences, args.raw_seconds)
@@ -310,40 +495,15 @@ def main() -> None:
         finally:
             stop(proc)
 
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelyard.server.inference_app",
-            "--model-dir",
-            str(model_dir),
-            "--name",
-            "minilm",
-            "--task",
-            "feature-extraction",
-            "--port",
-            str(port),
-            "--max-batch-size",
-            str(args.max_batch_size),
-            "--max-wait-ms",
-            str(args.max_wait_ms),
-            "--max-queue",
-            "1024",
-        ],
-        env=env,
-        stdout=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(f"http://127.0.0.1:{port}/endpoints/minilm/health")
-        print("# modelyard endpoint", flush=True)
-        report["endpoint"] = run_load(port, "/endpoints/minilm", sentences_file, args)
-    finally:
-        stop(proc)
+    report["endpoint"] = bench_endpoint(model_dir, env, sentences_file, args, autocast=None)
+    if args.bf16:
+        report["endpoint-bf16"] = bench_endpoint(model_dir, env, sentences_file, args, autocast="bfloat16")
     sentences_file.unlink(missing_ok=True)
+    sentences_file.with_suffix(".lua").unlink(missing_ok=True)
 
     best = raw["best_sent_per_s"]
     print()
+    print(f"load generator: {args.client}; 1-min load average now: {os.getloadavg()[0]:.2f}")
     print(
         f"raw best batch: {best:.1f} sent/s (bs {raw['best_batch']}); raw batch-1 forward p50 "
         f"{raw['single_forward_ms_p50']:.2f} ms"
@@ -352,9 +512,9 @@ def main() -> None:
     print(header)
     print("|---|---:|---:|---|---:|---:|---:|---:|")
     naive = {r["conc"]: r for r in report.get("naive", [])}
-    for name in ("naive", "endpoint"):
+    for name in ("naive", "endpoint", "endpoint-bf16"):
         for r in report.get(name, []):
-            vs = r["req_per_s"] / naive[r["conc"]]["req_per_s"] if naive and name == "endpoint" else None
+            vs = r["req_per_s"] / naive[r["conc"]]["req_per_s"] if naive and name != "naive" else None
             print(
                 f"| {name} | {r['conc']} | {r['req_per_s']:.1f} | {r['runs_req_per_s']} | {r['p50_ms']:.1f} | "
                 f"{r['p99_ms']:.1f} | "
@@ -365,6 +525,8 @@ def main() -> None:
     print(f"goal 1: endpoint/raw at concurrency 32 = {ep[32]['req_per_s'] / best:.2f} (target >= 0.8)")
     ratio = ep[1]["p50_ms"] / raw["single_forward_ms_p50"]
     print(f"goal 2: endpoint p50 at concurrency 1 / raw single forward = {ratio:.2f} (target <= 1.3)")
+    if "endpoint-bf16" in report:
+        print(f"bf16 autocast endpoint: cosine vs raw fp32 min {report['bf16_cosine_min']:.5f}")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

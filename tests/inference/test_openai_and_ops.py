@@ -233,3 +233,22 @@ def test_overflow_gets_429_with_retry_after_at_once(server: EndpointServer) -> N
     assert rejected.json()["error_type"] == "overloaded"
     assert int(rejected.headers["retry-after"]) >= 1
     assert elapsed < 0.5, "overflow is rejected at once, not queued"
+
+
+def test_client_disconnect_stops_a_streamed_generation(server: EndpointServer) -> None:
+    server.create("tg-cancel", "tests/tiny-llama")
+    server.wait_ready("tg-cancel")
+    url = server.endpoint_url("tg-cancel")
+    body = {"inputs": "the cat", "parameters": {"max_new_tokens": 4000}, "stream": True}
+    started = time.monotonic()
+    with httpx.stream("POST", url, json=body, timeout=60) as resp:
+        lines = resp.iter_lines()
+        assert next(lines).startswith("data:")
+    # the worker notices the cancellation at the next token and is free again
+    quick = httpx.post(url, json={"inputs": "a dog", "parameters": {"max_new_tokens": 2}}, timeout=60)
+    assert quick.status_code == 200
+    elapsed = time.monotonic() - started
+    full = time.monotonic()
+    httpx.post(url, json={"inputs": "the cat", "parameters": {"max_new_tokens": 4000}}, timeout=120)
+    full = time.monotonic() - full
+    assert elapsed < full / 2, (elapsed, full)

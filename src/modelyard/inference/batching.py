@@ -39,6 +39,7 @@ class Batcher:
         cancelled: set[int] | None = None,
         fill_fraction: float = 0.5,
         max_fill_s: float = 0.05,
+        fill_ratio: float = 1.0,
     ) -> None:
         self.source = source
         self.max_items = max(1, max_items)
@@ -47,6 +48,7 @@ class Batcher:
         self.carry: deque[Job] = deque()
         self.closed = False
         self.fill_fraction = fill_fraction
+        self.fill_ratio = fill_ratio
         self.max_fill_s = max_fill_s
         self.last_items = 0
         self.last_seconds = 0.0
@@ -86,7 +88,7 @@ class Batcher:
         size = len(first[1].items)
         target = self.max_items
         wait = self.max_wait_s
-        fill = min(self.last_items, self.max_items)
+        fill = min(round(self.last_items * self.fill_ratio), self.max_items)
         if fill > 1:
             adaptive = min(self.max_fill_s, self.fill_fraction * self.last_seconds)
             if adaptive > wait:

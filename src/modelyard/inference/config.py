@@ -31,6 +31,7 @@ class EndpointConfig:
     max_queue: int = 128
     keep_alive_s: float | None = 300.0
     threads: int | None = None
+    autocast: str | None = None
     request_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
@@ -52,6 +53,8 @@ class EndpointConfig:
             object.__setattr__(self, "keep_alive_s", None)
         if self.threads is not None and not 1 <= self.threads <= 1024:
             raise InvalidInput("threads must be in [1, 1024]")
+        if self.autocast not in (None, "bfloat16", "float16"):
+            raise InvalidInput("autocast must be null, 'bfloat16' or 'float16'")
         if self.request_timeout_s <= 0:
             raise InvalidInput("request_timeout_s must be > 0")
 
@@ -84,6 +87,7 @@ class EndpointConfig:
             "max_queue": int,
             "keep_alive_s": (int, float, type(None)),
             "threads": (int, type(None)),
+            "autocast": (str, type(None)),
             "request_timeout_s": (int, float),
         }
         for key, value in values.items():

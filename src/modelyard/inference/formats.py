@@ -24,6 +24,24 @@ LIST_WRAPPED = frozenset(
 )
 
 
+_ROW_FORMATS: dict[int, str] = {}
+
+
+def vectors_json(rows: list[Any]) -> bytes | None:
+    """``[[f, ...], ...]`` for float32 vectors, ~3x faster than ``json.dumps`` (``%.9g`` round-trips float32
+    exactly). None when a value is not finite (the caller falls back to ``json``)."""
+    parts = []
+    for row in rows:
+        array = np.asarray(row, dtype=np.float32)
+        if array.ndim != 1 or not np.isfinite(array).all():
+            return None
+        fmt = _ROW_FORMATS.get(array.size)
+        if fmt is None:
+            fmt = _ROW_FORMATS.setdefault(array.size, "[" + ",".join(["%.9g"] * array.size) + "]")
+        parts.append(fmt % tuple(array.tolist()))
+    return ("[" + ",".join(parts) + "]").encode()
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()

@@ -234,6 +234,7 @@ class EndpointManager:
             max_batch_size=config.max_batch_size,
             max_wait_ms=config.max_wait_ms,
             threads=config.threads,
+            autocast=config.autocast,
         )
         worker = WorkerProcess(
             spec,

@@ -27,3 +27,4 @@ class WorkerSpec:
     max_batch_size: int = 32
     max_wait_ms: float = 0.0
     threads: int | None = None
+    autocast: str | None = None  # "bfloat16": run the model under torch.autocast (CPU bf16)

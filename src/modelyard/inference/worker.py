@@ -21,6 +21,10 @@ from modelyard.inference.protocol import STATUS_INVALID, STATUS_MODEL_ERROR, STA
 from modelyard.inference.requests import InferenceRequest
 
 
+class StreamCancelled(Exception):
+    pass
+
+
 def classify_error(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, InvalidInput):
         return STATUS_INVALID, exc.message
@@ -45,6 +49,8 @@ class Worker:
                 if kind == "req":
                     self.jobs.put((msg[1], msg[2]))
                 elif kind == "cancel":
+                    if len(self.cancelled) > 10_000:  # rids of requests that had already finished
+                        self.cancelled.clear()
                     self.cancelled.add(msg[1])
                 elif kind == "stop":
                     break
@@ -71,9 +77,22 @@ class Worker:
         }
         return runtime, info
 
+    def _precision(self) -> Any:
+        """A context for model calls: torch.autocast when the endpoint asks for it."""
+        import contextlib
+
+        if not self.spec.autocast:
+            return contextlib.nullcontext()
+        import torch
+
+        return torch.autocast(device_type="cpu", dtype=getattr(torch, self.spec.autocast))
+
     def serve(self, runtime: Any) -> None:
         batcher = batching.Batcher(
-            self.jobs, self.spec.max_batch_size, self.spec.max_wait_ms / 1000.0, self.cancelled
+            self.jobs,
+            self.spec.max_batch_size,
+            self.spec.max_wait_ms / 1000.0,
+            self.cancelled,
         )
         while True:
             batch = batcher.next_batch()
@@ -84,10 +103,11 @@ class Worker:
                 continue
             started = time.monotonic()
             outcomes: list[batching.Outcome] = []
-            for group in batching.group(batch):
-                outcomes.extend(
-                    batching.run_group(group, runtime.run, self.spec.max_batch_size, classify_error)
-                )
+            with self._precision():
+                for group in batching.group(batch):
+                    outcomes.extend(
+                        batching.run_group(group, runtime.run, self.spec.max_batch_size, classify_error)
+                    )
             elapsed = time.monotonic() - started
             items = sum(len(req.items) for _, req in batch)
             batcher.record(items, elapsed)
@@ -99,11 +119,17 @@ class Worker:
         started = time.monotonic()
 
         def emit(event: dict[str, Any]) -> None:
+            if rid in self.cancelled:  # the client went away: stop generating
+                raise StreamCancelled
             self.conn_out.send(("tok", rid, event))
 
         try:
-            final = runtime.stream(request.op, request.items[0], dict(request.params), emit)
+            with self._precision():
+                final = runtime.stream(request.op, request.items[0], dict(request.params), emit)
             status, payload = STATUS_OK, final
+        except StreamCancelled:
+            self.cancelled.discard(rid)
+            status, payload = STATUS_MODEL_ERROR, "cancelled"
         except Exception as exc:
             status, payload = classify_error(exc)
         self.conn_out.send(("end", rid, status, payload, (1, 1, time.monotonic() - started)))

@@ -41,6 +41,7 @@ from modelyard.inference.manager import READY, Endpoint
 from modelyard.inference.process import StreamEvent
 from modelyard.inference.requests import (
     MAX_CLIENT_BATCH,
+    OP_EMBED,
     decode_json,
     parse_chat_request,
     parse_embeddings_request,
@@ -160,6 +161,10 @@ class InferenceFront:
         if parsed.stream:
             return await self._tgi_stream(endpoint, parsed, wait)
         outputs = await self.manager.infer(endpoint.name, parsed, wait_for_model=wait)
+        if parsed.op == OP_EMBED:
+            fast = F.vectors_json(outputs)
+            if fast is not None:
+                return Response(fast, media_type="application/json")
         return json_response(F.task_response(task, parsed, outputs))
 
     async def _tgi_stream(self, endpoint: Endpoint, parsed: Any, wait: bool) -> Response:
@@ -432,6 +437,9 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--threads", type=int, default=None, help="torch threads in the worker (default: all cores)"
     )
+    p.add_argument(
+        "--autocast", choices=("bfloat16", "float16"), default=None, help="run the model under torch.autocast"
+    )
     p.add_argument("--memory-budget-mb", type=float, default=None)
     p.add_argument("--max-loaded", type=int, default=None)
     p.add_argument("--log-level", default="warning")
@@ -452,6 +460,7 @@ def build_from_args(args: argparse.Namespace) -> tuple[EndpointManager, Authoriz
         "max_queue": args.max_queue,
         "keep_alive_s": None if args.keep_alive < 0 else args.keep_alive,
         "threads": args.threads,
+        "autocast": args.autocast,
         "revision": args.revision,
     }
     if args.hub:

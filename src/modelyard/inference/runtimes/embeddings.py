@@ -46,7 +46,7 @@ class EmbeddingRuntime(NoStream):
             texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
         with torch.inference_mode():
-            hidden = self.model(**enc).last_hidden_state
+            hidden = self.model(**enc).last_hidden_state.float()
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             if self.pooling == "cls":
                 pooled = hidden[:, 0]
