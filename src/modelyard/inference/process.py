@@ -1,7 +1,7 @@
 """Front-side handle of one model worker process: spawn, submit, stream, stop.
 
-The worker is a separate interpreter (``python -m modelyard.inference.worker``) talking over a pipe pair
-passed by file descriptor, so model code never runs in (or blocks) the HTTP process. A reader thread turns
+The worker is a separate process (forked from the pre-warmed :mod:`~modelyard.inference.zygote`, or a fresh
+``python -m modelyard.inference.worker``) talking over a pipe pair passed by file descriptor, so model code never runs in (or blocks) the HTTP process. A reader thread turns
 worker messages into asyncio future results on the owning event loop.
 """
 
@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -23,6 +27,92 @@ from modelyard.inference.protocol import STATUS_INVALID, STATUS_OK, WorkerSpec
 from modelyard.inference.requests import InferenceRequest
 
 BatchStats = tuple[int, int, float]
+log = logging.getLogger("modelyard.inference")
+
+
+def worker_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    env.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    env.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    return env
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait for a process that is not our child (the zygote reaps it) to disappear."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.02)
+
+
+class Zygote:
+    """The per-process pre-warmed worker parent (see :mod:`modelyard.inference.zygote`).
+
+    Disabled with ``MODELYARD_INFERENCE_ZYGOTE=0``; any failure falls back to a fresh interpreter per worker.
+    """
+
+    _shared: Zygote | None = None
+    _shared_lock = threading.Lock()
+    _failed = False
+
+    def __init__(self) -> None:
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "modelyard.inference.zygote", str(child.fileno())],
+            pass_fds=(child.fileno(),),
+            stdin=subprocess.DEVNULL,
+            env=worker_env(),
+            close_fds=True,
+        )
+        child.close()
+        self.sock = parent
+        self.lock = threading.Lock()
+        self.ready = False
+
+    @classmethod
+    def shared(cls) -> Zygote | None:
+        if cls._failed or os.environ.get("MODELYARD_INFERENCE_ZYGOTE", "1") == "0":
+            return None
+        with cls._shared_lock:
+            if cls._shared is None or cls._shared.proc.poll() is not None:
+                cls._shared = Zygote()
+            return cls._shared
+
+    def _recv_exact(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise OSError("the zygote exited")
+            data += chunk
+        return data
+
+    def spawn(self, fd_in: int, fd_out: int) -> int | None:
+        """The pid of a new worker holding the two fds, or None (then the caller spawns it itself)."""
+        try:
+            with self.lock:
+                if not self.ready:
+                    self.sock.settimeout(120)
+                    if self._recv_exact(5) != b"ready":
+                        raise OSError("unexpected zygote greeting")
+                    self.ready = True
+                socket.send_fds(self.sock, [b"spawn"], [fd_in, fd_out])
+                pid = int.from_bytes(self._recv_exact(8), "big")
+            return pid or None
+        except OSError:
+            log.warning("zygote unavailable; starting workers in fresh interpreters", exc_info=True)
+            type(self)._failed = True
+            with contextlib.suppress(OSError):
+                self.proc.kill()
+            return None
 
 
 def _error(status: str, message: str) -> Exception:
@@ -55,39 +145,49 @@ class WorkerProcess:
         self.send_lock = threading.Lock()
         self.stopping = False
         self.dead = False
+        self._pid: int | None = None
+        self._launcher: threading.Thread | None = None
 
     @property
     def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
+        return self._pid
 
     @property
     def outstanding(self) -> int:
         return len(self.pending) + len(self.streams)
 
     def start(self) -> None:
+        """Create the pipes and launch the worker on a helper thread (never blocks the event loop)."""
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
-        env = dict(os.environ)
-        env.setdefault("TOKENIZERS_PARALLELISM", "false")
-        env.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-        env.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        env.setdefault("TRANSFORMERS_VERBOSITY", "error")
-        env.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "modelyard.inference.worker", str(to_child_r), str(from_child_w)],
-                pass_fds=(to_child_r, from_child_w),
-                stdin=subprocess.DEVNULL,
-                env=env,
-                close_fds=True,
-            )
-        finally:
-            os.close(to_child_r)
-            os.close(from_child_w)
         self.conn_out = Connection(to_child_w, readable=False)
         self.conn_in = Connection(from_child_r, writable=False)
-        self._send(("init", self.spec))
-        threading.Thread(target=self._read_forever, name=f"worker-reader-{self.pid}", daemon=True).start()
+        self._send(("init", self.spec))  # buffered in the pipe until the worker reads it
+        self._launcher = threading.Thread(
+            target=self._launch, args=(to_child_r, from_child_w), name="worker-launch", daemon=True
+        )
+        self._launcher.start()
+        threading.Thread(target=self._read_forever, name="worker-reader", daemon=True).start()
+
+    def _launch(self, fd_in: int, fd_out: int) -> None:
+        try:
+            zygote = Zygote.shared()
+            pid = zygote.spawn(fd_in, fd_out) if zygote is not None else None
+            if pid is None:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "modelyard.inference.worker", str(fd_in), str(fd_out)],
+                    pass_fds=(fd_in, fd_out),
+                    stdin=subprocess.DEVNULL,
+                    env=worker_env(),
+                    close_fds=True,
+                )
+                pid = self.proc.pid
+            self._pid = pid
+        except OSError:
+            log.exception("could not start a model worker")
+        finally:  # the child holds its ends now; if it never started, the reader sees EOF
+            os.close(fd_in)
+            os.close(fd_out)
 
     # ------------------------------------------------------------------------------------------ sending
     def _send(self, msg: tuple[Any, ...]) -> None:
@@ -198,20 +298,29 @@ class WorkerProcess:
     def stop(self, timeout: float = 5.0) -> None:
         """Ask the worker to exit, then terminate/kill it (blocking, at most ~2 x timeout)."""
         self.stopping = True
-        if self.proc is None:
-            return
-        if self.proc.poll() is None and not self.dead:
+        if self._launcher is not None:
+            self._launcher.join()
+        if not self.dead:
             with contextlib.suppress(WorkerCrashed):
                 self._send(("stop",))
-        try:
-            self.proc.wait(timeout=timeout if self.ready.done() else 0.1)
-        except subprocess.TimeoutExpired:
-            self.proc.terminate()
+        grace = timeout if self.ready.done() else 0.1
+        if self.proc is not None:
             try:
-                self.proc.wait(timeout=timeout)
+                self.proc.wait(timeout=grace)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        elif self._pid is not None and not _wait_gone(self._pid, grace):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGTERM)
+            if not _wait_gone(self._pid, timeout):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self._pid, signal.SIGKILL)
+                _wait_gone(self._pid, timeout)
         for conn in (self.conn_out, self.conn_in):
             if conn is not None:
                 with contextlib.suppress(OSError):
