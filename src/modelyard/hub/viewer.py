@@ -191,7 +191,9 @@ def _csv_rows(store: BlobStore, entry: FileEntry, offset: int, length: int, deli
         if len(out) >= length and seen > offset + len(out) and entry.size > COUNT_ROWS_UNDER:
             exhausted = False
             break
-    return RowsPage(entry.path, cols, out, offset, offset + len(out) < seen or not exhausted, seen if exhausted else None)
+    return RowsPage(
+        entry.path, cols, out, offset, offset + len(out) < seen or not exhausted, seen if exhausted else None
+    )
 
 
 def _json_rows(store: BlobStore, entry: FileEntry, offset: int, length: int) -> RowsPage:

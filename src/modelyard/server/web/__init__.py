@@ -44,7 +44,9 @@ def web_routes() -> list[BaseRoute]:
             Route(base + "/blob/{rev}/{path:path}", g(rv.blob_page, prefix=prefix), methods=["GET"]),
             Route(base + "/commits/{rev}", g(rv.commits_page, prefix=prefix), methods=["GET"]),
             Route(base + "/commit/{sha}", g(rv.commit_page, prefix=prefix), methods=["GET"]),
-            Route(base + "/like", v.guarded(pages, functools.partial(rv.like, prefix=prefix)), methods=["POST"]),
+            Route(
+                base + "/like", v.guarded(pages, functools.partial(rv.like, prefix=prefix)), methods=["POST"]
+            ),
         ]
     routes.append(Route("/{path:path}", g(v.not_found), methods=["GET"]))
     return routes

@@ -35,8 +35,15 @@ def _ctx(request: Request, repo: Repo, rev: str, tab: str) -> dict[str, Any]:
     sha = svc.files.resolve_rev(repo, rev)
     files = svc.files.manifest(repo, sha)
     url = "/" + repo.type.url_prefix + repo.id_str
-    return {"repo": repo, "rev": rev, "sha": sha, "files": files, "tab": tab, "repo_url": url,
-            "liked": Likes(svc.db).has_liked(web_principal(request), repo)}
+    return {
+        "repo": repo,
+        "rev": rev,
+        "sha": sha,
+        "files": files,
+        "tab": tab,
+        "repo_url": url,
+        "liked": Likes(svc.db).has_liked(web_principal(request), repo),
+    }
 
 
 def _chips(repo: Repo) -> list[tuple[str, str, str]]:
@@ -93,14 +100,22 @@ def repo_page(pages: Pages, request: Request, ns: str, name: str, prefix: str | 
     if isinstance(widget, list) and widget and isinstance(widget[0], dict):
         example = str(widget[0].get("text") or "")
     return pages.render(
-        request, "repo.html", **ctx, card_html=_card_html(request, files), chips=_chips(repo),
-        snippets=snippets(repo, base_url(request)), params=params, preview=preview, widget_example=example,
+        request,
+        "repo.html",
+        **ctx,
+        card_html=_card_html(request, files),
+        chips=_chips(repo),
+        snippets=snippets(repo, base_url(request)),
+        params=params,
+        preview=preview,
+        widget_example=example,
         last_commit=svc.files.commits(repo, {ctx["sha"]}).get(ctx["sha"]),
     )
 
 
-def tree_page(pages: Pages, request: Request, ns: str, name: str, rev: str, path: str = "",
-              prefix: str | None = None) -> Response:
+def tree_page(
+    pages: Pages, request: Request, ns: str, name: str, rev: str, path: str = "", prefix: str | None = None
+) -> Response:
     repo = _repo(request, prefix, ns, name)
     ctx = _ctx(request, repo, rev, "files")
     svc = services(request)
@@ -108,8 +123,16 @@ def tree_page(pages: Pages, request: Request, ns: str, name: str, rev: str, path
     commits = svc.files.commits(repo, {e.last_commit_sha for e in entries if e.last_commit_sha})
     crumbs = _crumbs(path)
     refs = svc.files.refs(repo)
-    return pages.render(request, "tree.html", **ctx, entries=entries, commits=commits, path=path.strip("/"),
-                        crumbs=crumbs, refs=refs)
+    return pages.render(
+        request,
+        "tree.html",
+        **ctx,
+        entries=entries,
+        commits=commits,
+        path=path.strip("/"),
+        crumbs=crumbs,
+        refs=refs,
+    )
 
 
 def _crumbs(path: str) -> list[tuple[str, str]]:
@@ -117,8 +140,9 @@ def _crumbs(path: str) -> list[tuple[str, str]]:
     return [(p, "/".join(parts[: i + 1])) for i, p in enumerate(parts)]
 
 
-def blob_page(pages: Pages, request: Request, ns: str, name: str, rev: str, path: str,
-              prefix: str | None = None) -> Response:
+def blob_page(
+    pages: Pages, request: Request, ns: str, name: str, rev: str, path: str, prefix: str | None = None
+) -> Response:
     repo = _repo(request, prefix, ns, name)
     ctx = _ctx(request, repo, rev, "files")
     files: dict[str, FileEntry] = ctx["files"]
@@ -135,12 +159,24 @@ def blob_page(pages: Pages, request: Request, ns: str, name: str, rev: str, path
     except (OSError, HubError):
         error = "The content of this file is not available for preview."
     raw = f"/{repo.type.url_prefix}{repo.id_str}/resolve/{rev}/{path}"
-    return pages.render(request, "blob.html", **ctx, entry=entry, path=path, crumbs=_crumbs(path),
-                        content=content, rendered=rendered, error=error, raw_url=raw,
-                        is_data=path.lower().endswith(viewer.DATA_EXTS))
+    return pages.render(
+        request,
+        "blob.html",
+        **ctx,
+        entry=entry,
+        path=path,
+        crumbs=_crumbs(path),
+        content=content,
+        rendered=rendered,
+        error=error,
+        raw_url=raw,
+        is_data=path.lower().endswith(viewer.DATA_EXTS),
+    )
 
 
-def commits_page(pages: Pages, request: Request, ns: str, name: str, rev: str, prefix: str | None = None) -> Response:
+def commits_page(
+    pages: Pages, request: Request, ns: str, name: str, rev: str, prefix: str | None = None
+) -> Response:
     repo = _repo(request, prefix, ns, name)
     ctx = _ctx(request, repo, rev, "commits")
     try:
@@ -151,7 +187,9 @@ def commits_page(pages: Pages, request: Request, ns: str, name: str, rev: str, p
     return pages.render(request, "commits.html", **ctx, commits=items, page=page, more=more)
 
 
-def commit_page(pages: Pages, request: Request, ns: str, name: str, sha: str, prefix: str | None = None) -> Response:
+def commit_page(
+    pages: Pages, request: Request, ns: str, name: str, sha: str, prefix: str | None = None
+) -> Response:
     repo = _repo(request, prefix, ns, name)
     svc = services(request)
     full = svc.files.resolve_rev(repo, sha)
@@ -166,8 +204,15 @@ def commit_page(pages: Pages, request: Request, ns: str, name: str, sha: str, pr
     return pages.render(request, "commit.html", **ctx, commit=commit, changes=changes)
 
 
-def _rows_ctx(request: Request, repo: Repo, files: dict[str, FileEntry], split: str | None, path: str | None,
-              offset: int, length: int) -> dict[str, Any] | None:
+def _rows_ctx(
+    request: Request,
+    repo: Repo,
+    files: dict[str, FileEntry],
+    split: str | None,
+    path: str | None,
+    offset: int,
+    length: int,
+) -> dict[str, Any] | None:
     splits = viewer.splits(files, repo.card_data)
     if not splits:
         return None
