@@ -6,3 +6,4 @@ cd "$(dirname "$0")/.."
 ruff check src tests bench
 ruff format --check src tests bench
 lint-imports
+mypy

@@ -32,9 +32,11 @@ def test_private_repo_endpoint_on_the_hub(live_server: Any, repo_name: str, tiny
     mgmt = f"{hub.url}/endpoints/-/api/endpoints"
     body = {"repo_id": f"alice/{repo_name}", "name": repo_name, "task": "text-classification"}
 
-    # somebody who cannot read the private repo cannot deploy it either
+    # somebody who cannot read the private repo cannot deploy it either; reading is not enough to deploy
     r = httpx.post(mgmt, json=body, headers=hub.auth(hub.bob))
     assert r.status_code == 404, r.text
+    r = httpx.post(mgmt, json=body, headers=hub.auth(hub.alice_read))
+    assert r.status_code == 403, r.text
     r = httpx.post(mgmt, json=body, headers=hub.auth())
     assert r.status_code == 201, r.text
     try:
@@ -47,6 +49,10 @@ def test_private_repo_endpoint_on_the_hub(live_server: Any, repo_name: str, tiny
             with pytest.raises(HfHubHTTPError) as e:
                 InferenceClient(base_url=url, token=token).text_classification("hello")
             assert e.value.response.status_code == 404
+        # reading is not managing: a read-only token may call the endpoint but not pause or delete it
+        r = httpx.post(f"{mgmt}/{repo_name}/pause", headers=hub.auth(hub.alice_read))
+        assert r.status_code == 403, r.text
+        assert InferenceClient(base_url=url, token=hub.alice_read).text_classification("hello")
         listed = httpx.get(mgmt, headers=hub.auth()).json()
         assert any(
             ep["name"] == repo_name for ep in (listed["endpoints"] if isinstance(listed, dict) else listed)

@@ -45,8 +45,11 @@ def test_deploy_on_the_hub(live_server: Any, repo_name: str, tiny_model_dir: Pat
             "the cat is happy"
         )
         assert abs(sum(o.score for o in out) - 1.0) < 1e-3
-        again = CliRunner().invoke(deploy, [f"alice/{repo_name}", "--hub", hub.url, "--name", repo_name])
+        args = [f"alice/{repo_name}", "--hub", hub.url, "--name", repo_name]
+        again = CliRunner().invoke(deploy, [*args, "--token", hub.alice])
         assert again.exit_code != 0 and "409" in again.output
+        anonymous = CliRunner().invoke(deploy, args)  # deploying needs write access to the repo
+        assert anonymous.exit_code != 0 and "401" in anonymous.output
     finally:
         httpx.delete(f"{hub.url}/endpoints/-/api/endpoints/{repo_name}", headers=hub.auth())
 

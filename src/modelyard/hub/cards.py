@@ -33,7 +33,8 @@ def parse_card(text: str) -> dict[str, Any] | None:
         return {}
     if not isinstance(data, dict):
         raise InvalidYaml("README.md metadata must be a YAML mapping")
-    return _jsonable(data)
+    out: dict[str, Any] = _jsonable(data)
+    return out
 
 
 def _jsonable(v: Any) -> Any:

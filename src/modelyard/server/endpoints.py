@@ -34,8 +34,9 @@ def build_manager(svc: Services) -> EndpointManager:
     )
 
 
-def hub_authorizer(svc: Services) -> Authorizer:
-    """A token may use an endpoint iff it may read the endpoint's model repo (private repos: 404 otherwise)."""
+def hub_authorizer(svc: Services, write: bool = False) -> Authorizer:
+    """A token may use an endpoint iff it may read the endpoint's model repo (private repos: 404 otherwise);
+    with `write`, managing it (create, delete, pause, resume, unload) needs write access to the repo."""
 
     def check(token: str | None, repo_id: str) -> None:
         who = svc.accounts.authenticate(token)
@@ -43,7 +44,10 @@ def hub_authorizer(svc: Services) -> Authorizer:
             rid = RepoId.parse(repo_id)
         except ValueError:
             raise RepoNotFound(f"Repository {repo_id} not found") from None
-        svc.repos.get(RepoType.MODEL, rid.namespace, rid.name, who)
+        if write:
+            svc.repos.get_for_write(RepoType.MODEL, rid.namespace, rid.name, who)
+        else:
+            svc.repos.get(RepoType.MODEL, rid.namespace, rid.name, who)
 
     async def authorize(token: str | None, repo_id: str) -> None:
         await run_in_threadpool(check, token, repo_id)
@@ -53,4 +57,5 @@ def hub_authorizer(svc: Services) -> Authorizer:
 
 def endpoints_app(state: Any) -> Starlette:
     """The `/endpoints` sub-app over the manager the lifespan created (`state.endpoint_manager`)."""
-    return create_inference_app(state.endpoint_manager, hub_authorizer(state.services))
+    svc = state.services
+    return create_inference_app(state.endpoint_manager, hub_authorizer(svc), hub_authorizer(svc, write=True))

@@ -100,9 +100,12 @@ def sse(data: Any) -> bytes:
 class InferenceFront:
     """Request handlers; one per app, bound to a manager and an authorizer."""
 
-    def __init__(self, manager: EndpointManager, authorize: Authorize) -> None:
+    def __init__(
+        self, manager: EndpointManager, authorize: Authorize, manage: Authorize | None = None
+    ) -> None:
         self.manager = manager
         self.authorize = authorize
+        self.manage = manage  # extra check for create/delete/pause/resume/unload (the hub: write access)
         self._auth_ok: dict[tuple[str | None, str], float] = {}
 
     # ----------------------------------------------------------------------------------------- plumbing
@@ -292,6 +295,8 @@ class InferenceFront:
         load = payload.pop("load", True)
         config = EndpointConfig.from_dict(payload)
         await self.authorize(bearer_token(request), config.repo_id)
+        if self.manage is not None:
+            await self.manage(bearer_token(request), config.repo_id)
         endpoint = await self.manager.create(config, load=bool(load))
         return json_response(endpoint.to_dict(), status=201)
 
@@ -299,13 +304,19 @@ class InferenceFront:
         endpoint = await self._endpoint(request)
         return json_response(endpoint.to_dict())
 
-    async def delete_endpoint(self, request: Request) -> Response:
+    async def _managed_endpoint(self, request: Request) -> Endpoint:
         endpoint = await self._endpoint(request)
+        if self.manage is not None:
+            await self.manage(bearer_token(request), endpoint.config.repo_id)
+        return endpoint
+
+    async def delete_endpoint(self, request: Request) -> Response:
+        endpoint = await self._managed_endpoint(request)
         await self.manager.delete(endpoint.name)
         return json_response({"deleted": endpoint.name})
 
     async def action(self, request: Request) -> Response:
-        endpoint = await self._endpoint(request)
+        endpoint = await self._managed_endpoint(request)
         action = request.path_params["action"]
         handlers = {"pause": self.manager.pause, "resume": self.manager.resume, "unload": self.manager.unload}
         if action not in handlers:
@@ -360,10 +371,13 @@ def _guard(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Reque
     return wrapped
 
 
-def create_inference_app(manager: EndpointManager, authorize: Authorize) -> Starlette:
+def create_inference_app(
+    manager: EndpointManager, authorize: Authorize, manage: Authorize | None = None
+) -> Starlette:
     """The ASGI app for inference endpoints. The caller owns ``manager`` and must ``await manager.aclose()``
-    at shutdown (a mounted sub-app's lifespan does not run)."""
-    front = InferenceFront(manager, authorize)
+    at shutdown (a mounted sub-app's lifespan does not run). ``authorize`` gates every use of an endpoint;
+    ``manage``, when given, additionally gates creating, deleting, pausing, resuming and unloading one."""
+    front = InferenceFront(manager, authorize, manage)
     g = _guard
     routes = [
         Route("/-/api/endpoints", g(front.list_endpoints), methods=["GET"]),
