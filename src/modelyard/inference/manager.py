@@ -145,8 +145,9 @@ class EndpointManager:
             self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
 
     def get(self, name: str) -> Endpoint:
+        """Names are lower-case (config.NAME_RE), so `All-MiniLM` finds `all-minilm`."""
         try:
-            return self.endpoints[name]
+            return self.endpoints[name.lower()]
         except KeyError:
             raise EndpointNotFound(f"Endpoint {name!r} not found") from None
 
@@ -188,9 +189,9 @@ class EndpointManager:
 
     async def delete(self, name: str) -> None:
         endpoint = self.get(name)
-        del self.endpoints[name]
+        del self.endpoints[endpoint.name]
         await self._unload(endpoint, reason="deleted")
-        self.metrics.forget(name)
+        self.metrics.forget(endpoint.name)
         self._save()
 
     async def wait_ready(self, name: str, timeout: float | None = None) -> Endpoint:
