@@ -156,3 +156,41 @@ def test_inference_widget(page: Any, web_repos: WebRepos) -> None:
     page.wait_for_selector("#inference-widget .widget-output .bar")
     assert "POSITIVE" in widget.locator(".widget-output").inner_text()
     assert calls == [{"inputs": "I love this!"}]
+
+
+def test_inference_widget_with_a_real_endpoint(page: Any, live_server: Any, tiny_model_dir: Path) -> None:
+    """The widget on a model page finds the endpoint deployed for the repo and shows its real output."""
+    import time
+    import uuid
+
+    import httpx
+
+    hub = live_server
+    repo = f"alice/widget-{uuid.uuid4().hex[:6]}"
+    api = hub.api()
+    api.create_repo(repo)
+    api.upload_folder(folder_path=tiny_model_dir, repo_id=repo)
+    api.upload_file(
+        path_or_fileobj=b"---\npipeline_tag: text-classification\n---\n# tiny\n",
+        path_in_repo="README.md",
+        repo_id=repo,
+    )
+    name = repo.split("/")[1]
+    mgmt = f"{hub.url}/endpoints/-/api/endpoints"
+    r = httpx.post(mgmt, json={"repo_id": repo, "name": name}, headers=hub.auth())
+    assert r.status_code == 201, r.text
+    try:
+        deadline = time.monotonic() + 120
+        while httpx.get(f"{hub.url}/endpoints/{name}/health").status_code != 200:
+            assert time.monotonic() < deadline, "endpoint did not load"
+            time.sleep(0.3)
+        page.goto(f"{hub.url}/{repo}")
+        widget = page.locator("#inference-widget")
+        widget.wait_for(state="visible")
+        widget.locator("textarea").fill("the cat is happy today")
+        widget.locator("button:has-text('Compute')").click()
+        page.wait_for_selector("#inference-widget .widget-output .bar")
+        text = widget.locator(".widget-output").inner_text()
+        assert "POSITIVE" in text and "NEGATIVE" in text
+    finally:
+        httpx.delete(f"{mgmt}/{name}", headers=hub.auth())
