@@ -12,14 +12,11 @@ from starlette.responses import Response
 from modelyard.errors import BadPayload, BadRequest
 from modelyard.hub.accounts import Principal
 from modelyard.hub.repos import Repo
-from modelyard.server.services import Services
+from modelyard.server.context import base_url as base_url
+from modelyard.server.context import services as services
 from modelyard.types import RepoType
 
 TYPE_FROM_PLURAL = {"models": RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}
-
-
-def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
 
 
 def bearer(request: Request) -> str | None:
@@ -48,15 +45,6 @@ def principal(request: Request) -> Principal | None:
     who = services(request).accounts.authenticate(bearer(request))
     request.scope["modelyard.principal"] = who
     return who
-
-
-def base_url(request: Request) -> str:
-    configured = services(request).settings.public_url
-    if configured:
-        return configured.rstrip("/")
-    host = request.headers.get("host") or f"{request.url.hostname}:{request.url.port}"
-    proto = request.headers.get("x-forwarded-proto") or request.url.scheme
-    return f"{proto}://{host}"
 
 
 def next_link(request: Request, **cursor: int) -> dict[str, str]:

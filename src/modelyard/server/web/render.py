@@ -15,7 +15,8 @@ from starlette.responses import HTMLResponse
 
 from modelyard.errors import HubError
 from modelyard.hub.accounts import Principal
-from modelyard.server.services import Services
+from modelyard.server.context import base_url as base_url
+from modelyard.server.context import services as services
 
 TEMPLATES = Path(__file__).parent / "templates"
 COOKIE = "modelyard_token"
@@ -79,10 +80,6 @@ def make_env() -> Environment:
     return env
 
 
-def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
-
-
 def web_principal(request: Request) -> Principal | None:
     """The user of the token in the HttpOnly login cookie (web pages only; the API stays Bearer-based)."""
     cached = request.scope.get("modelyard.web_principal", ...)
@@ -95,13 +92,6 @@ def web_principal(request: Request) -> Principal | None:
         who = None
     request.scope["modelyard.web_principal"] = who
     return who
-
-
-def base_url(request: Request) -> str:
-    configured = services(request).settings.public_url
-    if configured:
-        return configured.rstrip("/")
-    return str(request.base_url).rstrip("/")
 
 
 class Pages:
