@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 _SUBJECTS = [
     "the cat",
@@ -37,6 +38,9 @@ _ADJ = [
 _TAILS = ["today", "again", "as usual", "for sure", "in the end", "to me", "at night", "this time"]
 
 
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
 def sentences(n: int = 400, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     return [
@@ -45,39 +49,43 @@ def sentences(n: int = 400, seed: int = 0) -> list[str]:
     ]
 
 
-def build_tiny_model(dest: Path, seed: int = 0) -> Path:
-    """Save a random BertForSequenceClassification (hidden 32, 2 layers, 2 heads) + WordPiece tokenizer to dest."""
-    import torch
+def wordpiece_tokenizer(corpus: list[str], vocab_size: int = 256, max_length: int = 64) -> Any:
+    """A BERT-style WordPiece PreTrainedTokenizerFast trained with `tokenizers` on `corpus`."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    tok.train_from_iterator(
-        sentences(seed=seed), trainers.WordPieceTrainer(vocab_size=256, special_tokens=specials)
-    )
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIALS))
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
-    fast = PreTrainedTokenizerFast(
+    return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         unk_token="[UNK]",
         pad_token="[PAD]",
         cls_token="[CLS]",
         sep_token="[SEP]",
         mask_token="[MASK]",
-        model_max_length=64,
+        model_max_length=max_length,
     )
+
+
+def build_tiny_model(dest: Path, seed: int = 0) -> Path:
+    """Save a random BertForSequenceClassification (hidden 32, 2 layers, 2 heads) + WordPiece tokenizer to dest."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    fast = wordpiece_tokenizer(sentences(seed=seed))
     config = BertConfig(
-        vocab_size=tok.get_vocab_size(),
+        vocab_size=len(fast),
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
