@@ -75,8 +75,6 @@ WORDS = [
     "really",
 ]
 
-SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
 
 def sentences(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
