@@ -27,18 +27,20 @@ async def pipe_to_writer(chunks: AsyncIterator[bytes], writer: BlobWriter) -> No
     """Receive on the event loop while a worker thread hashes and writes the previous batch (GIL released)."""
     loop = asyncio.get_running_loop()
     pending: asyncio.Future[None] | None = None
-    buf = bytearray()
+    parts: list[bytes] = []
+    size = 0
     async for chunk in chunks:
-        buf += chunk
-        if len(buf) >= _BATCH:
+        parts.append(chunk)
+        size += len(chunk)
+        if size >= _BATCH:
             if pending is not None:
                 await pending
-            pending = loop.run_in_executor(None, writer.write, bytes(buf))
-            buf = bytearray()
+            pending = loop.run_in_executor(None, writer.write, b"".join(parts))
+            parts, size = [], 0
     if pending is not None:
         await pending
-    if buf:
-        writer.write(bytes(buf))
+    if parts:
+        writer.write(b"".join(parts))
 
 
 @dataclass(frozen=True)
