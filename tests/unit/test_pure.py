@@ -379,3 +379,17 @@ def test_commit_parser_needs_header(tmp_path):
     p.feed_line(_line({"key": "deletedFile", "value": {"path": "x"}}))
     with pytest.raises(BadPayload, match="missing header"):
         p.finish()
+
+
+def test_directory_last_commit_is_the_newest_not_the_largest_sha():
+    from modelyard.hub.files import newest_commit
+    from modelyard.hub.revisions import FileEntry
+
+    files = {
+        "sub/old.txt": FileEntry("sub/old.txt", "0" * 40, "0" * 64, 1, False, "f" * 40),
+        "sub/new.txt": FileEntry("sub/new.txt", "1" * 40, "1" * 64, 1, False, "a" * 40),
+        "top.txt": FileEntry("top.txt", "2" * 40, "2" * 64, 1, False, "b" * 40),
+    }
+    order = {"f" * 40: 100.0, "a" * 40: 200.0, "b" * 40: 300.0}
+    assert newest_commit(files, "sub", order) == "a" * 40
+    assert newest_commit(files, "", order) == "b" * 40

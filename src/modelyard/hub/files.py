@@ -66,8 +66,15 @@ def _is_binary(sample: bytes) -> bool:
     return False
 
 
+def newest_commit(files: dict[str, FileEntry], prefix: str, order: dict[str, float]) -> str:
+    """The most recent lastCommit among the files under directory `prefix` ('' = everything)."""
+    base = prefix + "/" if prefix else ""
+    shas = {e.last_commit_sha for p, e in files.items() if p.startswith(base)}
+    return max(shas, key=lambda sha: (order.get(sha, 0.0), sha), default="")
+
+
 def entries_under(
-    files: dict[str, FileEntry], prefix: str, recursive: bool, trees: dict[str, str]
+    files: dict[str, FileEntry], prefix: str, recursive: bool, trees: dict[str, str], order: dict[str, float]
 ) -> list[TreeEntry]:
     """Direct children (or all descendants) of directory `prefix` ('' = root), dirs and files, sorted by path."""
     base = prefix + "/" if prefix else ""
@@ -83,10 +90,7 @@ def entries_under(
         if recursive or len(parts) == 1:
             out.append(TreeEntry("file", path, e.oid, e.size, e.lfs, e.sha256, e.last_commit_sha))
     for d in dirs:
-        last = max(
-            (files[p].last_commit_sha for p in files if p.startswith(d + "/")),
-            default="",
-        )
+        last = newest_commit(files, d, order)
         out.append(TreeEntry("directory", d, trees.get(d, ""), last_commit_sha=last))
     out.sort(key=lambda t: (t.path.count("/") if not recursive else 0, t.path))
     return out
@@ -121,11 +125,19 @@ class Files:
                 raise EntryNotFound(f"{path} is a file, not a directory")
             if not any(p.startswith(path + "/") for p in files):
                 raise EntryNotFound(f"Entry not found: {path} does not exist at {sha}")
-        return entries_under(files, path, recursive, revisions.tree_of(files))
+        return entries_under(
+            files, path, recursive, revisions.tree_of(files), self._commit_order(repo, files)
+        )
+
+    def _commit_order(self, repo: Repo, files: dict[str, FileEntry]) -> dict[str, float]:
+        """Commit time of every lastCommit in a manifest, to tell which one is newest."""
+        shas = {e.last_commit_sha for e in files.values()}
+        return {sha: c.created_at.timestamp() for sha, c in self.commits(repo, shas).items()}
 
     def paths_info(self, repo: Repo, sha: str, paths: list[str]) -> list[TreeEntry]:
         files = self.manifest(repo, sha)
         trees: dict[str, str] | None = None
+        order: dict[str, float] | None = None
         out: list[TreeEntry] = []
         for raw in paths:
             p = raw.strip("/")
@@ -134,9 +146,8 @@ class Files:
                 out.append(TreeEntry("file", p, e.oid, e.size, e.lfs, e.sha256, e.last_commit_sha))
             elif p == "" or any(k.startswith(p + "/") for k in files):
                 trees = trees or revisions.tree_of(files)
-                last = max(
-                    (files[k].last_commit_sha for k in files if k.startswith(p + "/") or not p), default=""
-                )
+                order = order if order is not None else self._commit_order(repo, files)
+                last = newest_commit(files, p, order)
                 out.append(TreeEntry("directory", p, trees.get(p, ""), last_commit_sha=last))
         return out
 
