@@ -5,7 +5,6 @@ Rule: blobs are durable before any row names them; no write transaction is held 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -426,6 +425,3 @@ class Files:
                     conn, repo.id, new.sha, sum(e.size for e in files.values()), None, False
                 )
             return new
-
-
-PR_URL_RE = re.compile(r".*/discussions/(\d+)$")

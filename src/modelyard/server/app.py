@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelyard.config import Settings
 from modelyard.db import migrate
-from modelyard.errors import ConfigError, HubError, NotFound, RepoNotFound
+from modelyard.errors import ConfigError, HubError, RepoNotFound
 from modelyard.server.api import commit as commit_api
 from modelyard.server.api import discussions as discussions_api
 from modelyard.server.api import lfs as lfs_api
@@ -233,4 +233,4 @@ def create_app(
     return outer
 
 
-__all__ = ["NotFound", "create_app"]
+__all__ = ["create_app"]
