@@ -393,3 +393,18 @@ def test_directory_last_commit_is_the_newest_not_the_largest_sha():
     order = {"f" * 40: 100.0, "a" * 40: 200.0, "b" * 40: 300.0}
     assert newest_commit(files, "sub", order) == "a" * 40
     assert newest_commit(files, "", order) == "b" * 40
+
+
+def test_reserved_account_names(tmp_path):
+    from modelyard.db import Database, migrate
+    from modelyard.errors import InvalidRepoName
+    from modelyard.hub.accounts import Accounts
+
+    db = Database(f"sqlite:///{tmp_path / 'a.db'}")
+    migrate.upgrade(db)
+    acc = Accounts(db)
+    for name in ("endpoints", "API", "xet-cas", "static"):
+        with pytest.raises(InvalidRepoName, match="reserved"):
+            acc.create(name)
+    assert acc.create("endpoint-fan").name == "endpoint-fan"
+    db.dispose()

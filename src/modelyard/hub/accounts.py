@@ -17,6 +17,30 @@ from modelyard.hub._time import now
 from modelyard.types import valid_name
 
 TOKEN_PREFIX = "my_"
+# first path segments the server uses itself (API, sub-apps, web pages): not available as user or org names
+RESERVED_NAMES = frozenset(
+    {
+        "api",
+        "endpoints",
+        "xet-cas",
+        "static",
+        "models",
+        "datasets",
+        "spaces",
+        "login",
+        "logout",
+        "settings",
+        "lfs-upload",
+        "lfs-verify",
+        "lfs-objects",
+        "v1",
+        "new",
+        "docs",
+        "search",
+        "organizations",
+        "users",
+    }
+)
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 
 
@@ -57,6 +81,8 @@ class Accounts:
     def create(self, name: str, fullname: str = "", kind: str = "user") -> Account:
         if not valid_name(name):
             raise InvalidRepoName(f"Invalid account name {name!r}")
+        if name.lower() in RESERVED_NAMES:
+            raise InvalidRepoName(f"{name!r} is reserved: pick another user or organization name")
         if kind not in {"user", "org"}:
             raise ValueError("kind must be 'user' or 'org'")
         with self.db.transaction() as conn:

@@ -37,6 +37,7 @@ log = logging.getLogger("modelyard.server")
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 _MAX_JSON_BODY = 64 * 1024 * 1024
+PASSTHROUGH = ("/endpoints/", "/xet-cas/", "/static/")
 
 
 def build_router() -> Router:
@@ -66,6 +67,9 @@ class HubApp:
             return
         raw = scope.get("raw_path") or scope["path"].encode()
         raw_path = raw.decode("latin-1").split("?", 1)[0]
+        if self.fallback is not None and raw_path.startswith(PASSTHROUGH):
+            await self.fallback(scope, receive, send)  # sub-apps: no HF route can live under these prefixes
+            return
         route, params, other = self.router.match(scope["method"], raw_path)
         if route is None and (self.fallback is None or other or raw_path.startswith("/api/")):
             request = Request(scope, receive)
