@@ -43,12 +43,23 @@ def snippets(repo: Repo, base: str) -> list[tuple[str, str, str]]:
             )
         ]
     task = repo.pipeline_tag or "text-classification"
-    return [
+    out: list[tuple[str, str, str]] = []
+    if repo.library_name == "sentence-transformers":
+        out.append(
+            (
+                "sentence-transformers",
+                "sentence-transformers",
+                f"{env}python - <<'EOF'\nfrom sentence_transformers import SentenceTransformer\n\n"
+                f'model = SentenceTransformer("{rid}")\nprint(model.encode(["Hello world", "Hi there"]).shape)\nEOF',
+            )
+        )
+    pipeline_task = PIPELINE_TASK.get(task, task)
+    out += [
         (
             "transformers",
             "transformers",
-            f'{env}python - <<\'EOF\'\nfrom transformers import pipeline\n\npipe = pipeline("{task}", model="{rid}")\n'
-            f'print(pipe("Hello world"))\nEOF',
+            f'{env}python - <<\'EOF\'\nfrom transformers import pipeline\n\npipe = pipeline("{pipeline_task}", model="{rid}")\n'
+            f"print(pipe({PIPELINE_ARGS.get(pipeline_task, DEFAULT_ARGS)}))\nEOF",
         ),
         (
             "hub",
@@ -62,6 +73,23 @@ def snippets(repo: Repo, base: str) -> list[tuple[str, str, str]]:
             "InferenceClient",
             f"python - <<'EOF'\nfrom huggingface_hub import InferenceClient\n\n"
             f'client = InferenceClient(base_url="{base}/endpoints/{endpoint_name(rid)}")\n'
-            f'print(client.{task.replace("-", "_")}("Hello world"))\nEOF',
+            f"print(client.{task.replace('-', '_')}({CLIENT_ARGS.get(task, DEFAULT_ARGS)}))\nEOF",
         ),
     ]
+    return out
+
+
+DEFAULT_ARGS = '"Hello world"'
+# tasks the transformers pipeline() names differently
+PIPELINE_TASK = {"sentence-similarity": "feature-extraction"}
+PIPELINE_ARGS = {
+    "question-answering": 'question="Who lives here?", context="Ada lives in London."',
+    "zero-shot-classification": '"I love this phone", candidate_labels=["tech", "food"]',
+    "fill-mask": '"Paris is the [MASK] of France."',
+    "image-classification": '"cat.jpg"',
+    "automatic-speech-recognition": '"sample.wav"',
+}
+CLIENT_ARGS = {
+    **PIPELINE_ARGS,
+    "sentence-similarity": '"Hello world", other_sentences=["Hi there", "Good night"]',
+}
