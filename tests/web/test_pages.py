@@ -83,7 +83,12 @@ def test_login_shows_private_repos(live_server: Any, web_repos: WebRepos) -> Non
         assert ok.status_code == 303 and "httponly" in ok.headers["set-cookie"].lower()
         assert c.get(url).status_code == 200
         assert web_repos.private in c.get("/alice").text
-        # the cookie does not authenticate the API (Bearer only)
+        # the cookie does not authenticate the API (Bearer only) ...
         assert c.get(f"/api/models/{web_repos.private}").status_code in (401, 404)
+        # ... but download links on the private repo's pages work for the logged-in user
+        readme = f"/{web_repos.private}/resolve/main/.gitattributes"
+        assert c.get(readme).status_code == 200 and c.head(readme).status_code == 200
+        assert httpx.get(web_repos.url + readme).status_code == 404
         c.post("/logout")
         assert c.get(url).status_code == 404
+        assert c.get(readme).status_code == 404

@@ -6,6 +6,10 @@ from starlette.requests import Request
 
 from modelyard.server.services import Services
 
+# HttpOnly, SameSite=Lax cookie holding the token of a user who logged in on the web pages. It authenticates the
+# pages and plain file downloads (safe GET/HEAD on /resolve), never the JSON API.
+LOGIN_COOKIE = "modelyard_token"
+
 
 def services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]

@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import BadPayload, BadRequest
+from modelyard.errors import BadPayload, BadRequest, HubError
 from modelyard.hub.accounts import Principal
 from modelyard.hub.repos import Repo
+from modelyard.server.context import LOGIN_COOKIE
 from modelyard.server.context import base_url as base_url
 from modelyard.server.context import services as services
 from modelyard.types import RepoType
@@ -43,6 +44,19 @@ def principal(request: Request) -> Principal | None:
     if cached is not ...:
         return cached  # type: ignore[no-any-return]
     who = services(request).accounts.authenticate(bearer(request))
+    request.scope["modelyard.principal"] = who
+    return who
+
+
+def download_principal(request: Request) -> Principal | None:
+    """Like `principal`, but a browser without a Bearer header may use its web login cookie (file downloads only,
+    so links on the pages of private repos work); a stale cookie downloads anonymously."""
+    if request.headers.get("authorization") or not request.cookies.get(LOGIN_COOKIE):
+        return principal(request)
+    try:
+        who = services(request).accounts.authenticate(request.cookies[LOGIN_COOKIE])
+    except HubError:
+        who = None
     request.scope["modelyard.principal"] = who
     return who
 

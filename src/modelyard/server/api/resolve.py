@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from modelyard.errors import EntryNotFound, RangeNotSatisfiable
 from modelyard.hub.revisions import FileEntry
-from modelyard.server.api._common import base_url, get_repo, principal, services
+from modelyard.server.api._common import base_url, download_principal, get_repo, principal, services
 from modelyard.server.routing import REV, Router
 from modelyard.server.xet_routes import xet_refresh_route, xet_resolve_headers
 from modelyard.types import RepoType
@@ -120,7 +120,7 @@ def _lookup(
     request: Request, rtype: RepoType, ns: str, name: str, rev: str, path: str
 ) -> tuple[Any, str, FileEntry]:
     svc = services(request)
-    repo = get_repo(request, rtype.plural, ns, name)
+    repo = svc.repos.get(rtype, ns, name, download_principal(request))
     sha = svc.files.resolve_rev(repo, rev)
     try:
         entry = svc.files.file(repo, sha, path)

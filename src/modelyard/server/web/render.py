@@ -15,11 +15,12 @@ from starlette.responses import HTMLResponse
 
 from modelyard.errors import HubError
 from modelyard.hub.accounts import Principal
+from modelyard.server.context import LOGIN_COOKIE
 from modelyard.server.context import base_url as base_url
 from modelyard.server.context import services as services
 
 TEMPLATES = Path(__file__).parent / "templates"
-COOKIE = "modelyard_token"
+COOKIE = LOGIN_COOKIE
 
 
 def render_markdown(text: str) -> str:
