@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, select
 
 from modelyard.db.schema import commit_files, commits, refs
 from modelyard.errors import BadRequest, Conflict, EntryNotFound, InvalidRevisionName, RevisionNotFound
@@ -182,19 +182,6 @@ def history(
     return out, False
 
 
-def count_history(conn: Connection, repo_id: int, sha: str) -> int:
-    n, cur = 0, sha
-    cur_: str | None = sha
-    while cur_:
-        cur = cur_
-        n += 1
-        row = conn.execute(
-            select(commits.c.parent_sha).where(commits.c.repo_id == repo_id, commits.c.sha == cur)
-        ).first()
-        cur_ = row.parent_sha if row else None
-    return n
-
-
 def list_refs(conn: Connection, repo_id: int) -> list[Ref]:
     rows = conn.execute(select(refs).where(refs.c.repo_id == repo_id).order_by(refs.c.kind, refs.c.name))
     return [Ref(r.kind, r.name, r.commit_sha) for r in rows]
@@ -301,15 +288,6 @@ def write_commit(
     for i in range(0, len(rows), 500):
         conn.execute(commit_files.insert(), rows[i : i + 500])
     return Commit(sha, parent, tree, author, title, message, when)
-
-
-def repo_size(conn: Connection, repo_id: int, sha: str) -> int:
-    v = conn.execute(
-        select(func.coalesce(func.sum(commit_files.c.size), 0)).where(
-            and_(commit_files.c.repo_id == repo_id, commit_files.c.commit_sha == sha)
-        )
-    ).scalar()
-    return int(v or 0)
 
 
 def tree_of(files: dict[str, FileEntry]) -> dict[str, str]:

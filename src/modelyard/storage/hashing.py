@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 
@@ -10,16 +9,6 @@ from dataclasses import dataclass
 class BlobInfo:
     sha256: str
     size: int
-
-
-def git_blob_sha1_header(size: int) -> bytes:
-    return f"blob {size}\0".encode()
-
-
-def git_blob_sha1(data: bytes) -> str:
-    h = hashlib.sha1(git_blob_sha1_header(len(data)))
-    h.update(data)
-    return h.hexdigest()
 
 
 def lfs_pointer(sha256: str, size: int) -> bytes:

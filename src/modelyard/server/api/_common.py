@@ -109,10 +109,6 @@ def parse_json(raw: bytes) -> Any:
         raise BadPayload(f"Request body is not valid JSON: {e.msg}") from None
 
 
-async def json_body(request: Request) -> Any:
-    return parse_json(await request.body())
-
-
 def sync_json_body(request: Request) -> Any:
     """The JSON body of a sync handler (the dispatcher read it into the scope before the threadpool call)."""
     return parse_json(request.scope.get("modelyard.body", b""))

@@ -15,7 +15,6 @@ from modelyard.server.api._common import (
     get_repo,
     json_response,
     principal,
-    qbool,
     services,
     sync_json_body,
 )
@@ -95,6 +94,3 @@ def register(r: Router) -> None:
     r.add("PUT,POST", r"/lfs-upload/(?P<oid>[0-9a-f]{64})", upload)
     r.add("PUT", r"/lfs-upload/(?P<oid>[0-9a-f]{64})/part/(?P<part>\d+)", upload_part)
     r.add("POST", r"/lfs-verify/(?P<rtype>model|dataset|space)/(?P<ns>[^/]+)/(?P<name>[^/]+)", verify)
-
-
-__all__ = ["qbool", "register"]

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import BadRequest, RepoExists, RepoNotFound, RevisionNotFound, Unauthorized
+from modelyard.errors import BadRequest, RepoExists, Unauthorized
 from modelyard.hub.accounts import INVALID_CREDENTIALS
 from modelyard.hub.repos import Repo
 from modelyard.hub.revisions import FileEntry
@@ -130,18 +130,7 @@ def move_repo(request: Request) -> Response:
     if not isinstance(body, dict) or "fromRepo" not in body or "toRepo" not in body:
         raise BadRequest("Body needs 'fromRepo' and 'toRepo'")
     rtype = parse_repo_type(body.get("type"))
-    try:
-        repo = services(request).repos.move(
-            principal(request), rtype, str(body["fromRepo"]), str(body["toRepo"])
-        )
-    except RepoExists:
-        raise
-    except Exception as e:
-        from modelyard.errors import Conflict
-
-        if isinstance(e, Conflict):
-            raise Conflict(f"A {rtype.value} repository called {body['toRepo']} already exists") from None
-        raise
+    repo = services(request).repos.move(principal(request), rtype, str(body["fromRepo"]), str(body["toRepo"]))
     return json_response({"url": repo_url(request, repo)})
 
 
@@ -258,6 +247,3 @@ def register(r: Router) -> None:
     r.add("GET", rf"/api/{TYPES}/{REPO}/auth-check(?P<write>/write)?", auth_check)
     r.add("GET", rf"/api/{TYPES}/{REPO}", info)
     r.add("GET", rf"/api/{TYPES}/{REPO}/revision/{REV}", info)
-
-
-__all__ = ["RepoNotFound", "RevisionNotFound", "register"]

@@ -16,7 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from modelyard.errors import EntryNotFound, RangeNotSatisfiable
 from modelyard.hub.revisions import FileEntry
-from modelyard.server.api._common import base_url, download_principal, get_repo, principal, services
+from modelyard.server.api._common import base_url, download_principal, get_repo, services
 from modelyard.server.routing import REV, Router
 from modelyard.server.xet_routes import xet_refresh_route, xet_resolve_headers
 from modelyard.types import RepoType
@@ -185,6 +185,3 @@ def register(r: Router) -> None:
         r"/lfs-objects/(?P<rtype>model|dataset|space)/(?P<ns>[^/]+)/(?P<name>[^/]+)/(?P<oid>[0-9a-f]{64})",
         lfs_object,
     )
-
-
-__all__ = ["principal", "register"]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs, quote
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import BadPayload, BadRequest
 from modelyard.hub.files import TreeEntry
+from modelyard.hub.repos import Repo
 from modelyard.server.api._common import (
     get_repo,
     json_response,
@@ -119,7 +120,7 @@ def commits(request: Request, type: str, ns: str, name: str, rev: str) -> Respon
     return json_response([commit_item(c, formatted) for c in items], headers=headers)
 
 
-def _repo_for_write(request: Request, type: str, ns: str, name: str):  # type: ignore[no-untyped-def]
+def _repo_for_write(request: Request, type: str, ns: str, name: str) -> Repo:
     return services(request).repos.get_for_write(repo_type(type), ns, name, principal(request))
 
 
@@ -187,6 +188,3 @@ def register(r: Router) -> None:
     r.add("POST,DELETE", rf"/api/{TYPES}/{REPO}/tag/{REV}", tag)
     r.add("POST", rf"/api/{TYPES}/{REPO}/super-squash/{REV}", super_squash)
     r.add("GET", rf"/api/{TYPES}/{REPO}/lfs-files", lfs_files)
-
-
-__all__ = ["quote", "register"]
