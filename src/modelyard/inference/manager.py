@@ -408,7 +408,8 @@ class EndpointManager:
         rid = None
         try:
             rid, fut = worker.submit(request)
-            result = await asyncio.wait_for(asyncio.shield(fut), endpoint.config.request_timeout_s)
+            async with asyncio.timeout(endpoint.config.request_timeout_s):
+                result = await fut
             status = 200
             return result
         except TimeoutError:

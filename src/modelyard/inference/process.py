@@ -1,8 +1,10 @@
 """Front-side handle of one model worker process: spawn, submit, stream, stop.
 
 The worker is a separate process (forked from the pre-warmed :mod:`~modelyard.inference.zygote`, or a fresh
-``python -m modelyard.inference.worker``) talking over a pipe pair passed by file descriptor, so model code never runs in (or blocks) the HTTP process. A reader thread turns
-worker messages into asyncio future results on the owning event loop.
+``python -m modelyard.inference.worker``) talking over a pipe pair passed by file descriptor, so model code
+never runs in (or blocks) the HTTP process. Requests submitted in the same event-loop turn travel as one
+message; the worker's answers are read on the owning event loop itself (``loop.add_reader`` on the pipe), so
+a batch of results costs one wake-up, not a thread hop per message.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from modelyard.inference.errors import InvalidInput, ModelError, ModelLoadFailed, WorkerCrashed
+from modelyard.inference.framing import FrameReader, read_available
 from modelyard.inference.protocol import STATUS_INVALID, STATUS_OK, WorkerSpec
 from modelyard.inference.requests import InferenceRequest
 
@@ -137,7 +140,9 @@ class WorkerProcess:
         self.loop = asyncio.get_running_loop()
         self.proc: subprocess.Popen[bytes] | None = None
         self.conn_out: Connection | None = None
-        self.conn_in: Connection | None = None
+        self.read_fd: int | None = None
+        self.frames = FrameReader()
+        self.outbox: list[tuple[int, InferenceRequest]] = []
         self.ready: asyncio.Future[dict[str, Any]] = self.loop.create_future()
         self.pending: dict[int, asyncio.Future[list[Any]]] = {}
         self.streams: dict[int, asyncio.Queue[StreamEvent]] = {}
@@ -161,13 +166,14 @@ class WorkerProcess:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         self.conn_out = Connection(to_child_w, readable=False)
-        self.conn_in = Connection(from_child_r, writable=False)
+        os.set_blocking(from_child_r, False)
+        self.read_fd = from_child_r
         self._send(("init", self.spec))  # buffered in the pipe until the worker reads it
         self._launcher = threading.Thread(
             target=self._launch, args=(to_child_r, from_child_w), name="worker-launch", daemon=True
         )
         self._launcher.start()
-        threading.Thread(target=self._read_forever, name="worker-reader", daemon=True).start()
+        self.loop.add_reader(from_child_r, self._on_readable)
 
     def _launch(self, fd_in: int, fd_out: int) -> None:
         try:
@@ -200,17 +206,32 @@ class WorkerProcess:
             raise WorkerCrashed(f"The model worker is not reachable: {exc}") from None
 
     def submit(self, request: InferenceRequest) -> tuple[int, asyncio.Future[list[Any]]]:
+        """Queue ``request``; it leaves with the others submitted in this event-loop turn (one pipe write)."""
+        if self.conn_out is None or self.dead:
+            raise WorkerCrashed("The model worker is not running")
         rid = next(self.ids)
         fut: asyncio.Future[list[Any]] = self.loop.create_future()
         self.pending[rid] = fut
-        try:
-            self._send(("req", rid, request))
-        except Exception:
-            self.pending.pop(rid, None)
-            raise
+        if not self.outbox:
+            self.loop.call_soon(self._flush)
+        self.outbox.append((rid, request))
         return rid, fut
 
+    def _flush(self) -> None:
+        """Send the queued requests as one ``("reqs", [(rid, request), ...])`` message."""
+        jobs, self.outbox = self.outbox, []
+        if not jobs:
+            return
+        try:
+            self._send(("reqs", jobs))
+        except WorkerCrashed as exc:
+            for rid, _ in jobs:
+                fut = self.pending.pop(rid, None)
+                if fut is not None and not fut.done():
+                    fut.set_exception(exc)
+
     def submit_stream(self, request: InferenceRequest) -> tuple[int, asyncio.Queue[StreamEvent]]:
+        self._flush()
         rid = next(self.ids)
         events: asyncio.Queue[StreamEvent] = asyncio.Queue()
         self.streams[rid] = events
@@ -227,23 +248,29 @@ class WorkerProcess:
         if fut is not None and not fut.done():
             fut.cancel()
         self.streams.pop(rid, None)
+        if any(queued == rid for queued, _ in self.outbox):  # never sent: just drop it
+            self.outbox = [job for job in self.outbox if job[0] != rid]
+            return
         if not self.dead:
             with contextlib.suppress(WorkerCrashed):
                 self._send(("cancel", rid))
 
     # ------------------------------------------------------------------------------------------ reading
-    def _read_forever(self) -> None:
-        assert self.conn_in is not None
-        try:
-            while True:
-                msg = self.conn_in.recv()
-                self.loop.call_soon_threadsafe(self._dispatch, msg)
-        except (EOFError, OSError):
-            pass
-        except RuntimeError:  # event loop closed
-            return
-        with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(self._on_eof)
+    def _on_readable(self) -> None:
+        assert self.read_fd is not None
+        data, eof = read_available(self.read_fd)
+        for msg in self.frames.feed(data):
+            self._dispatch(msg)
+        if eof:
+            self._close_reader()
+            self._on_eof()
+
+    def _close_reader(self) -> None:
+        fd, self.read_fd = self.read_fd, None
+        if fd is not None:
+            with contextlib.suppress(ValueError, RuntimeError):  # loop closed
+                self.loop.remove_reader(fd)
+            os.close(fd)
 
     def _dispatch(self, msg: tuple[Any, ...]) -> None:
         kind = msg[0]
@@ -321,7 +348,7 @@ class WorkerProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self._pid, signal.SIGKILL)
                 _wait_gone(self._pid, timeout)
-        for conn in (self.conn_out, self.conn_in):
-            if conn is not None:
-                with contextlib.suppress(OSError):
-                    conn.close()
+        if self.conn_out is not None:
+            with contextlib.suppress(OSError):
+                self.conn_out.close()
+        # the read end stays open until the loop sees the worker's EOF (_on_readable closes it there)

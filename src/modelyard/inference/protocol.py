@@ -1,7 +1,7 @@
 """Messages between the HTTP front and a model worker process (pickled over a pipe pair).
 
-front → worker: ``("init", WorkerSpec)`` first, then ``("req", rid, InferenceRequest)``, ``("cancel", rid)``,
-``("stop",)``.
+front → worker: ``("init", WorkerSpec)`` first, then ``("reqs", [(rid, InferenceRequest), ...])`` (the requests
+of one event-loop turn), ``("req", rid, InferenceRequest)`` (a streamed one), ``("cancel", rid)``, ``("stop",)``.
 worker → front: ``("ready", info)`` or ``("load_error", message)``; then ``("results", [(rid, status, payload)],
 stats)`` per batch, ``("tok", rid, event)`` per streamed token and ``("end", rid, status, payload)`` when a
 streamed request finishes. ``status`` is ``"ok"``, ``"invalid_input"`` or ``"model_error"``.

@@ -46,7 +46,10 @@ class Worker:
             while True:
                 msg = self.conn_in.recv()
                 kind = msg[0]
-                if kind == "req":
+                if kind == "reqs":
+                    for job in msg[1]:
+                        self.jobs.put(job)
+                elif kind == "req":
                     self.jobs.put((msg[1], msg[2]))
                 elif kind == "cancel":
                     if len(self.cancelled) > 10_000:  # rids of requests that had already finished
