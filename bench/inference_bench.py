@@ -394,7 +394,13 @@ def stop(proc: subprocess.Popen[Any]) -> None:
 
 
 def bench_endpoint(
-    model_dir: Path, env: dict[str, str], sentences_file: Path, args: argparse.Namespace, autocast: str | None
+    model_dir: Path,
+    env: dict[str, str],
+    sentences_file: Path,
+    args: argparse.Namespace,
+    autocast: str | None,
+    graph: bool = True,
+    name: str = "endpoint",
 ) -> list[dict[str, Any]]:
     port = free_port()
     cmd = [sys.executable, "-m", "modelyard.server.inference_app", "--model-dir", str(model_dir)]
@@ -402,19 +408,30 @@ def bench_endpoint(
     cmd += ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms)]
     if autocast:
         cmd += ["--autocast", autocast]
+    if not graph:
+        cmd += ["--no-graph"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}/endpoints/minilm"
         wait_http(url + "/health")
-        if autocast:
-            args.report["bf16_cosine_min"] = _cosine_vs_raw(url, model_dir, sentences_file)
-        print(f"# modelyard endpoint{' (' + autocast + ' autocast)' if autocast else ''}", flush=True)
+        mode = json.loads(_get(url + "/info"))["runtime"].get("graph", "?")
+        label = f" ({autocast} autocast)" if autocast else ""
+        print(f"# modelyard {name}{label}, forward: {mode}", flush=True)
+        agreement = _agreement_with_raw(url, model_dir, sentences_file)
+        args.report.setdefault("forward", {})[name] = {"graph": mode, **agreement}
         return run_load(port, "/endpoints/minilm", sentences_file, args)
     finally:
         stop(proc)
 
 
-def _cosine_vs_raw(url: str, model_dir: Path, sentences_file: Path) -> float:
+def _get(url: str) -> str:
+    import httpx
+
+    return httpx.get(url, timeout=30).text
+
+
+def _agreement_with_raw(url: str, model_dir: Path, sentences_file: Path) -> dict[str, float]:
+    """Min cosine and max abs difference between the endpoint's vectors and sentence-transformers fp32."""
     import httpx
     import numpy as np
     from sentence_transformers import SentenceTransformer
@@ -422,7 +439,10 @@ def _cosine_vs_raw(url: str, model_dir: Path, sentences_file: Path) -> float:
     texts = json.loads(sentences_file.read_text())[:32]
     got = np.array(httpx.post(url, json={"inputs": texts}, timeout=60).json())
     ref = SentenceTransformer(str(model_dir), device="cpu").encode(texts, normalize_embeddings=True)
-    return float(np.min(np.sum(got * ref, axis=1)))
+    return {
+        "cosine_min": float(np.min(np.sum(got * ref, axis=1))),
+        "max_abs_diff": float(np.max(np.abs(got - ref))),
+    }
 
 
 def main() -> None:
@@ -435,6 +455,11 @@ def main() -> None:
     p.add_argument("--max-wait-ms", type=float, default=0.0)
     p.add_argument("--skip-naive", action="store_true")
     p.add_argument("--bf16", action="store_true", help="also measure the endpoint with bf16 autocast")
+    p.add_argument(
+        "--eager",
+        action="store_true",
+        help="also measure the endpoint with --no-graph (the eager forward: serving overhead alone)",
+    )
     p.add_argument("--repeat", type=int, default=3, help="load runs per server; the median is reported")
     p.add_argument(
         "--client",
@@ -496,8 +521,14 @@ def main() -> None:
             stop(proc)
 
     report["endpoint"] = bench_endpoint(model_dir, env, sentences_file, args, autocast=None)
+    if args.eager:
+        report["endpoint-eager"] = bench_endpoint(
+            model_dir, env, sentences_file, args, None, graph=False, name="endpoint-eager"
+        )
     if args.bf16:
-        report["endpoint-bf16"] = bench_endpoint(model_dir, env, sentences_file, args, autocast="bfloat16")
+        report["endpoint-bf16"] = bench_endpoint(
+            model_dir, env, sentences_file, args, autocast="bfloat16", name="endpoint-bf16"
+        )
     sentences_file.unlink(missing_ok=True)
     sentences_file.with_suffix(".lua").unlink(missing_ok=True)
 
@@ -512,7 +543,7 @@ def main() -> None:
     print(header)
     print("|---|---:|---:|---|---:|---:|---:|---:|")
     naive = {r["conc"]: r for r in report.get("naive", [])}
-    for name in ("naive", "endpoint", "endpoint-bf16"):
+    for name in ("naive", "endpoint", "endpoint-eager", "endpoint-bf16"):
         for r in report.get(name, []):
             vs = r["req_per_s"] / naive[r["conc"]]["req_per_s"] if naive and name != "naive" else None
             print(
@@ -525,8 +556,11 @@ def main() -> None:
     print(f"goal 1: endpoint/raw at concurrency 32 = {ep[32]['req_per_s'] / best:.2f} (target >= 0.8)")
     ratio = ep[1]["p50_ms"] / raw["single_forward_ms_p50"]
     print(f"goal 2: endpoint p50 at concurrency 1 / raw single forward = {ratio:.2f} (target <= 1.3)")
-    if "endpoint-bf16" in report:
-        print(f"bf16 autocast endpoint: cosine vs raw fp32 min {report['bf16_cosine_min']:.5f}")
+    for label, facts in report["forward"].items():
+        print(
+            f"{label}: forward {facts['graph']}; vs sentence-transformers fp32: cosine min "
+            f"{facts['cosine_min']:.6f}, max abs diff {facts['max_abs_diff']:.1e}"
+        )
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 

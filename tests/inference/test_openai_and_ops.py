@@ -195,6 +195,7 @@ def test_health_info_metrics(server: EndpointServer) -> None:
     assert info["model_pipeline_tag"] == "text-classification"
     assert info["model_id"] == "tests/tiny-classifier"
     assert info["runtime"]["labels"] == ["NEGATIVE", "POSITIVE", "NEUTRAL"]
+    assert info["runtime"]["graph"] == "torchscript"  # the checked trace is on by default
     client.text_classification("hello")
     metrics = httpx.get(url + "/metrics").text
     assert 'modelyard_inference_requests_total{endpoint="text-classification",status="200"}' in metrics

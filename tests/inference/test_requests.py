@@ -154,10 +154,13 @@ def test_endpoint_config() -> None:
     assert cfg.name == "my_model" and cfg.task == T.TOKEN_CLASSIFICATION and cfg.keep_alive_s is None
     assert EndpointConfig.from_dict(cfg.to_dict()) == cfg
     assert default_name("x/Hello World!") == "hello-world"
+    assert cfg.graph is True and EndpointConfig.from_dict({"repo_id": "a/b", "graph": False}).graph is False
     for bad in (
         {"repo_id": "../x"},
         {"repo_id": "a/b", "max_queue": 0},
         {"repo_id": "a/b", "max_batch_size": True},
+        {"repo_id": "a/b", "graph": "yes"},
+        {"repo_id": "a/b", "graph": 1},
     ):
         with pytest.raises(InvalidInput):
             EndpointConfig.from_dict(bad)

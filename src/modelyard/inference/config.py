@@ -32,6 +32,7 @@ class EndpointConfig:
     keep_alive_s: float | None = 300.0
     threads: int | None = None
     autocast: str | None = None
+    graph: bool = True
     request_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
@@ -88,10 +89,11 @@ class EndpointConfig:
             "keep_alive_s": (int, float, type(None)),
             "threads": (int, type(None)),
             "autocast": (str, type(None)),
+            "graph": bool,
             "request_timeout_s": (int, float),
         }
         for key, value in values.items():
             expected = types[key]
-            if isinstance(value, bool) or not isinstance(value, expected):
+            if isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected):
                 raise InvalidInput(f"Invalid type for {key!r}")
         return cls(**values)

@@ -236,6 +236,7 @@ class EndpointManager:
             max_wait_ms=config.max_wait_ms,
             threads=config.threads,
             autocast=config.autocast,
+            graph=config.graph,
         )
         worker = WorkerProcess(
             spec,

@@ -72,6 +72,9 @@ class Worker:
         model_dir = self.spec.source.snapshot(self.spec.repo_id, self.spec.revision)
         task = normalize_task(self.spec.task) if self.spec.task else infer_task(model_dir)
         runtime = load_runtime(task, model_dir)
+        use_graph = getattr(runtime, "use_graph", None)  # runtimes that can trace their forward
+        if self.spec.graph and not self.spec.autocast and use_graph is not None:
+            use_graph()
         info = {
             "task": task,
             "load_seconds": time.monotonic() - started,

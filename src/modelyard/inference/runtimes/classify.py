@@ -18,29 +18,34 @@ from modelyard.inference.runtimes.base import (
     module_memory,
     ranked_labels,
 )
+from modelyard.inference.runtimes.graph import GraphForward
 
 
-class _SequenceClassifier(NoStream):
+class _SequenceClassifier(GraphForward, NoStream):
     def __init__(self, model_dir: Path, task: str) -> None:
         self.task = task
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
         self.labels = label_map(self.model.config)
         self.max_length = min(int(getattr(self.model.config, "max_position_embeddings", 512)), 512)
+        self.init_forward("logits")
+
+    def _tokenize(self, texts: list[str], pairs: list[str] | None = None) -> Any:
+        return self.tokenizer(
+            texts, pairs, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
 
     def info(self) -> dict[str, Any]:
         return {
             "memory_bytes": module_memory(self.model),
             "labels": [self.labels[i] for i in sorted(self.labels)],
             "max_input_length": self.max_length,
+            "graph": self.graph,
         }
 
     def logits(self, texts: list[str], pairs: list[str] | None = None) -> torch.Tensor:
-        enc = self.tokenizer(
-            texts, pairs, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
         with torch.inference_mode():
-            out: torch.Tensor = self.model(**enc).logits.float()
+            out: torch.Tensor = self.forward(self._tokenize(texts, pairs)).float()
         return out
 
 

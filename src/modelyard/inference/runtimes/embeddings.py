@@ -12,9 +12,10 @@ from transformers import AutoModel, AutoTokenizer
 
 from modelyard.inference.requests import OP_EMBED, OP_SIMILARITY
 from modelyard.inference.runtimes.base import NoStream, module_memory, read_json
+from modelyard.inference.runtimes.graph import GraphForward
 
 
-class EmbeddingRuntime(NoStream):
+class EmbeddingRuntime(GraphForward, NoStream):
     def __init__(self, model_dir: Path, task: str) -> None:
         self.task = task
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -31,6 +32,12 @@ class EmbeddingRuntime(NoStream):
         limit = getattr(self.model.config, "max_position_embeddings", 512)
         self.max_length = int(st_config.get("max_seq_length") or min(limit, 512))
         self.dimensions = int(self.model.config.hidden_size)
+        self.init_forward("last_hidden_state")
+
+    def _tokenize(self, texts: list[str]) -> Any:
+        return self.tokenizer(
+            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
 
     def info(self) -> dict[str, Any]:
         return {
@@ -38,15 +45,14 @@ class EmbeddingRuntime(NoStream):
             "dimensions": self.dimensions,
             "max_input_length": self.max_length,
             "pooling": self.pooling,
+            "graph": self.graph,
         }
 
     def embed(self, texts: list[str], normalize: bool = True, truncate_left: bool = False) -> torch.Tensor:
         self.tokenizer.truncation_side = "left" if truncate_left else "right"
-        enc = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
+        enc = self._tokenize(texts)
         with torch.inference_mode():
-            hidden = self.model(**enc).last_hidden_state.float()
+            hidden = self.forward(enc).float()
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             if self.pooling == "cls":
                 pooled = hidden[:, 0]
