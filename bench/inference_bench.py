@@ -2,12 +2,16 @@
 
 Self-contained: measures, in this one run,
 1. raw best-batch torch throughput (tokenize + forward + mean pool + L2 norm, batches 1/8/32/128, like
-   baselines.md §1a) and the latency of a single batch-1 forward;
+   baselines.md §1a) and the latency of a single batch-1 forward, once right before and once right after the
+   endpoint's load runs (the ratios use the mean of the two passes: this host's speed drifts over minutes);
 2. a naive per-request server (Starlette + uvicorn, a sync handler in the threadpool calling
    ``SentenceTransformer.encode`` per request: what a FastAPI ``def`` endpoint does, baselines.md §2 "sync");
 3. the ModelYard endpoint (``python -m modelyard.server.inference_app``, feature-extraction, dynamic batching
    in a worker process);
 at concurrency 1/8/32 with a closed-loop keep-alive HTTP load generator in a separate process.
+
+The endpoint runs in graph mode (its default); ``--eager`` also measures it with ``--no-graph`` (serving overhead
+alone), ``--bf16`` with bf16 autocast. Each endpoint's vectors are compared with sentence-transformers fp32.
 
 Usage: python bench/inference_bench.py [--duration 10] [--warmup 3] [--model-dir DIR] [--json out.json]
 """
@@ -182,6 +186,26 @@ def measure_raw(model_dir: Path, sentences: list[str], seconds: float) -> dict[s
     results["best_batch"] = best_bs
     results["best_sent_per_s"] = results["per_batch"][best_bs]
     return results
+
+
+def _raw_pass(model_dir: Path, sentences: list[str], args: argparse.Namespace, when: str) -> dict[str, Any]:
+    print(f"# raw torch ({os.cpu_count()} threads), 16-token sentences, {when} the endpoint", flush=True)
+    raw = measure_raw(model_dir, sentences, args.raw_seconds)
+    for bs, rate in raw["per_batch"].items():
+        print(f"raw batch {bs:>3}: {rate:7.1f} sent/s")
+    print(f"raw single forward p50: {raw['single_forward_ms_p50']:.2f} ms", flush=True)
+    return raw
+
+
+def _mean_raw(passes: list[dict[str, Any]]) -> dict[str, Any]:
+    per_batch = {bs: statistics.mean(p["per_batch"][bs] for p in passes) for bs in passes[0]["per_batch"]}
+    best_bs = max(per_batch, key=lambda b: per_batch[b])
+    return {
+        "per_batch": per_batch,
+        "best_batch": best_bs,
+        "best_sent_per_s": per_batch[best_bs],
+        "single_forward_ms_p50": statistics.mean(p["single_forward_ms_p50"] for p in passes),
+    }
 
 
 # ---------------------------------------------------------------------------------------- naive server
@@ -391,6 +415,26 @@ def stop(proc: subprocess.Popen[Any]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+    _wait_model_processes_gone()
+
+
+def _wait_model_processes_gone(timeout: float = 30.0) -> None:
+    """The server's zygote and worker exit a moment after it: let them go before measuring anything else."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = False
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    cmdline = (entry / "cmdline").read_bytes()
+                except OSError:
+                    continue
+                if b"modelyard.inference." in cmdline:
+                    busy = True
+                    break
+        if not busy:
+            return
+        time.sleep(0.1)
 
 
 def bench_endpoint(
@@ -497,16 +541,16 @@ def main() -> None:
     report: dict[str, Any] = {"cpu_count": os.cpu_count(), "model_dir": str(model_dir), "client": args.client}
     args.report = report
 
-    print(f"# raw torch ({os.cpu_count()} threads), 16-token sentences", flush=True)
-    raw = measure_raw(model_dir, sentences, args.raw_seconds)
-    report["raw"] = raw
-    for bs, rate in raw["per_batch"].items():
-        print(f"raw batch {bs:>3}: {rate:7.1f} sent/s")
-    print(
-        f"raw single forward p50: {raw['single_forward_ms_p50']:.2f} ms; best: {raw['best_sent_per_s']:.1f} sent/s"
-    )
-
+    # Raw is measured right before and right after the endpoint, and the two are averaged: this host's speed
+    # drifts by 10-20 % over minutes, and a single raw pass taken minutes away skews the ratio either way.
     env = dict(os.environ, HF_HUB_OFFLINE="1")
+    passes = [_raw_pass(model_dir, sentences, args, "before")]
+    report["endpoint"] = bench_endpoint(model_dir, env, sentences_file, args, autocast=None)
+    passes.append(_raw_pass(model_dir, sentences, args, "after"))
+    raw = _mean_raw(passes)
+    report["raw"] = raw
+    report["raw_passes"] = passes
+
     if not args.skip_naive:
         port = free_port()
         proc = subprocess.Popen(
@@ -520,7 +564,6 @@ def main() -> None:
         finally:
             stop(proc)
 
-    report["endpoint"] = bench_endpoint(model_dir, env, sentences_file, args, autocast=None)
     if args.eager:
         report["endpoint-eager"] = bench_endpoint(
             model_dir, env, sentences_file, args, None, graph=False, name="endpoint-eager"
@@ -535,9 +578,10 @@ def main() -> None:
     best = raw["best_sent_per_s"]
     print()
     print(f"load generator: {args.client}; 1-min load average now: {os.getloadavg()[0]:.2f}")
+    each = " / ".join(f"{p['per_batch'][raw['best_batch']]:.1f}" for p in passes)
     print(
-        f"raw best batch: {best:.1f} sent/s (bs {raw['best_batch']}); raw batch-1 forward p50 "
-        f"{raw['single_forward_ms_p50']:.2f} ms"
+        f"raw best batch: {best:.1f} sent/s (bs {raw['best_batch']}; mean of the passes before and after the "
+        f"endpoint: {each}); raw batch-1 forward p50 {raw['single_forward_ms_p50']:.2f} ms"
     )
     header = "| server | conc | req/s (median) | runs | p50 ms | p99 ms | /raw best | vs naive |"
     print(header)
