@@ -452,6 +452,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--autocast", choices=("bfloat16", "float16"), default=None, help="run the model under torch.autocast"
     )
+    p.add_argument(
+        "--no-graph",
+        dest="graph",
+        action="store_false",
+        help="keep the eager forward (default: a frozen TorchScript trace where it gives the same answers)",
+    )
     p.add_argument("--memory-budget-mb", type=float, default=None)
     p.add_argument("--max-loaded", type=int, default=None)
     p.add_argument("--log-level", default="warning")
@@ -473,6 +479,7 @@ def build_from_args(args: argparse.Namespace) -> tuple[EndpointManager, Authoriz
         "keep_alive_s": None if args.keep_alive < 0 else args.keep_alive,
         "threads": args.threads,
         "autocast": args.autocast,
+        "graph": args.graph,
         "revision": args.revision,
     }
     if args.hub:
