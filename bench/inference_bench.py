@@ -418,22 +418,22 @@ def stop(proc: subprocess.Popen[Any]) -> None:
     _wait_model_processes_gone()
 
 
+def _model_processes_running() -> bool:
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"modelyard.inference." in (entry / "cmdline").read_bytes():
+                return True
+        except OSError:  # it exited while we looked
+            continue
+    return False
+
+
 def _wait_model_processes_gone(timeout: float = 30.0) -> None:
     """The server's zygote and worker exit a moment after it: let them go before measuring anything else."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        busy = False
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    cmdline = (entry / "cmdline").read_bytes()
-                except OSError:
-                    continue
-                if b"modelyard.inference." in cmdline:
-                    busy = True
-                    break
-        if not busy:
-            return
+    while _model_processes_running() and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
@@ -446,6 +446,8 @@ def bench_endpoint(
     graph: bool = True,
     name: str = "endpoint",
 ) -> list[dict[str, Any]]:
+    import httpx
+
     port = free_port()
     cmd = [sys.executable, "-m", "modelyard.server.inference_app", "--model-dir", str(model_dir)]
     cmd += ["--name", "minilm", "--task", "feature-extraction", "--port", str(port), "--max-queue", "1024"]
@@ -458,7 +460,7 @@ def bench_endpoint(
     try:
         url = f"http://127.0.0.1:{port}/endpoints/minilm"
         wait_http(url + "/health")
-        mode = json.loads(_get(url + "/info"))["runtime"].get("graph", "?")
+        mode = httpx.get(url + "/info", timeout=30).json()["runtime"].get("graph", "?")
         label = f" ({autocast} autocast)" if autocast else ""
         print(f"# modelyard {name}{label}, forward: {mode}", flush=True)
         agreement = _agreement_with_raw(url, model_dir, sentences_file)
@@ -466,12 +468,6 @@ def bench_endpoint(
         return run_load(port, "/endpoints/minilm", sentences_file, args)
     finally:
         stop(proc)
-
-
-def _get(url: str) -> str:
-    import httpx
-
-    return httpx.get(url, timeout=30).text
 
 
 def _agreement_with_raw(url: str, model_dir: Path, sentences_file: Path) -> dict[str, float]:

@@ -94,6 +94,8 @@ class EndpointConfig:
         }
         for key, value in values.items():
             expected = types[key]
-            if isinstance(value, bool) is not (expected is bool) or not isinstance(value, expected):
+            # bool is an int subclass: only the bool fields take true/false, and they take nothing else
+            is_bool = isinstance(value, bool)
+            if is_bool != (expected is bool) or not isinstance(value, expected):
                 raise InvalidInput(f"Invalid type for {key!r}")
         return cls(**values)

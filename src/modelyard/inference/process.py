@@ -248,8 +248,9 @@ class WorkerProcess:
         if fut is not None and not fut.done():
             fut.cancel()
         self.streams.pop(rid, None)
-        if any(queued == rid for queued, _ in self.outbox):  # never sent: just drop it
-            self.outbox = [job for job in self.outbox if job[0] != rid]
+        unsent = [job for job in self.outbox if job[0] != rid]
+        if len(unsent) < len(self.outbox):  # it had not left yet: just drop it
+            self.outbox = unsent
             return
         if not self.dead:
             with contextlib.suppress(WorkerCrashed):

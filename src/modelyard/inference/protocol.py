@@ -28,6 +28,5 @@ class WorkerSpec:
     max_wait_ms: float = 0.0
     threads: int | None = None
     autocast: str | None = None  # "bfloat16": run the model under torch.autocast (CPU bf16)
-    graph: bool = (
-        True  # run the forward as a frozen TorchScript trace where the runtime can and it checks out
-    )
+    # run the forward as a frozen TorchScript trace where the runtime can and the trace checks out
+    graph: bool = True

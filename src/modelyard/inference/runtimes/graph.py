@@ -7,7 +7,7 @@ batch-1 call on a CPU (measured on all-MiniLM-L6-v2, 2 threads: 1.37x the throug
 
 A trace records one path through the model's Python code, so :func:`trace_forward` traces a padded batch and then
 checks the traced forward against the eager one on batches of other sizes and lengths (padded and not); any
-difference, error or warning-worthy surprise means the eager forward is kept and the reason is reported.
+difference or error means the eager forward is kept and the reason is reported.
 """
 
 from __future__ import annotations
@@ -48,16 +48,10 @@ def trace_forward(
             warnings.simplefilter("ignore")  # TracerWarnings about Python branches: the checks below decide
             example = dict(tokenize(list(_SAMPLES)))
             traced = torch.jit.trace(model, example_kwarg_inputs=example, strict=False, check_trace=False)  # type: ignore[no-untyped-call]
-            frozen = torch.jit.freeze(traced.eval())
-
-            def forward(encoding: Mapping[str, torch.Tensor]) -> torch.Tensor:
-                result: torch.Tensor = frozen(**encoding)[output]
-                return result
-
+            forward = output_of(torch.jit.freeze(traced.eval()), output)
             for texts in _batches():
                 encoding = dict(tokenize(texts))
-                want = model(**encoding)[output]
-                got = forward(encoding)
+                want, got = output_of(model, output)(encoding), forward(encoding)
                 if got.shape != want.shape:
                     return None, f"traced output shape {tuple(got.shape)} != eager {tuple(want.shape)}"
                 mask = encoding.get("attention_mask")
@@ -73,9 +67,11 @@ def trace_forward(
     return forward, "torchscript"
 
 
-def eager_forward(model: torch.nn.Module, output: str) -> Forward:
+def output_of(module: Any, output: str) -> Forward:
+    """``encoding -> module(**encoding)[output]``, for an eager model or a frozen trace alike."""
+
     def forward(encoding: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        result: torch.Tensor = model(**encoding)[output]
+        result: torch.Tensor = module(**encoding)[output]
         return result
 
     return forward
@@ -92,7 +88,7 @@ class GraphForward:
 
     def init_forward(self, output: str) -> None:
         self.output = output
-        self.forward = eager_forward(self.model, output)
+        self.forward = output_of(self.model, output)
         self.graph = "eager"
 
     def use_graph(self) -> None:
