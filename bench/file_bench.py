@@ -11,54 +11,14 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except FileNotFoundError:
-        pass
-    return 0.0
-
-
-class RssWatcher(threading.Thread):
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid, self.peak, self.stop = pid, 0.0, False
-
-    def run(self) -> None:
-        while not self.stop:
-            self.peak = max(self.peak, rss_mb(self.pid))
-            time.sleep(0.05)
+from _harness import RssWatcher, start_hub, start_nginx, stop, write_random
 
 
 def curl(args: list[str], metric: str = "speed_download", expect_bytes: int | None = None) -> float:
@@ -83,15 +43,7 @@ def main() -> None:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         blob = work / "big.bin"
-        h = hashlib.sha256()
-        with open(blob, "wb") as f:
-            left = size
-            while left:
-                chunk = os.urandom(min(left, 8 << 20))
-                h.update(chunk)
-                f.write(chunk)
-                left -= len(chunk)
-        oid = h.hexdigest()
+        oid = write_random(blob, size)
         os.sync()
 
         # Python sha256 of the same file (warm page cache), the upload's physical limit on one core
@@ -103,19 +55,9 @@ def main() -> None:
             sha_speeds.append(size / (time.perf_counter() - t))
         sha_mb = statistics.median(sha_speeds) / 1e6
 
-        env = {**os.environ, "MODELYARD_DATA_DIR": str(work / "data")}
-        mod = [sys.executable, "-m", "modelyard"]
-        subprocess.run([*mod, "users", "create", "bench"], env=env, check=True, capture_output=True)
-        token = subprocess.run(
-            [*mod, "tokens", "create", "bench"], env=env, check=True, capture_output=True, text=True
-        ).stdout.strip()
-        port = free_port()
-        server = subprocess.Popen(
-            [*mod, "serve", "--port", str(port), "--migrate"], env={**env, "MODELYARD_LOG_LEVEL": "warning"}
-        )
-        procs.append(server)
-        base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/api/whoami-v2")
+        hub = start_hub(work / "data")
+        procs.append(hub.proc)
+        server, base, token = hub.proc, hub.url, hub.token
         auth = {"authorization": f"Bearer {token}"}
         httpx.post(
             base + "/api/repos/create", json={"name": "big", "type": "model"}, headers=auth
@@ -137,11 +79,8 @@ def main() -> None:
             )
             r.raise_for_status()
             href = r.json()["objects"][0]["actions"]["upload"]["href"]
-            w = RssWatcher(server.pid)
-            w.start()
-            up_speeds.append(curl(["-T", str(blob), href], "speed_upload"))
-            w.stop = True
-            w.join()
+            with RssWatcher(server.pid) as w:
+                up_speeds.append(curl(["-T", str(blob), href], "speed_upload"))
             up_rss = max(up_rss, w.peak)
         # commit it so it can be downloaded
         lines = [
@@ -160,25 +99,14 @@ def main() -> None:
         url = f"{base}/bench/big/resolve/main/big.bin"
         curl([url])  # warm
         for _ in range(args.reps):
-            w = RssWatcher(server.pid)
-            w.start()
-            dl.append(curl([url], expect_bytes=size))
-            w.stop = True
-            w.join()
+            with RssWatcher(server.pid) as w:
+                dl.append(curl([url], expect_bytes=size))
             dl_rss = max(dl_rss, w.peak)
 
         ng: list[float] = []
         if shutil.which("nginx"):
-            nport = free_port()
-            conf = work / "nginx.conf"
-            conf.write_text(f"""user root; worker_processes 1; daemon off; pid {work}/nginx.pid; error_log {work}/nginx.err;
-events {{ worker_connections 64; }}
-http {{ access_log off; sendfile on; client_body_temp_path {work}/ngtmp; proxy_temp_path {work}/ngtmp;
-fastcgi_temp_path {work}/ngtmp; uwsgi_temp_path {work}/ngtmp; scgi_temp_path {work}/ngtmp;
-server {{ listen 127.0.0.1:{nport}; root {work}; }} }}""")
-            ng_proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(work)])
+            ng_proc, nport = start_nginx(work, work, "/big.bin", connections=64)
             procs.append(ng_proc)
-            wait_http(f"http://127.0.0.1:{nport}/big.bin")
             curl([f"http://127.0.0.1:{nport}/big.bin"])
             for _ in range(args.reps):
                 ng.append(curl([f"http://127.0.0.1:{nport}/big.bin"], expect_bytes=size))
@@ -199,11 +127,7 @@ server {{ listen 127.0.0.1:{nport}; root {work}; }} }}""")
         print(f"server peak RSS    : upload {up_rss:.0f} MB, download {dl_rss:.0f} MB (goal < 200 MB)")
     finally:
         for p in procs:
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
+            stop(p)
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -30,6 +30,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _harness
+from _harness import free_port, parse_wrk, wait_http
+
 WORDS = [
     "time",
     "person",
@@ -301,16 +304,6 @@ def load_client_main(args: argparse.Namespace) -> None:
     print(json.dumps(out), flush=True)
 
 
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-
-
-def _wrk_ms(text: str) -> float:
-    for unit in ("us", "ms", "s", "m"):
-        if text.endswith(unit) and text[: -len(unit)].replace(".", "", 1).isdigit():
-            return float(text[: -len(unit)]) * _UNITS[unit]
-    raise ValueError(text)
-
-
 def _run_wrk_once(
     port: int, path: str, sentences_file: Path, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
@@ -335,15 +328,7 @@ def _run_wrk_once(
         text = res.stdout
         if "Non-2xx" in text or "Socket errors" in text:
             raise RuntimeError(f"wrk saw errors:\n{text}")
-        row: dict[str, Any] = {"conc": conc, "client": "wrk"}
-        for line in text.splitlines():
-            parts = line.split()
-            if line.startswith("Requests/sec:"):
-                row["req_per_s"] = float(parts[1])
-            elif len(parts) == 2 and parts[0] in ("50%", "99%"):
-                row[f"p{parts[0][:-1]}_ms"] = _wrk_ms(parts[1])
-            elif "requests in" in line:
-                row["requests"] = int(parts[0])
+        row: dict[str, Any] = {"conc": conc, "client": "wrk", **parse_wrk(text)}
         out.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     return out
@@ -386,35 +371,8 @@ def _run_load_once(
     return data
 
 
-def wait_http(url: str, timeout: float = 180) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def stop(proc: subprocess.Popen[Any]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    _harness.stop(proc, 20)
     _wait_model_processes_gone()
 
 
@@ -459,7 +417,7 @@ def bench_endpoint(
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}/endpoints/minilm"
-        wait_http(url + "/health")
+        wait_http(url + "/health", 180, need_ok=True)
         mode = httpx.get(url + "/info", timeout=30).json()["runtime"].get("graph", "?")
         label = f" ({autocast} autocast)" if autocast else ""
         print(f"# modelyard {name}{label}, forward: {mode}", flush=True)
@@ -554,7 +512,7 @@ def main() -> None:
             env=env,
         )
         try:
-            wait_http(f"http://127.0.0.1:{port}/health")
+            wait_http(f"http://127.0.0.1:{port}/health", 180, need_ok=True)
             print("# naive per-request server", flush=True)
             report["naive"] = run_load(port, "/embed", sentences_file, args)
         finally:

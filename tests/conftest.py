@@ -35,7 +35,6 @@ _CLIENT_HOME = tempfile.mkdtemp(prefix="modelyard-hf-home-")
 os.environ.update(
     {
         "HF_ENDPOINT": SESSION_URL,
-        "HF_HUB_DISABLE_XET": "1",
         "HF_HOME": _CLIENT_HOME,
         "HF_HUB_CACHE": os.path.join(_CLIENT_HOME, "hub"),
         "HF_DATASETS_CACHE": os.path.join(_CLIENT_HOME, "datasets"),
@@ -49,6 +48,7 @@ os.environ.update(
     }
 )
 for _var in (
+    "HF_HUB_DISABLE_XET",  # the default client (Xet on) is the main mode; the `transfer` fixture adds LFS
     "HF_TOKEN",
     "HUGGING_FACE_HUB_TOKEN",
     "HF_HUB_OFFLINE",
@@ -61,10 +61,11 @@ if "huggingface_hub" in sys.modules:  # imported by a plugin before us: align th
 
     _c.ENDPOINT = SESSION_URL
     _c.HUGGINGFACE_CO_URL_TEMPLATE = SESSION_URL + "/{repo_id}/resolve/{revision}/{filename}"
-    _c.HF_HUB_DISABLE_XET = True
+    _c.HF_HUB_DISABLE_XET = False
 
 import uvicorn  # noqa: E402
 
+from _transfer import TRANSFERS, transfer_mode  # noqa: E402
 from modelyard.config import Settings  # noqa: E402
 from modelyard.db import migrate  # noqa: E402
 from modelyard.server.app import create_app  # noqa: E402
@@ -114,6 +115,8 @@ def start_server(data_dir: Path, sock: socket.socket | None = None, **overrides:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
+    # CI runners may have little free disk; the reserve is tested on its own
+    overrides.setdefault("disk_reserve_mb", 64)
     settings = Settings(data_dir=str(data_dir), port=0, log_level="warning", **overrides)
     services = Services.build(settings)
     migrate.upgrade(services.db)
@@ -172,6 +175,17 @@ def hub_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def api(live_server: Hub) -> Any:
     """HfApi as alice (write token) against the session hub."""
     return live_server.api()
+
+
+@pytest.fixture(params=TRANSFERS)
+def transfer(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test once per upload path: "xet" (the default client) and "lfs" (HF_HUB_DISABLE_XET=1).
+
+    Check which path the server saw with ``assert_arrived(hub, sha256, transfer)`` (tests/_transfer.py).
+    Pin a test to one path with ``@pytest.mark.parametrize("transfer", ["lfs"], indirect=True)``.
+    """
+    with transfer_mode(request.param) as mode:
+        yield mode
 
 
 @pytest.fixture

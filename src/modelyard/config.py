@@ -54,19 +54,92 @@ OPTIONS: tuple[Option, ...] = (
     Option("port", int, 8080, "Port to bind (0 = pick a free one)."),
     Option("public_url", str, "", "Base URL clients use; default: derived from the request Host header."),
     Option(
+        "content_url",
+        str,
+        "",
+        "Separate origin serving file bytes (e.g. https://content.example.org, same server); "
+        "empty: served by the hub itself.",
+    ),
+    Option("session_idle_timeout", int, 14 * 86400, "Web login sessions end after this many idle seconds."),
+    Option("session_max_age", int, 30 * 86400, "Web login sessions end this many seconds after login."),
+    Option(
         "secret_key", Secret, "", "Key signing upload URLs; default: generated once into <data_dir>/secret."
     ),
     Option("multipart_threshold", int, 2 * 1024**3, "LFS objects at least this big are uploaded in parts."),
     Option("multipart_chunk_size", int, 512 * 1024**2, "Part size for multipart LFS uploads."),
     Option("max_upload_size", int, 500 * 1024**3, "Largest accepted file, in bytes."),
-    Option("download_chunk_size", int, 1024 * 1024, "Bytes per write when streaming a download."),
+    Option(
+        "disk_reserve_mb",
+        int,
+        1024,
+        "Free space (MiB) kept under the blob store: uploads that would eat into it are refused with 507.",
+    ),
+    Option(
+        "download_chunk_size",
+        int,
+        64 * 1024,
+        "Bytes per write when a download cannot use sendfile(2): what each slow client may hold in memory.",
+    ),
     Option("tree_page_size", int, 1000, "Entries per page of /tree listings."),
+    Option("max_json_body", int, 8 * 1024**2, "Largest JSON request body, in bytes (413 past it)."),
+    Option(
+        "max_json_depth", int, 64, "Deepest nesting of arrays/objects in a JSON body or NDJSON line (400)."
+    ),
+    Option(
+        "max_ndjson_line",
+        int,
+        32 * 1024**2,
+        "Longest line of an NDJSON commit payload, in bytes (413); inline files are base64 in one line.",
+    ),
+    Option("max_commit_operations", int, 100_000, "Most operations (file adds/deletes) in one commit (413)."),
+    Option("max_commit_summary", int, 4096, "Longest commit summary (title), in bytes (413)."),
+    Option("max_commit_description", int, 256 * 1024, "Longest commit description, in bytes (413)."),
+    Option(
+        "max_header_size",
+        int,
+        64 * 1024,
+        "Largest request head (request line and headers), in bytes; past it 431.",
+    ),
+    Option(
+        "rate_limit_per_minute",
+        int,
+        6000,
+        "Requests a minute per access token (burst: as many); past it 429 with Retry-After. 0 = no limit.",
+    ),
+    Option(
+        "rate_limit_anonymous_per_minute",
+        int,
+        3000,
+        "Requests a minute per client IP without a token (the socket peer: behind a proxy all clients "
+        "share its IP); also caps failed authentications per IP. 0 = no limit.",
+    ),
     Option(
         "inference_memory_budget_mb", int, 4096, "Memory for loaded endpoint models; LRU idle ones unload."
     ),
     Option("inference_max_loaded", int, 8, "Most endpoint models loaded at once."),
     Option("seed", _bool, False, "Seed a demo user, token and repos on start (for newcomers)."),
     Option("log_level", str, "info", "Log level for the server."),
+    Option(
+        "webhook_max_attempts",
+        int,
+        5,
+        "Webhook deliveries: HTTP attempts before a delivery is marked failed.",
+    ),
+    Option(
+        "webhook_retry_base",
+        float,
+        10.0,
+        "Webhook deliveries: seconds before the first retry; doubles after each failed attempt (at most 1 hour).",
+    ),
+    Option("webhook_timeout", float, 10.0, "Webhook deliveries: seconds to wait for the receiver's answer."),
+    Option("webhook_poll_interval", float, 1.0, "Webhook deliveries: seconds between checks of the queue."),
+    Option(
+        "webhook_allow_private",
+        _bool,
+        False,
+        "Webhook URLs may point to loopback, private and link-local addresses (off: refused on create and on "
+        "send, against SSRF; turn on for receivers on the hub's own network).",
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
@@ -80,16 +153,34 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = ""
+    content_url: str = ""
+    session_idle_timeout: int = 14 * 86400
+    session_max_age: int = 30 * 86400
     secret_key: Secret = field(default_factory=lambda: Secret(""))
     multipart_threshold: int = 2 * 1024**3
     multipart_chunk_size: int = 512 * 1024**2
     max_upload_size: int = 500 * 1024**3
-    download_chunk_size: int = 1024 * 1024
+    disk_reserve_mb: int = 1024
+    download_chunk_size: int = 64 * 1024
     tree_page_size: int = 1000
+    max_json_body: int = 8 * 1024**2
+    max_json_depth: int = 64
+    max_ndjson_line: int = 32 * 1024**2
+    max_commit_operations: int = 100_000
+    max_commit_summary: int = 4096
+    max_commit_description: int = 256 * 1024
+    max_header_size: int = 64 * 1024
+    rate_limit_per_minute: int = 6000
+    rate_limit_anonymous_per_minute: int = 3000
     inference_memory_budget_mb: int = 4096
     inference_max_loaded: int = 8
     seed: bool = False
     log_level: str = "info"
+    webhook_max_attempts: int = 5
+    webhook_retry_base: float = 10.0
+    webhook_timeout: float = 10.0
+    webhook_poll_interval: float = 1.0
+    webhook_allow_private: bool = False
 
     @property
     def resolved_database_url(self) -> str:

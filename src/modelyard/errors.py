@@ -14,8 +14,11 @@ Tree::
     ├── PreconditionFailed (412, "PreconditionFailed")
     ├── RangeNotSatisfiable (416)
     ├── TooLarge (413)
+    ├── HeadersTooLarge (431)
     ├── Overloaded (429, carries ``retry_after``)
+    │   └── RateLimited
     ├── Unavailable (503, carries ``estimated_time``)
+    ├── InsufficientStorage (507)
     └── ConfigError (500)
 
 This module imports nothing from modelyard.
@@ -81,6 +84,12 @@ class Forbidden(HubError):
     status = 403
 
 
+class CsrfTokenInvalid(Forbidden):
+    """A web form POST without this browser's CSRF token (server/web/security.py)."""
+
+    code = "CsrfTokenInvalid"
+
+
 class NotFound(HubError):
     code = "NotFound"
     status = 404
@@ -134,14 +143,34 @@ class TooLarge(HubError):
     status = 413
 
 
+class HeadersTooLarge(HubError):
+    """The request line and headers exceed the configured size (HTTP 431)."""
+
+    code = "RequestHeaderFieldsTooLarge"
+    status = 431
+
+
 class Overloaded(HubError):
     code = "Overloaded"
     status = 429
 
 
+class RateLimited(Overloaded):
+    """Too many requests for this token or client IP (HTTP 429, carries ``retry_after`` seconds)."""
+
+    code = "RateLimited"
+
+
 class Unavailable(HubError):
     code = "Unavailable"
     status = 503
+
+
+class InsufficientStorage(HubError):
+    """The data directory is full, or its free space is under the configured reserve (HTTP 507)."""
+
+    code = "InsufficientStorage"
+    status = 507
 
 
 def all_error_classes() -> list[type[HubError]]:

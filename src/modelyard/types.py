@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,95}$")  # the Hub's rule: "_" may lead
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
 
@@ -37,7 +37,8 @@ class RepoType(StrEnum):
 
 
 def valid_name(name: str) -> bool:
-    """A namespace or repo name: 1-96 of [A-Za-z0-9._-], no '--' or '..', not ending in '.git'."""
+    """A namespace or repo name: 1-96 of [A-Za-z0-9._-], no '--' or '..', not starting or ending with '.' or '-', not
+    ending in '.git' (huggingface_hub's validate_repo_id: leading and trailing underscores are fine)."""
     return (
         bool(_NAME_RE.match(name))
         and "--" not in name

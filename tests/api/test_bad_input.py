@@ -91,7 +91,6 @@ BAD_PATHS = [
     ".git/config",
     "sub/.git/hooks/pre-commit",
     ".git",
-    "..\\ddd",
     "a//b.txt",
     "./../x",
     "a/./b",

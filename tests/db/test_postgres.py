@@ -56,3 +56,11 @@ def test_hub_on_postgres(postgres_url: str, hub_factory: Any, tmp_path: Path) ->
     assert list(hub.api(token=hub.bob).list_models(author="alice")) == []
     commits = api.list_repo_commits("alice/pg-model")
     assert [c.title for c in commits][-1] == "initial commit" and len(commits) == 2
+    # issue 10 on PostgreSQL: duplicate (history copied with INSERT … SELECT), lfs-files, collections
+    api.duplicate_repo("alice/pg-model", "alice/pg-copy")
+    assert api.model_info("alice/pg-copy").sha == api.model_info("alice/pg-model").sha
+    assert [f.filename for f in api.list_lfs_files("alice/pg-copy")] == ["model.safetensors"]
+    c = api.create_collection("PG picks", private=True)
+    api.add_collection_item(c.slug, "alice/pg-copy", "model", note="copy")
+    assert [x.slug for x in api.list_collections(owner="ALICE", item="models/alice/pg-copy")] == [c.slug]
+    assert list(hub.api(token=hub.bob).list_collections(owner="alice")) == []

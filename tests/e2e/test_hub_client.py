@@ -22,6 +22,8 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
+from _transfer import assert_arrived
+
 CHUNK = 8 * 1024 * 1024
 
 
@@ -141,6 +143,7 @@ def test_upload_folder_tiny_model_and_300mb_snapshot_roundtrip(
     assert files["big.bin"].lfs is not None and files["big.bin"].lfs.sha256 == big_sha
     assert files["model.safetensors"].lfs is not None
     assert files["config.json"].lfs is None
+    assert_arrived(live_server, big_sha, "xet")  # the default client; the 300 MB LFS run is in test_xet_hub
 
     out = Path(snapshot_download(rid, cache_dir=hf_cache, token=live_server.alice))
     got = tree_digest(out)
@@ -182,39 +185,47 @@ def test_hf_hub_download_by_tag_branch_and_sha(live_server, api, repo_name, hf_c
     assert api.file_exists(rid, "f.txt") and not api.file_exists(rid, "missing.txt")
 
 
-def test_upload_file_lfs_pattern_and_regular(live_server, api, repo_name, hf_cache):
+def test_upload_file_lfs_pattern_and_regular(live_server, api, repo_name, hf_cache, transfer):
     rid = f"alice/{repo_name}"
     api.create_repo(rid)
-    api.upload_file(path_or_fileobj=b"tiny lfs", path_in_repo="w/small.bin", repo_id=rid)  # *.bin -> LFS
-    api.upload_file(path_or_fileobj=b"\x00\x01binary", path_in_repo="raw.dat", repo_id=rid)  # binary -> LFS
+    tiny, raw = f"tiny {transfer}".encode(), b"\x00\x01binary " + transfer.encode()  # fresh bytes per mode
+    api.upload_file(path_or_fileobj=tiny, path_in_repo="w/small.bin", repo_id=rid)  # *.bin -> LFS
+    api.upload_file(path_or_fileobj=raw, path_in_repo="raw.dat", repo_id=rid)  # binary -> LFS
     api.upload_file(path_or_fileobj=b"plain text", path_in_repo="a.txt", repo_id=rid)
     by_path = {e.path: e for e in api.list_repo_tree(rid, recursive=True)}
     assert by_path["w/small.bin"].lfs is not None
-    assert by_path["w/small.bin"].lfs.sha256 == hashlib.sha256(b"tiny lfs").hexdigest()
+    assert by_path["w/small.bin"].lfs.sha256 == hashlib.sha256(tiny).hexdigest()
     assert by_path["w/small.bin"].size == 8
     assert by_path["raw.dat"].lfs is not None
     assert by_path["a.txt"].lfs is None
     assert by_path["a.txt"].blob_id == hashlib.sha1(b"blob 10\0plain text").hexdigest()
-    assert Path(hf_hub_download(rid, "w/small.bin", cache_dir=hf_cache)).read_bytes() == b"tiny lfs"
+    assert_arrived(live_server, hashlib.sha256(tiny).hexdigest(), transfer)
+    assert_arrived(live_server, hashlib.sha256(raw).hexdigest(), transfer)
+    assert Path(hf_hub_download(rid, "w/small.bin", cache_dir=hf_cache)).read_bytes() == tiny
     # re-uploading identical content is a no-op (preupload returns the remote oid)
     head = api.model_info(rid).sha
     api.upload_file(path_or_fileobj=b"plain text", path_in_repo="a.txt", repo_id=rid)
-    api.upload_file(path_or_fileobj=b"tiny lfs", path_in_repo="w/small.bin", repo_id=rid)
+    api.upload_file(path_or_fileobj=tiny, path_in_repo="w/small.bin", repo_id=rid)
     assert api.model_info(rid).sha == head
 
 
-def test_same_lfs_object_in_two_repos_stored_once(live_server, api, repo_name):
+def test_same_lfs_object_in_two_repos_stored_once(live_server, api, repo_name, transfer):
     data = os.urandom(200_000)
     sha = hashlib.sha256(data).hexdigest()
-    store = live_server.services.store
+    xet = live_server.services.xet
+    stored = []
     for suffix in ("a", "b"):
         rid = f"alice/{repo_name}-{suffix}"
         api.create_repo(rid)
         api.upload_file(path_or_fileobj=data, path_in_repo="same.bin", repo_id=rid)
-    assert store.exists(sha)
-    blob_root = Path(live_server.settings.data_dir) / "blobs"
-    copies = [p for p in blob_root.rglob("*") if p.is_file() and p.name.endswith(sha[4:])]
-    assert len(copies) == 1, copies
+        stored.append(xet.stats().stored_bytes)
+    assert_arrived(live_server, sha, transfer)
+    if transfer == "lfs":
+        blob_root = Path(live_server.settings.data_dir) / "blobs"
+        copies = [p for p in blob_root.rglob("*") if p.is_file() and p.name.endswith(sha[4:])]
+        assert len(copies) == 1, copies
+    else:  # the second repo's upload finds every chunk known: no new xorb bytes
+        assert stored[1] == stored[0], stored
     for suffix in ("a", "b"):
         e = next(iter(api.get_paths_info(f"alice/{repo_name}-{suffix}", ["same.bin"])))
         assert e.lfs.sha256 == sha
@@ -450,13 +461,14 @@ def test_move_repo_old_id_redirects(live_server, api, repo_name, hf_cache):
     assert "already exists" in str(ei.value)
 
 
-def test_hf_file_system_range_reads(live_server, api, repo_name):
+def test_hf_file_system_range_reads(live_server, api, repo_name, transfer):
     from huggingface_hub import HfFileSystem
 
     rid = f"alice/{repo_name}"
     api.create_repo(rid)
-    data = bytes(range(256)) * 40
+    data = bytes(range(256)) * 40 + transfer.encode()  # fresh bytes per mode
     api.upload_file(path_or_fileobj=data, path_in_repo="data.bin", repo_id=rid)
+    assert_arrived(live_server, hashlib.sha256(data).hexdigest(), transfer)
     fs = HfFileSystem(endpoint=live_server.url, token=live_server.alice, skip_instance_cache=True)
     with fs.open(f"{rid}/data.bin", "rb", block_size=100) as f:
         f.seek(1000)
@@ -474,7 +486,7 @@ def test_bad_requests_from_client_are_clear(api, repo_name):
     assert api.list_repo_files(rid) == [".gitattributes"]
 
 
-def test_concurrent_commits_lose_nothing(live_server, api, repo_name):
+def test_concurrent_commits_lose_nothing(live_server, api, repo_name, transfer):
     """Parallel commits to one branch serialise: every file lands, history is linear with one commit each."""
     from concurrent.futures import ThreadPoolExecutor
 

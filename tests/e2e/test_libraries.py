@@ -6,6 +6,8 @@ import io
 
 import pytest
 
+from _transfer import assert_arrived
+
 TEXTS = ["the cat is good today", "a dog was awful again", "this movie seems boring to me"]
 
 
@@ -15,6 +17,8 @@ def tiny_repo(live_server, tiny_model_dir):
     rid = "alice/tiny-bert"
     api.create_repo(rid, exist_ok=True)
     api.upload_folder(folder_path=tiny_model_dir, repo_id=rid, commit_message="tiny bert")
+    weights = next(iter(api.get_paths_info(rid, ["model.safetensors"])))
+    assert_arrived(live_server, weights.lfs.sha256, "xet")  # the default client: from_pretrained reads Xet
     return rid
 
 
@@ -65,7 +69,7 @@ def test_transformers_revision_and_private(live_server, tiny_model_dir, tmp_path
     assert "not a valid model identifier" in str(ei.value) or "Repository Not Found" in str(ei.value)
 
 
-def test_push_to_hub(live_server, tiny_model_dir, tmp_path):
+def test_push_to_hub(live_server, tiny_model_dir, tmp_path, transfer):
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -73,13 +77,15 @@ def test_push_to_hub(live_server, tiny_model_dir, tmp_path):
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
     with torch.no_grad():
         for p in model.parameters():
-            p.add_(0.01)
-    rid = "alice/tiny-pushed"
+            p.add_(0.01 if transfer == "xet" else 0.02)  # fresh weights per mode
+    rid = f"alice/tiny-pushed-{transfer}"
     model.push_to_hub(rid, token=live_server.alice, commit_message="push model")
     tok.push_to_hub(rid, token=live_server.alice, commit_message="push tokenizer")
     model.push_to_hub(rid, token=live_server.alice)  # second push: create_repo(exist_ok=True) path
     files = set(live_server.api().list_repo_files(rid))
     assert {"config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"} <= files
+    weights = next(iter(live_server.api().get_paths_info(rid, ["model.safetensors"])))
+    assert_arrived(live_server, weights.lfs.sha256, transfer)
     back = AutoModelForSequenceClassification.from_pretrained(rid, cache_dir=tmp_path).eval()
     for (n1, p1), (n2, p2) in zip(model.state_dict().items(), back.state_dict().items(), strict=True):
         assert n1 == n2 and torch.equal(p1, p2), n1
@@ -88,6 +94,11 @@ def test_push_to_hub(live_server, tiny_model_dir, tmp_path):
 
 
 ROWS = {"text": ["good", "bad", "fine", "awful"], "label": [1, 0, 1, 0]}
+
+
+def _rows(transfer: str) -> dict[str, list]:
+    """ROWS plus one row naming the mode: fresh file bytes per mode."""
+    return {"text": [*ROWS["text"], transfer], "label": [*ROWS["label"], 2]}
 
 
 def _load(rid: str, tmp_path):
@@ -109,17 +120,17 @@ def test_load_dataset_csv(live_server, tmp_path):
     assert ds["train"].to_dict() == ROWS
 
 
-def test_load_dataset_parquet(live_server, tmp_path):
+def test_load_dataset_parquet(live_server, tmp_path, transfer):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     api = live_server.api()
-    rid = "alice/ds-parquet"
+    rid = f"alice/ds-parquet-{transfer}"
     api.create_repo(rid, repo_type="dataset", exist_ok=True)
     buf = io.BytesIO()
-    pq.write_table(pa.table(ROWS), buf)
+    pq.write_table(pa.table(_rows(transfer)), buf)
     test_buf = io.BytesIO()
-    pq.write_table(pa.table({"text": ["meh"], "label": [0]}), test_buf)
+    pq.write_table(pa.table({"text": [f"meh {transfer}"], "label": [0]}), test_buf)
     api.upload_file(
         path_or_fileobj=buf.getvalue(),
         path_in_repo="data/train-00000-of-00001.parquet",
@@ -134,16 +145,25 @@ def test_load_dataset_parquet(live_server, tmp_path):
     )
     entry = next(iter(api.get_paths_info(rid, ["data/train-00000-of-00001.parquet"], repo_type="dataset")))
     assert entry.lfs is not None  # *.parquet is an LFS pattern
+    assert_arrived(live_server, entry.lfs.sha256, transfer)
     ds = _load(rid, tmp_path)
     assert sorted(ds) == ["test", "train"]
-    assert ds["train"].to_dict() == ROWS
-    assert ds["test"].to_dict() == {"text": ["meh"], "label": [0]}
+    assert ds["train"].to_dict() == _rows(transfer)
+    assert ds["test"].to_dict() == {"text": [f"meh {transfer}"], "label": [0]}
 
 
-def test_dataset_push_to_hub(live_server, tmp_path):
+def test_dataset_push_to_hub(live_server, tmp_path, transfer):
     import datasets
 
-    rid = "alice/ds-pushed"
-    datasets.Dataset.from_dict(ROWS).push_to_hub(rid, token=live_server.alice)
+    rid = f"alice/ds-pushed-{transfer}"
+    datasets.Dataset.from_dict(_rows(transfer)).push_to_hub(rid, token=live_server.alice)
+    shards = [
+        e
+        for e in live_server.api().list_repo_tree(rid, repo_type="dataset", recursive=True)
+        if e.path.endswith(".parquet")
+    ]
+    assert shards and all(e.lfs is not None for e in shards)
+    for e in shards:
+        assert_arrived(live_server, e.lfs.sha256, transfer)
     ds = datasets.load_dataset(rid, cache_dir=str(tmp_path / "c"), token=live_server.alice)
-    assert ds["train"].to_dict() == ROWS
+    assert ds["train"].to_dict() == _rows(transfer)

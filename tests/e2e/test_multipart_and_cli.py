@@ -13,6 +13,8 @@ import httpx
 import pytest
 from huggingface_hub import HfApi, hf_hub_download
 
+from _serve import modelyard_serve
+
 MB = 1024 * 1024
 
 
@@ -21,7 +23,8 @@ def multipart_hub(hub_factory):
     return hub_factory(multipart_threshold=5 * MB, multipart_chunk_size=2 * MB)
 
 
-def test_multipart_lfs_upload_through_client(multipart_hub, tmp_path):
+@pytest.mark.parametrize("transfer", ["lfs"], indirect=True)  # multipart is the LFS path; Xet has no parts
+def test_multipart_lfs_upload_through_client(multipart_hub, tmp_path, transfer):
     hub = multipart_hub
     api = HfApi(endpoint=hub.url, token=hub.alice)
     rid = "alice/multipart"
@@ -127,7 +130,7 @@ def test_cli_users_tokens_db(tmp_path):
     assert bad.returncode != 0 and "Invalid" in bad.stderr
     assert "carol" in cli(d, "users", "list").stdout
     tok = cli(d, "tokens", "create", "carol").stdout.strip()
-    assert tok.startswith("my_")
+    assert tok.startswith("hf_")
     ro = json.loads(
         cli(d, "tokens", "create", "carol", "--name", "ro", "--role", "read", "--format", "json").stdout
     )
@@ -138,36 +141,12 @@ def test_cli_users_tokens_db(tmp_path):
 
 def test_cli_serve_and_tokens_work(tmp_path):
     """`modelyard serve` in a subprocess; users and tokens made with the CLI authenticate."""
-    import socket
-    import time
-
     d = tmp_path / "data"
     cli(d, "users", "create", "dave")
     tok = cli(d, "tokens", "create", "dave").stdout.strip()
     read_tok = cli(d, "tokens", "create", "dave", "--name", "ro", "--role", "read").stdout.strip()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     env = {**os.environ, "MODELYARD_DATA_DIR": str(d), "MODELYARD_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "modelyard", "serve", "--port", str(port), "--migrate"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "modelyard serve did not come up"
-            time.sleep(0.2)
+    with modelyard_serve(["--migrate"], env, output=subprocess.PIPE) as (url, _):
         api = HfApi(endpoint=url, token=tok)
         assert api.whoami()["name"] == "dave"
         api.create_repo("cli-made")
@@ -175,11 +154,4 @@ def test_cli_serve_and_tokens_work(tmp_path):
         assert HfApi(endpoint=url, token=read_tok).whoami()["auth"]["accessToken"]["role"] == "read"
         r = httpx.get(f"{url}/dave/cli-made/resolve/main/x.txt")
         assert r.content == b"via cli server"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
     assert "current" in cli(d, "db", "check").stdout

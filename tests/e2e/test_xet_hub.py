@@ -5,34 +5,18 @@ still works and every path downloads the same bytes."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-CLIENT = str(Path(__file__).with_name("_hf_client.py"))
+from _xet_client import hf_client
 
 
 def run_client(hub: Any, cache: Path, xet: bool, *args: str) -> Any:
-    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_DISABLE_XET"}
-    env.update({"HF_HUB_CACHE": str(cache), "HF_XET_CACHE": str(cache / "xet"), "HF_ENDPOINT": hub.url})
-    if not xet:
-        env["HF_HUB_DISABLE_XET"] = "1"
-    op, *rest = args
-    out = subprocess.run(
-        [sys.executable, CLIENT, op, hub.url, hub.alice, *rest],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return hf_client(hub, cache, hub.alice, xet, *args, timeout=600)
 
 
 def write_random(path: Path, size: int, seed: int) -> str:

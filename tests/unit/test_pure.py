@@ -63,8 +63,6 @@ def test_validate_path_ok(path, normalised):
         ".git",
         ".git/config",
         "x/.git/y",
-        "a\\b",
-        "..\\ddd",
         "nul\0",
         "tab\there",
         "new\nline",
@@ -75,6 +73,19 @@ def test_validate_path_ok(path, normalised):
 def test_validate_path_rejects(path):
     with pytest.raises(InvalidPath):
         validate_path(path)
+
+
+@pytest.mark.parametrize("path", ["a\\b", "..\\ddd", "d\\..\\..\\x"])
+def test_validate_path_keeps_backslashes_literal(path):
+    assert validate_path(path) == path  # as on the Hub: one file name, no separator, no traversal
+
+
+@pytest.mark.parametrize("path", ["..\\evil", "a\\b.txt", "d/e\\f"])
+def test_local_target_stays_inside(tmp_path, path):
+    from modelyard.hub.paths import local_target
+
+    target = local_target(str(tmp_path), path)
+    assert target.startswith(str(tmp_path) + "/") and "/../" not in target
 
 
 # --- .gitattributes -------------------------------------------------------------------------------------------------

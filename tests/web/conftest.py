@@ -1,15 +1,21 @@
-"""Web UI fixtures: repos with cards, weights and data files on the session hub (tests/conftest.py)."""
+"""Web UI fixtures: repos with cards, weights and data files on the session hub (tests/conftest.py).
+
+`web_repos` is built once per upload path ("xet": the default client, "lfs"), so every web and viewer test runs
+on content that arrived through Xet and on content that arrived through LFS.
+"""
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
-import struct
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
+from _transfer import TRANSFERS, assert_arrived, transfer_mode
+from _xet_client import parquet_bytes, safetensors_bytes
 
 CARD = """---
 license: mit
@@ -44,30 +50,6 @@ language: [en]
 """
 
 
-def safetensors_bytes(tensors: dict[str, tuple[str, list[int]]]) -> bytes:
-    sizes = {"F32": 4, "F16": 2, "I64": 8}
-    header: dict[str, Any] = {"__metadata__": {"format": "pt"}}
-    offset = 0
-    for name, (dtype, shape) in tensors.items():
-        n = sizes[dtype]
-        for d in shape:
-            n *= d
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + n]}
-        offset += n
-    raw = json.dumps(header).encode()
-    return struct.pack("<Q", len(raw)) + raw + b"\0" * offset
-
-
-def parquet_bytes(n: int) -> bytes:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    buf = io.BytesIO()
-    tbl = pa.table({"id": list(range(n)), "text": [f"parquet row {i}" for i in range(n)]})
-    pq.write_table(tbl, buf, row_group_size=40)
-    return buf.getvalue()
-
-
 @dataclass
 class WebRepos:
     model: str
@@ -75,17 +57,23 @@ class WebRepos:
     private: str
     url: str
     token: str
+    transfer: str  # how the client uploaded the weights and data files: "xet" or "lfs"
 
 
-@pytest.fixture(scope="session")
-def web_repos(live_server: Any) -> WebRepos:
+@pytest.fixture(scope="session", params=TRANSFERS)
+def web_repos(live_server: Any, request: pytest.FixtureRequest) -> WebRepos:
+    with transfer_mode(request.param) as mode:
+        return _make_web_repos(live_server, mode)
+
+
+def _make_web_repos(live_server: Any, mode: str) -> WebRepos:
     from huggingface_hub import CommitOperationAdd
 
     api = live_server.api()
     tag = uuid.uuid4().hex[:6]
     model, dataset, private = f"alice/sentiment-{tag}", f"alice/reviews-{tag}", f"alice/secret-{tag}"
     api.create_repo(model)
-    weights = safetensors_bytes({"w": ("F32", [10, 20]), "b": ("F32", [20]), "e": ("F16", [5, 4])})
+    weights = safetensors_bytes({"w": ("F32", [10, 20]), "b": ("F32", [20]), "e": ("F16", [5, 4])}, tag=mode)
     api.create_commit(
         model,
         operations=[
@@ -105,6 +93,7 @@ def web_repos(live_server: Any) -> WebRepos:
         commit_message="Bump hidden size",
     )
     api.create_repo(dataset, repo_type="dataset")
+    parquet_data = parquet_bytes(100, tag=mode)
     csv = "text,label\n" + "".join(f"review number {i},{i % 2}\n" for i in range(120))
     jsonl = "".join(json.dumps({"text": f"test review {i}", "label": i % 2}) + "\n" for i in range(30))
     api.create_commit(
@@ -114,9 +103,11 @@ def web_repos(live_server: Any) -> WebRepos:
             CommitOperationAdd("README.md", DATASET_CARD.encode()),
             CommitOperationAdd("data/train.csv", csv.encode()),
             CommitOperationAdd("data/test.jsonl", jsonl.encode()),
-            CommitOperationAdd("data/validation.parquet", parquet_bytes(100)),
+            CommitOperationAdd("data/validation.parquet", parquet_data),
         ],
         commit_message="Add data",
     )
     api.create_repo(private, private=True)
-    return WebRepos(model, dataset, private, live_server.url, live_server.alice)
+    for data in (weights, parquet_data):  # the viewer, previews and parameter counts read what `mode` stored
+        assert_arrived(live_server, hashlib.sha256(data).hexdigest(), mode)
+    return WebRepos(model, dataset, private, live_server.url, live_server.alice, mode)

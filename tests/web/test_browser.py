@@ -45,6 +45,11 @@ def page(browser: Any) -> Iterator[Any]:
     pg.set_default_timeout(15000)
     errors: list[str] = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
+    # the pages' strict CSP must not block anything they use (inline handlers, inline styles, ...)
+    pg.on(
+        "console",
+        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     yield pg
     ctx.close()
     assert not errors, errors
@@ -121,7 +126,31 @@ def test_login_and_private_repo(page: Any, web_repos: WebRepos) -> None:
     page.click("button:has-text('Log in')")
     page.wait_for_url(f"**/{web_repos.private}")
     assert page.locator(".badge.private").count() >= 1
-    assert not page.evaluate("document.cookie.includes('modelyard_token')")  # HttpOnly
+    assert not page.evaluate("document.cookie.includes('modelyard_session')")  # HttpOnly
+    # like (a CSRF-protected form) and log out (POST, with its CSRF token) from the page
+    page.click(".likebtn")
+    page.wait_for_url(f"**/{web_repos.private}")
+    assert page.locator(".likebtn.liked").count() == 1
+    page.click("button:has-text('Log out')")
+    page.wait_for_url(web_repos.url + "/")
+    page.goto(f"{web_repos.url}/{web_repos.private}")
+    assert page.locator(".error-page h1").inner_text() == "404"
+
+
+def test_selects_without_inline_handlers(page: Any, web_repos: WebRepos) -> None:
+    """The sort and branch pickers work through app.js (the CSP forbids inline onchange handlers)."""
+    page.goto(web_repos.url + "/models?search=" + web_repos.model.split("/")[1])
+    page.select_option("select[name=sort]", "likes")
+    page.wait_for_url("**sort=likes*")
+    import uuid
+
+    from huggingface_hub import HfApi
+
+    branch = f"b-{uuid.uuid4().hex[:6]}"
+    HfApi(endpoint=web_repos.url, token=web_repos.token).create_branch(web_repos.model, branch=branch)
+    page.goto(f"{web_repos.url}/{web_repos.model}/tree/main")
+    page.select_option("select[name=rev]", branch)
+    page.wait_for_url(f"**/tree/{branch}")
 
 
 def test_inference_widget(page: Any, web_repos: WebRepos) -> None:

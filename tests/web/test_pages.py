@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html import unescape
 from typing import Any
 
@@ -77,9 +78,11 @@ def test_login_shows_private_repos(live_server: Any, web_repos: WebRepos) -> Non
     url = f"{web_repos.url}/{web_repos.private}"
     assert httpx.get(url).status_code == 404
     with httpx.Client(base_url=web_repos.url) as c:
-        bad = c.post("/login", data={"token": "nope"})
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
+        assert csrf is not None
+        bad = c.post("/login", data={"token": "nope", "csrf_token": csrf.group(1)})
         assert bad.status_code == 401
-        ok = c.post("/login", data={"token": web_repos.token, "next": "/alice"})
+        ok = c.post("/login", data={"token": web_repos.token, "next": "/alice", "csrf_token": csrf.group(1)})
         assert ok.status_code == 303 and "httponly" in ok.headers["set-cookie"].lower()
         assert c.get(url).status_code == 200
         assert web_repos.private in c.get("/alice").text
@@ -89,6 +92,9 @@ def test_login_shows_private_repos(live_server: Any, web_repos: WebRepos) -> Non
         readme = f"/{web_repos.private}/resolve/main/.gitattributes"
         assert c.get(readme).status_code == 200 and c.head(readme).status_code == 200
         assert httpx.get(web_repos.url + readme).status_code == 404
-        c.post("/logout")
+        page = c.get("/alice")
+        logout = re.search(r'action="/logout".*?name="csrf_token" value="([^"]+)"', page.text, re.S)
+        assert logout is not None
+        assert c.post("/logout", data={"csrf_token": logout.group(1)}).status_code == 303
         assert c.get(url).status_code == 404
         assert c.get(readme).status_code == 404

@@ -45,9 +45,11 @@ def test_errors_and_fallbacks(svc: XetService) -> None:
     read, write = _auth(svc, "read"), _auth(svc, "write")
     assert c.get("/v1/reconstructions/nothex", headers=read).status_code == 400
     assert c.get("/v1/reconstructions/" + "a" * 64, headers=read).status_code == 404
-    assert c.get("/v2/reconstructions/" + "a" * 64, headers=read).status_code == 404  # -> hf_xet uses v1
-    assert c.post("/v2/shards", content=b"x", headers=write).status_code == 404
-    assert c.post("/v1/xorb-grants/default/" + "a" * 64, json={}, headers=write).status_code == 404
+    assert c.get("/v2/reconstructions/" + "a" * 64, headers=read).status_code == 404  # unknown file
+    r = c.post("/v2/shards", content=b"x", headers=write)  # served (issue 10): errors are in-stream frames
+    assert r.status_code == 200 and '"type":"error"' in r.text.splitlines()[-1]
+    assert c.post("/v1/xorb-grants/default/" + "a" * 64, json={}, headers=write).status_code == 400
+    assert c.post("/v1/xorb-grants/default/" + "a" * 64, json={"length": 9}, headers=write).status_code == 201
     assert c.get("/v1/chunks/default-merkledb/" + "b" * 64, headers=read).status_code == 404
     r = c.post("/v1/shards", content=b"garbage", headers=write)
     assert r.status_code == 400 and r.headers["x-error-code"] == "XetBadObject"
@@ -61,13 +63,21 @@ def test_signed_xorb_ranges(svc: XetService) -> None:
     h, data = build_xorb([os.urandom(3000), os.urandom(4000)])
     x = hash_to_hex(h)
     svc.put_xorb(x, data)
-    url = svc.xorb_url("http://testserver", x)
+    url = svc.xorb_url("http://testserver", x, 0, len(data) - 1)
     r = c.get(url, headers={"range": "bytes=8-99"})
     assert r.status_code == 206 and r.content == data[8:100]
     assert r.headers["content-range"] == f"bytes 8-99/{len(data)}"
     assert c.get(url).content == data
     assert c.get(url, headers={"range": f"bytes={len(data)}-"}).status_code == 416
     assert c.get(url.replace("sig=", "sig=x")).status_code == 403
+    # a URL opens only the bytes it was signed for
+    part = svc.xorb_url("http://testserver", x, 8, 99)
+    r = c.get(part)
+    assert r.status_code == 206 and r.content == data[8:100]
+    assert c.get(part, headers={"range": "bytes=10-20"}).content == data[10:21]
+    assert c.get(part, headers={"range": "bytes=0-99"}).status_code == 403
+    assert c.get(part, headers={"range": "bytes=8-100"}).status_code == 403
+    assert c.get(part.replace("r=8-99", "r=0-99")).status_code == 403
 
 
 def test_token_payload_and_resolve_headers() -> None:

@@ -128,7 +128,7 @@ def test_shard_roundtrip_and_dedup_shard() -> None:
     (px,) = shard.xorbs
     assert [c.hash for c in px.chunks] == list(meta.chunk_hashes)
 
-    dedup = parse_shard(build_dedup_shard([(meta, len(data))]))
+    dedup = parse_shard(build_dedup_shard([(meta, len(data))], key=b"\x07" * 32))
     assert dedup.files == []
     assert dedup.xorbs[0].xorb_hash == h and dedup.xorbs[0].num_bytes_on_disk == len(data)
 

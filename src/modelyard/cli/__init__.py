@@ -53,7 +53,10 @@ def serve(ctx: click.Context, /, migrate: bool, **opts: Any) -> None:
     import uvicorn
 
     from modelyard.server.app import create_app
+    from modelyard.server.edge import limited_httptools_protocol
+    from modelyard.storage.ingest import tune_malloc
 
+    tune_malloc()  # before any thread starts: 2 malloc arenas, which trim_heap empties after large uploads
     settings = _settings(ctx, **opts)
     app = create_app(settings, auto_migrate=migrate)
     click.echo(f"ModelYard hub on http://{settings.host}:{settings.port} (data in {settings.data_dir})")
@@ -62,7 +65,8 @@ def serve(ctx: click.Context, /, migrate: bool, **opts: Any) -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
-        http="httptools",
+        http=limited_httptools_protocol(settings.max_header_size),  # httptools, 431 past the head limit
+        h11_max_incomplete_event_size=settings.max_header_size,  # the same cap if run with h11
         loop="asyncio",
         timeout_keep_alive=30,
     )
@@ -120,24 +124,31 @@ def users() -> None:
 @click.option("--fullname", default="")
 @click.option("--org", is_flag=True, help="Create an organization instead of a user.")
 @click.option("--member", multiple=True, help="(orgs) users to add as members.")
+@click.option(
+    "--admin", is_flag=True, help="An admin user: sees every inference endpoint in listings and metrics."
+)
 @click.pass_context
-def users_create(ctx: click.Context, name: str, fullname: str, org: bool, member: tuple[str, ...]) -> None:
+def users_create(
+    ctx: click.Context, name: str, fullname: str, org: bool, member: tuple[str, ...], admin: bool
+) -> None:
     """Create a user (or an organization with --org)."""
+    if admin and org:
+        raise click.UsageError("--admin applies to users, not organizations")
     acc = _accounts(ctx)
     try:
-        a = acc.create(name, fullname, "org" if org else "user")
+        a = acc.create(name, fullname, "org" if org else "user", is_admin=admin)
         for m in member:
             acc.add_member(name, m)
     except HubError as e:
         _fail(e)
-    click.echo(f"Created {a.kind} {a.name}")
+    click.echo(f"Created {'admin ' if a.is_admin else ''}{a.kind} {a.name}")
 
 
 @users.command("list")
 @click.pass_context
 def users_list(ctx: click.Context) -> None:
     for a in _accounts(ctx).list():
-        click.echo(f"{a.kind}\t{a.name}\t{a.fullname}")
+        click.echo(f"{a.kind}\t{a.name}\t{a.fullname}" + ("\tadmin" if a.is_admin else ""))
 
 
 @main.group()

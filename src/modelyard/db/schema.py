@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData(
@@ -36,6 +37,8 @@ accounts = Table(
     Column("fullname", String(200), nullable=False, default=""),
     Column("kind", String(8), nullable=False),  # "user" | "org"
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # migration 0006_admin: admins see every endpoint in listings and metrics (`users create NAME --admin`)
+    Column("is_admin", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 # owner: hub.accounts
@@ -266,3 +269,175 @@ repo_tags = Table(
 
 Index("ix_repo_tags_tag", repo_tags.c.tag, repo_tags.c.repo_id)
 Index("ix_likes_repo", likes.c.repo_id)
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.sessions — web login sessions (migration 0005_sessions). The cookie holds a random session id; only
+# its sha256 is stored. A session is bound to the token used to log in: revoking that token ends it (cascade).
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column(
+        "token_hash",
+        String(64),
+        ForeignKey("tokens.token_hash", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("csrf_secret", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.buckets — non-versioned storage (migration 0007_buckets). A bucket is its own scope with its own id
+# space (not a repo row): Xet tokens for it carry the key "bucket/<ns>/<name>" and the bucket's id.
+buckets = Table(
+    "buckets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("namespace", String(96), nullable=False),
+    Column("name", String(96), nullable=False),
+    Column("key_lower", String(200), nullable=False, unique=True),  # "<ns>/<name>" lower-cased
+    Column("owner_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("private", Boolean, nullable=False, default=False),
+    Column("region", String(8), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_modified", DateTime(timezone=True), nullable=False),
+)
+
+# owner: hub.buckets — the files of a bucket (one row per path; the bytes are a Xet file)
+bucket_files = Table(
+    "bucket_files",
+    metadata,
+    Column("bucket_id", Integer, ForeignKey("buckets.id", ondelete="CASCADE"), primary_key=True),
+    # code-point order everywhere (tree listings page and skip folders by path ranges): SQLite's BINARY, PG's "C"
+    Column("path", String(1024).with_variant(String(1024, collation="C"), "postgresql"), primary_key=True),
+    Column("xet_hash", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("content_type", String(200), nullable=True),
+    Column("mtime", DateTime(timezone=True), nullable=False),
+    Column("uploaded_at", DateTime(timezone=True), nullable=False),
+)
+
+# owner: hub.buckets — Xet files uploaded with a write token of the bucket (proof of possession; what `addFile` may name)
+bucket_objects = Table(
+    "bucket_objects",
+    metadata,
+    Column("bucket_id", Integer, ForeignKey("buckets.id", ondelete="CASCADE"), primary_key=True),
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("pushed_at", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_buckets_namespace", buckets.c.namespace)
+Index("ix_bucket_files_sha256", bucket_files.c.bucket_id, bucket_files.c.sha256)
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.webhooks — webhooks (migration 0008_webhooks). A webhook belongs to the user who created it; its secret
+# is sent verbatim in X-Webhook-Secret, so it is stored as given (shown to its owner only).
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(24), primary_key=True),  # 24 hex digits, like the Hub's ids
+    Column("owner_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("url", Text, nullable=False),
+    Column("secret", String(256), nullable=True),
+    Column("domains", String(32), nullable=False),  # "repo,discussion"
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# owner: hub.webhooks — what a webhook watches: kind "user"|"org" (name = namespace) or a repo type (name = "ns/name")
+webhook_watches = Table(
+    "webhook_watches",
+    metadata,
+    Column("webhook_id", String(24), ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("name_lower", String(200), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+
+Index("ix_webhook_watches_name_lower", webhook_watches.c.name_lower)
+
+# owner: hub.webhooks — the delivery queue and log: one row per (event, webhook). state: pending -> delivered |
+# failed (attempts exhausted) | skipped (the owner may no longer read the repo, or the webhook was disabled).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("webhook_id", String(24), ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("repo_id", Integer, nullable=True),  # no foreign key: a delete event outlives its repo
+    Column("repo_namespace", String(96), nullable=False),
+    Column("repo_private", Boolean, nullable=False),
+    Column("scope", String(32), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_ms", BigInteger, nullable=True),  # epoch ms; the worker claims due pending rows
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_webhook_deliveries_due", webhook_deliveries.c.state, webhook_deliveries.c.next_attempt_ms)
+Index("ix_webhook_deliveries_webhook", webhook_deliveries.c.webhook_id, webhook_deliveries.c.id)
+
+# owner: hub.webhooks — one row per HTTP attempt of a delivery (the delivery log)
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "delivery_id",
+        Integer,
+        ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("status_code", Integer, nullable=True),
+    Column("error", String(500), nullable=True),
+    Column("duration_ms", Integer, nullable=False),
+)
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.collections — collections (migration 0009_collections). The slug is "<namespace>/<title-slug>-<object_id>";
+# the 24-hex object_id is what identifies a collection (the title part may change).
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("object_id", String(24), nullable=False, unique=True),
+    Column("owner_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("namespace", String(96), nullable=False),  # the owner's name (accounts are never renamed)
+    Column("title", String(200), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("private", Boolean, nullable=False, default=False),
+    Column("theme", String(16), nullable=False),
+    Column("position", Integer, nullable=False, default=0),  # order among the owner's collections
+    Column("upvotes", Integer, nullable=False, default=0),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("last_updated", DateTime(timezone=True), nullable=False),
+)
+
+# owner: hub.collections — the items of a collection. A repo item names its repo by id (it follows moves and goes
+# with the repo); a collection or bucket item by id; a paper by its id string.
+collection_items = Table(
+    "collection_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("object_id", String(24), nullable=False, unique=True),
+    Column(
+        "collection_id", Integer, ForeignKey("collections.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
+    Column("item_type", String(16), nullable=False),  # model | dataset | space | paper | collection | bucket
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), nullable=True, index=True),
+    Column("ref_collection_id", Integer, ForeignKey("collections.id", ondelete="CASCADE"), nullable=True),
+    Column("paper_id", String(32), nullable=True),
+    Column("bucket_id", Integer, ForeignKey("buckets.id", ondelete="CASCADE"), nullable=True),
+    Column("position", Integer, nullable=False, default=0),
+    Column("note", Text, nullable=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)

@@ -9,7 +9,20 @@ import yaml
 
 from modelyard.errors import InvalidYaml
 
-_FRONT = re.compile(r"\A\ufeff?---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.S)
+# Leading blank lines before the opening '---' are allowed, as on the Hub (huggingface_hub's REGEX_YAML_BLOCK).
+_FRONT = re.compile(r"\A\ufeff?\s*?---[ \t]*\r?\n(?:(.*?)\r?\n)?---[ \t]*(?:\r?\n|\Z)", re.S)
+
+#: The Hub's license identifiers (hub-docs repositories-licenses.md); anything else is refused by validate-yaml.
+_LICENSE_IDS = """apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0
+    bigcode-openrail-m afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc
+    cc0-1.0 cc-by-2.0 cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0
+    cc-by-nc-4.0 cc-by-nd-4.0 cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0
+    cdla-sharing-1.0 cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1
+    eupl-1.2 agpl-3.0 gfdl gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c
+    ms-pl apple-ascl apple-amlr mpl-2.0 odc-by odbl openmdw-1.0 openrail++ osl-3.0 postgresql ofl-1.1 ncsa
+    unlicense zlib pddl lgpl-lr deepfloyd-if-license fair-noncommercial-research-license llama2 llama3 llama3.1
+    llama3.2 llama3.3 llama4 gemma unknown other"""
+LICENSES = frozenset(_LICENSE_IDS.split())
 
 
 def split_front_matter(text: str) -> tuple[str | None, str]:
@@ -27,13 +40,15 @@ def parse_card(text: str) -> dict[str, Any] | None:
         return None
     try:
         data = yaml.safe_load(raw)
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise InvalidYaml("README.md metadata must be a YAML mapping")
+        out: dict[str, Any] = _jsonable(data)
     except yaml.YAMLError as e:
         raise InvalidYaml(f"Invalid YAML in README.md metadata: {e}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InvalidYaml("README.md metadata must be a YAML mapping")
-    out: dict[str, Any] = _jsonable(data)
+    except RecursionError:  # PyYAML composes recursively: deep nesting is refused, not a 500
+        raise InvalidYaml("Invalid YAML in README.md metadata: nested too deeply") from None
     return out
 
 
@@ -50,8 +65,8 @@ def _jsonable(v: Any) -> Any:
 def validate(card: dict[str, Any]) -> list[str]:
     """Errors in known fields (the subset of HF's checks that clients rely on)."""
     errors: list[str] = []
-    if "model-index" in card and not isinstance(card["model-index"], list):
-        errors.append('"model-index" must be an array')
+    if "model-index" in card:
+        errors += _model_index_errors(card["model-index"])
     for key in ("tags", "datasets", "language"):
         v = card.get(key)
         if v is not None and not isinstance(v, str | list):
@@ -60,8 +75,56 @@ def validate(card: dict[str, Any]) -> list[str]:
         v = card.get(key)
         if v is not None and not isinstance(v, str | list):
             errors.append(f'"{key}" must be a string')
-    if "license" in card and not isinstance(card["license"], str | list):
-        errors.append('"license" must be a string')
+    if "license" in card:
+        lic = card["license"]
+        values = lic if isinstance(lic, list) else [lic]
+        bad = [v for v in values if not isinstance(v, str) or v not in LICENSES]
+        if bad or not values:
+            errors.append(
+                f'"license" must be one of the Hub\'s license identifiers (e.g. apache-2.0, mit, other), got {bad!r}'
+            )
+    return errors
+
+
+def _model_index_errors(mi: Any) -> list[str]:
+    """The Hub's shape of ``model-index``: [{name, results: [{task: {type}, dataset: {type, name}, metrics: [{type,
+    value}]}]}] (hub-docs modelcard.md)."""
+    if not isinstance(mi, list):
+        return ['"model-index" must be an array']
+    errors: list[str] = []
+    for i, model in enumerate(mi):
+        at = f'"model-index[{i}]"'
+        if not isinstance(model, dict):
+            errors.append(f"{at} must be an object")
+            continue
+        if not isinstance(model.get("name"), str):
+            errors.append(f"{at}.name is required and must be a string")
+        results = model.get("results")
+        if not isinstance(results, list):
+            errors.append(f"{at}.results is required and must be an array")
+            continue
+        for j, res in enumerate(results):
+            rat = f"{at}.results[{j}]"
+            if not isinstance(res, dict):
+                errors.append(f"{rat} must be an object")
+                continue
+            task = res.get("task")
+            if not isinstance(task, dict) or not isinstance(task.get("type"), str):
+                errors.append(f"{rat}.task.type is required and must be a string")
+            ds = res.get("dataset")
+            if ds is not None and (
+                not isinstance(ds, dict)
+                or not isinstance(ds.get("type"), str)
+                or not isinstance(ds.get("name"), str)
+            ):
+                errors.append(f"{rat}.dataset needs a string 'type' and 'name'")
+            metrics = res.get("metrics")
+            if not isinstance(metrics, list) or not metrics:
+                errors.append(f"{rat}.metrics is required and must be a non-empty array")
+                continue
+            for k, m in enumerate(metrics):
+                if not isinstance(m, dict) or not isinstance(m.get("type"), str) or "value" not in m:
+                    errors.append(f"{rat}.metrics[{k}] needs a string 'type' and a 'value'")
     return errors
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from modelyard.db.schema import discussion_events, discussions
-from modelyard.errors import BadRequest, NotFound
+from modelyard.errors import BadRequest, Forbidden, NotFound
 from modelyard.hub._time import now
 
 
@@ -153,3 +153,51 @@ def comment(conn: Connection, repo_id: int, num: int, author: str, text: str) ->
     if not text or not text.strip():
         raise BadRequest("A comment cannot be empty")
     return _comment_event(conn, repo_id, num, author, text)
+
+
+def _comment_row(conn: Connection, repo_id: int, num: int, event_id: str) -> Any:
+    row = None
+    if event_id.isdigit() and len(event_id) < 10:
+        row = conn.execute(
+            select(discussion_events).where(
+                discussion_events.c.id == int(event_id),
+                discussion_events.c.repo_id == repo_id,
+                discussion_events.c.num == num,
+                discussion_events.c.type == "comment",
+            )
+        ).first()
+    if row is None:
+        raise NotFound(f"Comment {event_id[:40]} not found in discussion #{num}")
+    return row
+
+
+def _set_comment(conn: Connection, row: Any, data: dict[str, Any]) -> Event:
+    conn.execute(
+        discussion_events.update().where(discussion_events.c.id == row.id).values(data=json.dumps(data))
+    )
+    return Event(row.id, row.type, row.author, data, row.created_at)
+
+
+def comment_author(conn: Connection, repo_id: int, num: int, event_id: str) -> str | None:
+    """The author of a comment (NotFound when the discussion has no such comment)."""
+    return _comment_row(conn, repo_id, num, event_id).author  # type: ignore[no-any-return]
+
+
+def edit_comment(conn: Connection, repo_id: int, num: int, event_id: str, text: str) -> Event:
+    """Replace a comment's text (the caller checked it is the author's). A hidden comment cannot be edited."""
+    if not text or not text.strip():
+        raise BadRequest("A comment cannot be empty")
+    row = _comment_row(conn, repo_id, num, event_id)
+    data = json.loads(row.data)
+    if data.get("hidden"):
+        raise Forbidden("This comment is hidden and cannot be edited")
+    data.update(edited=True, latest={"raw": text, "html": text, "updatedAt": now().isoformat()})
+    return _set_comment(conn, row, data)
+
+
+def hide_comment(conn: Connection, repo_id: int, num: int, event_id: str, by: str) -> Event:
+    """Hide a comment for good: its text is erased (never returned again), `hidden` and who hid it stay."""
+    row = _comment_row(conn, repo_id, num, event_id)
+    data = json.loads(row.data)
+    data.update(hidden=True, hiddenBy=by, latest={"raw": "", "html": "", "updatedAt": now().isoformat()})
+    return _set_comment(conn, row, data)

@@ -5,21 +5,23 @@ Rule: blobs are durable before any row names them; no write transaction is held 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 from typing import Any
 
 from sqlalchemy import select
 
 from modelyard.db import Database
+from modelyard.db.cache import VersionedCache
 from modelyard.db.schema import commit_files, lfs_objects
 from modelyard.errors import (
     BadPayload,
     BadRequest,
     EntryNotFound,
-    Forbidden,
     InvalidPath,
     PreconditionFailed,
+    RepoNotFound,
     RevisionNotFound,
 )
 from modelyard.hub import discussions, revisions
@@ -27,9 +29,11 @@ from modelyard.hub._time import now
 from modelyard.hub.accounts import Principal
 from modelyard.hub.cards import parse_card
 from modelyard.hub.commits import AddFile, AddLfs, CommitRequest, Delete
+from modelyard.hub.content import Content
+from modelyard.hub.events import HubEvent, RefUpdate, branch_ref
 from modelyard.hub.gitobjects import blob_sha1
-from modelyard.hub.paths import lfs_patterns, matches_lfs, validate_path
-from modelyard.hub.repos import Repo, Repos, can_write
+from modelyard.hub.paths import gitignore_rules, gitignored, lfs_patterns, matches_lfs, validate_path
+from modelyard.hub.repos import Repo, Repos
 from modelyard.hub.revisions import Commit, FileEntry
 from modelyard.storage import BlobStore
 from modelyard.storage.hashing import lfs_pointer
@@ -96,25 +100,46 @@ def entries_under(
 
 
 class Files:
-    def __init__(self, db: Database, store: BlobStore, repos: Repos) -> None:
+    def __init__(self, db: Database, store: BlobStore, repos: Repos, content: Content) -> None:
         self.db = db
         self.store = store
         self.repos = repos
-        # extra lookup for objects uploaded outside the LFS API (e.g. Xet): sha256 -> size or None
-        self.external_lookup: Callable[[str], int | None] | None = None
+        self.content = content  # file bytes, whole blob or Xet chunks: availability only, never a permission
+        # rows read by every download and model_info, kept until the next commit (db/cache.py)
+        self._revs: VersionedCache[tuple[int, str], str] = VersionedCache(db)
+        self._entries: VersionedCache[tuple[int, str, str], FileEntry | None] = VersionedCache(db)
+        self._manifests: VersionedCache[tuple[int, str], dict[str, FileEntry]] = VersionedCache(
+            db, 64, keep=lambda files: len(files) <= 5000
+        )
 
     # --- reading ------------------------------------------------------------------------------------
     def resolve_rev(self, repo: Repo, rev: str) -> str:
+        return self._revs.get_or_load((repo.id, rev), lambda: self._resolve_rev(repo.id, rev))
+
+    def _resolve_rev(self, repo_id: int, rev: str) -> str:
         with self.db.read() as conn:
-            return revisions.resolve(conn, repo.id, rev)
+            return revisions.resolve(conn, repo_id, rev)
 
     def manifest(self, repo: Repo, sha: str) -> dict[str, FileEntry]:
+        """Path -> entry at commit `sha` (a fresh dict: callers may change it)."""
+        return dict(self._manifests.get_or_load((repo.id, sha), lambda: self._manifest(repo.id, sha)))
+
+    def _manifest(self, repo_id: int, sha: str) -> dict[str, FileEntry]:
         with self.db.read() as conn:
-            return revisions.manifest(conn, repo.id, sha)
+            return revisions.manifest(conn, repo_id, sha)
 
     def file(self, repo: Repo, sha: str, path: str) -> FileEntry:
+        entry = self._entries.get_or_load((repo.id, sha, path), lambda: self._file(repo.id, sha, path))
+        if entry is None:
+            raise EntryNotFound(f"Entry not found: {path}")
+        return entry
+
+    def _file(self, repo_id: int, sha: str, path: str) -> FileEntry | None:
         with self.db.read() as conn:
-            return revisions.get_file(conn, repo.id, sha, path)
+            try:
+                return revisions.get_file(conn, repo_id, sha, path)
+            except EntryNotFound:
+                return None
 
     def tree(self, repo: Repo, sha: str, path: str, recursive: bool) -> list[TreeEntry]:
         files = self.manifest(repo, sha)
@@ -168,7 +193,11 @@ class Files:
             current = revisions.manifest(conn, repo.id, sha) if sha else {}
         attrs = current.get(".gitattributes")
         patterns = lfs_patterns(self._read_small(attrs.sha256)) if attrs else []
-        ignore = [p for p in (git_ignore or "").splitlines() if p.strip() and not p.startswith("#")]
+        if (
+            git_ignore is None and ".gitignore" in current
+        ):  # the commit brings none: the repo's own, as on the Hub
+            git_ignore = self._read_small(current[".gitignore"].sha256)
+        ignore = gitignore_rules(git_ignore or "")
         out: list[dict[str, Any]] = []
         for f in files:
             path = f.get("path") if isinstance(f, dict) else None
@@ -192,43 +221,63 @@ class Files:
                 {
                     "path": path,
                     "uploadMode": "lfs" if lfs else "regular",
-                    "shouldIgnore": bool(ignore) and matches_lfs(path, [p.strip() for p in ignore]),
+                    "shouldIgnore": gitignored(path, ignore),
                     "oid": oid,
                 }
             )
         return out
 
     def _read_small(self, sha256: str, limit: int = 1024 * 1024) -> str:
-        with self.store.open(sha256) as f:
-            return f.read(limit).decode("utf-8", errors="replace")
+        return self.content.read(sha256, 0, limit).decode("utf-8", errors="replace")
 
     # --- LFS objects --------------------------------------------------------------------------------
     def lfs_known(self, repo: Repo, sha256: str) -> int | None:
-        """Size of an LFS object uploaded to (or committed in) this repo, else None."""
+        """Size of an LFS object this repo holds, else None.
+
+        A repo holds an object that was uploaded to it (an LFS PUT with its ticket, or a Xet shard sent with a
+        write token of this repo: both add an ``lfs_objects`` row) or that is an LFS file in its history.
+        Regular files do not count, and nothing global does: this is the permission to reference the bytes.
+        """
+        return self._held_size(repo.id, sha256)
+
+    def holds(self, repo_id: int, sha256: str, issued_at: int) -> bool:
+        """Whether the repo with this id holds the LFS/Xet object (see `lfs_known`); for the Xet CAS.
+
+        `issued_at` is when the asking token was issued: a repo created later (a deleted repo's id can be
+        reused) is not the repo the token was issued for.
+        """
+        with self.db.read() as conn:
+            try:
+                repo = self.repos.by_id(conn, repo_id)
+            except RepoNotFound:
+                return False
+        created = repo.created_at if repo.created_at.tzinfo else repo.created_at.replace(tzinfo=UTC)
+        if int(created.timestamp()) > issued_at:
+            return False
+        return self._held_size(repo_id, sha256) is not None
+
+    def _held_size(self, repo_id: int, sha256: str) -> int | None:
         with self.db.read() as conn:
             row = conn.execute(
                 select(lfs_objects.c.size).where(
-                    lfs_objects.c.repo_id == repo.id, lfs_objects.c.sha256 == sha256
+                    lfs_objects.c.repo_id == repo_id, lfs_objects.c.sha256 == sha256
                 )
             ).first()
-            if row:
-                return int(row.size)
-            row = conn.execute(
-                select(commit_files.c.size)
-                .where(commit_files.c.repo_id == repo.id, commit_files.c.sha256 == sha256)
-                .limit(1)
-            ).first()
-        if row:
-            return int(row.size)
-        if self.external_lookup is not None:
-            return self.external_lookup(sha256)
-        return None
+            if row is None:
+                row = conn.execute(
+                    select(commit_files.c.size)
+                    .where(
+                        commit_files.c.sha256 == sha256,
+                        commit_files.c.repo_id == repo_id,
+                        commit_files.c.lfs.is_(True),
+                    )
+                    .limit(1)
+                ).first()
+        return None if row is None else int(row.size)
 
     def content_available(self, sha256: str) -> bool:
-        """The bytes are stored: whole in the blob store, or as chunks in the Xet CAS."""
-        return self.store.exists(sha256) or (
-            self.external_lookup is not None and self.external_lookup(sha256) is not None
-        )
+        """The bytes are stored: whole in the blob store, or as chunks in the Xet CAS (availability only)."""
+        return self.content.exists(sha256)
 
     def referenced_blobs(self) -> set[str]:
         """Every blob a commit or an LFS upload names (for garbage collection)."""
@@ -238,16 +287,23 @@ class Files:
         return keys
 
     def record_lfs(self, repo_id: int, sha256: str, size: int) -> None:
+        self.record_lfs_many(repo_id, [(sha256, size)])
+
+    def record_lfs_many(self, repo_id: int, objects: Sequence[tuple[str, int]]) -> None:
+        """Bind objects whose bytes were just uploaded to this repo (proof of possession was given)."""
         with self.db.transaction() as conn:
-            exists = conn.execute(
-                select(lfs_objects.c.sha256).where(
-                    lfs_objects.c.repo_id == repo_id, lfs_objects.c.sha256 == sha256
-                )
-            ).first()
-            if not exists:
-                conn.execute(
-                    lfs_objects.insert().values(repo_id=repo_id, sha256=sha256, size=size, pushed_at=now())
-                )
+            for sha256, size in dict(objects).items():
+                exists = conn.execute(
+                    select(lfs_objects.c.sha256).where(
+                        lfs_objects.c.repo_id == repo_id, lfs_objects.c.sha256 == sha256
+                    )
+                ).first()
+                if not exists:
+                    conn.execute(
+                        lfs_objects.insert().values(
+                            repo_id=repo_id, sha256=sha256, size=size, pushed_at=now()
+                        )
+                    )
 
     def list_lfs(self, repo: Repo) -> list[tuple[str, int, Any]]:
         with self.db.read() as conn:
@@ -261,13 +317,15 @@ class Files:
         self, who: Principal, repo: Repo, rev: str, req: CommitRequest, create_pr: bool = False
     ) -> CommitResult:
         """Apply a parsed commit request to branch/PR `rev`. All blobs are already in the store."""
+        self.repos.check_push(who, repo, rev, create_pr)
         lfs_sizes: dict[str, int] = {}
         for op in req.operations:
             if isinstance(op, AddLfs):
                 known = self.lfs_known(repo, op.sha256)
                 if known is None or not self.content_available(op.sha256):
                     raise BadRequest(
-                        f"LFS object {op.sha256} for {op.path!r} was not uploaded to this repository; upload it first"
+                        f"LFS object {op.sha256} for {op.path!r} was not uploaded to this repository and is not in "
+                        "its history; upload it first"
                     )
                 if op.size is not None and op.size != known:
                     raise BadRequest(
@@ -276,9 +334,16 @@ class Files:
                 lfs_sizes[op.sha256] = known
         card: dict[str, Any] | None = None
         readme_changed = any(op.path == "README.md" for op in req.operations)
-        if req.readme_text is not None:
+        readme_text = req.readme_text
+        if readme_text is None:
+            added = [
+                op for op in req.operations if isinstance(op, AddFile | AddLfs) and op.path == "README.md"
+            ]
+            if added:  # an LFS/Xet README: read its bytes now, never inside the write transaction
+                readme_text = self._read_small(added[-1].sha256)
+        if readme_text is not None:
             try:
-                card = parse_card(req.readme_text)
+                card = parse_card(readme_text)
             except BadRequest:
                 card = None
         author = who.account.name
@@ -296,8 +361,6 @@ class Files:
                 pr_num = d.num
                 revisions.set_ref(conn, repo.id, "pr", str(d.num), base.commit_sha)
                 kind, name = "pr", str(d.num)
-            elif not can_write(repo, who) and kind != "pr":
-                raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
             ref = revisions.get_ref(conn, repo.id, kind, name)
             if ref is None:
                 raise RevisionNotFound(f"Invalid rev id: {rev}")
@@ -320,7 +383,7 @@ class Files:
                         for p in under:
                             del files[p]
                     else:
-                        raise EntryNotFound(f"{FILE_MISSING}: {op.path}")
+                        raise EntryNotFound(f"{FILE_MISSING}: {op.path}", exact=True)
                     continue
                 self._check_no_clash(files, op.path)
                 if isinstance(op, AddFile):
@@ -350,11 +413,6 @@ class Files:
                         )
             if kind == "branch" and name == "main":
                 used = sum(e.size for e in files.values())
-                if readme_changed and "README.md" in files and req.readme_text is None:
-                    try:
-                        card = parse_card(self._read_small(files["README.md"].sha256))
-                    except BadRequest:
-                        card = None
                 self.repos.record_head(conn, repo.id, new.sha, used, card, readme_changed)
             else:
                 self.repos.touch(conn, repo.id)
@@ -362,7 +420,17 @@ class Files:
                 discussions.add_event(
                     conn, repo.id, int(name), "commit", author, {"subject": req.summary, "oid": new.sha}
                 )
+        if pr_num is not None:
+            with self.db.read() as conn:
+                opened = discussions.get(conn, repo.id, pr_num)
+            self.repos.events.emit(HubEvent("discussion", "create", repo, discussion=opened))
+        self._ref_moved(repo, kind, name, ref.commit_sha, new.sha)
         return CommitResult(new, pr_num)
+
+    def _ref_moved(self, repo: Repo, kind: str, name: str, old: str | None, new: str | None) -> None:
+        """Tell the event sink that a ref moved (after the transaction committed)."""
+        update = RefUpdate(branch_ref(kind, name), old, new)
+        self.repos.events.emit(HubEvent("repo.content", "update", repo, refs=(update,)))
 
     @staticmethod
     def _check_no_clash(files: dict[str, FileEntry], path: str) -> None:
@@ -387,20 +455,28 @@ class Files:
     def create_branch(self, repo: Repo, name: str, starting_point: str | None) -> None:
         with self.db.transaction() as conn:
             revisions.create_branch(conn, repo.id, name, starting_point)
+            made = revisions.get_ref(conn, repo.id, "branch", name)
+        self._ref_moved(repo, "branch", name, None, made.commit_sha if made else None)
 
     def delete_branch(self, repo: Repo, name: str) -> None:
         with self.db.transaction() as conn:
+            gone = revisions.get_ref(conn, repo.id, "branch", name)
             revisions.delete_branch(conn, repo.id, name)
+        self._ref_moved(repo, "branch", name, gone.commit_sha if gone else None, None)
 
     def create_tag(self, repo: Repo, revision: str, tag: str, message: str | None) -> None:
         with self.db.transaction() as conn:
             revisions.create_tag(conn, repo.id, revision, tag, message)
+            made = revisions.get_ref(conn, repo.id, "tag", tag)
+        self._ref_moved(repo, "tag", tag, None, made.commit_sha if made else None)
 
     def delete_tag(self, repo: Repo, tag: str) -> None:
         if tag == "main":
             raise BadRequest("Cannot delete tag main: it is a branch")
         with self.db.transaction() as conn:
+            gone = revisions.get_ref(conn, repo.id, "tag", tag)
             revisions.delete_tag(conn, repo.id, tag)
+        self._ref_moved(repo, "tag", tag, gone.commit_sha if gone else None, None)
 
     def super_squash(self, who: Principal, repo: Repo, rev: str, message: str) -> Commit:
         with self.db.transaction() as conn:
@@ -424,4 +500,5 @@ class Files:
                 self.repos.record_head(
                     conn, repo.id, new.sha, sum(e.size for e in files.values()), None, False
                 )
-            return new
+        self._ref_moved(repo, kind, name, ref.commit_sha, new.sha)
+        return new

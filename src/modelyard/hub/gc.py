@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from modelyard.errors import BlobNotFound
+from modelyard.errors import BlobNotFound, ConfigError
 from modelyard.hub.files import Files
+from modelyard.storage import Sweepable
 from modelyard.xet import XetService
 
 
@@ -28,6 +29,8 @@ def sweep(
     files: Files, xet: XetService | None, min_age_s: float = 24 * 3600, dry_run: bool = False
 ) -> GcReport:
     store = files.store
+    if not isinstance(store, Sweepable):
+        raise ConfigError("This blob store cannot list its blobs: garbage collection is not available for it")
     refs = files.referenced_blobs() | (xet.index.referenced_blobs() if xet is not None else set())
     now = time.time()
     report = GcReport()
@@ -46,9 +49,9 @@ def sweep(
                 continue
             report.deleted += 1
             report.freed_bytes += size
-    for path, mtime in list(store.iter_temp()):
+    for name, mtime in list(store.iter_temp()):
         if now - mtime >= min_age_s:
             if not dry_run:
-                path.unlink(missing_ok=True)
+                store.delete_temp(name)
             report.temp_deleted += 1
     return report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import hmac
 import os
@@ -13,34 +14,37 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from modelyard.errors import BadChecksum, BadPayload, BadRequest, Forbidden, TooLarge
+from modelyard.errors import BadChecksum, BadPayload, BadRequest, Forbidden, InsufficientStorage, TooLarge
+from modelyard.hub.accounts import Principal
 from modelyard.hub.files import Files
 from modelyard.hub.repos import Repo
-from modelyard.storage import BlobWriter
+from modelyard.storage import check_space, count_refused
+from modelyard.storage.ingest import pipe_to_writer, trim_heap
 from modelyard.types import is_sha256
 
 URL_TTL = 24 * 3600
-_BATCH = 8 * 1024 * 1024
+_NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
 
 
-async def pipe_to_writer(chunks: AsyncIterator[bytes], writer: BlobWriter) -> None:
-    """Receive on the event loop while a worker thread hashes and writes the previous batch (GIL released)."""
-    loop = asyncio.get_running_loop()
-    pending: asyncio.Future[None] | None = None
-    parts: list[bytes] = []
-    size = 0
+def upload_ref(body: dict[str, Any]) -> tuple[str | None, bool]:
+    """``(rev, create_pr)`` of an LFS upload batch: no ``ref`` means an upload for a new pull request."""
+    if "ref" not in body or body["ref"] is None:
+        return None, True
+    ref = body["ref"]
+    name = ref.get("name") if isinstance(ref, dict) else None
+    if not isinstance(name, str) or not name:
+        raise BadPayload("LFS batch 'ref' must be an object with a 'name'")
+    return name, False
+
+
+async def discard(chunks: AsyncIterator[bytes], limit: int) -> None:
+    """Read and drop the rest of a refused upload body (at most `limit` bytes), so that the client, still sending,
+    reads the error answer instead of a reset connection."""
+    n = 0
     async for chunk in chunks:
-        parts.append(chunk)
-        size += len(chunk)
-        if size >= _BATCH:
-            if pending is not None:
-                await pending
-            pending = loop.run_in_executor(None, writer.write, b"".join(parts))
-            parts, size = [], 0
-    if pending is not None:
-        await pending
-    if parts:
-        writer.write(b"".join(parts))
+        n += len(chunk)
+        if n > limit:
+            return
 
 
 @dataclass(frozen=True)
@@ -84,12 +88,26 @@ class Lfs:
 
     # --- batch --------------------------------------------------------------------------------------
     def batch(
-        self, repo: Repo, body: dict[str, Any], base_url: str, auth_header: str | None
+        self,
+        who: Principal | None,
+        repo: Repo,
+        body: dict[str, Any],
+        base_url: str,
+        auth_header: str | None,
     ) -> dict[str, Any]:
+        """Answer an LFS batch request for `repo`, which the caller may already read (else it is a 404).
+
+        Uploads need the push right (`Repos.check_push`): a body without ``ref`` is an upload for a new pull
+        request (huggingface_hub sends no ref with ``create_pr``), ``refs/pr/N`` one for an existing PR.
+        "Already present" (no actions) is answered only for objects this repo holds.
+        """
         op = body.get("operation")
         objects = body.get("objects")
         if op not in {"upload", "download"} or not isinstance(objects, list):
             raise BadPayload("LFS batch needs 'operation' (upload|download) and 'objects'")
+        if op == "upload":
+            rev, create_pr = upload_ref(body)
+            self.files.repos.check_push(who, repo, rev, create_pr)
         out: list[dict[str, Any]] = []
         for obj in objects:
             oid = str(obj.get("oid", "")).lower() if isinstance(obj, dict) else ""
@@ -101,7 +119,7 @@ class Lfs:
                 continue
             if op == "download":
                 known = self.files.lfs_known(repo, oid)
-                if known is None or not self.store.exists(oid):
+                if known is None or not self.files.content_available(oid):
                     out.append(
                         {"oid": oid, "size": size, "error": {"code": 404, "message": "Object does not exist"}}
                     )
@@ -125,8 +143,8 @@ class Lfs:
                 )
                 continue
             known = self.files.lfs_known(repo, oid)
-            if known is not None and known == size and self.store.exists(oid):
-                out.append({"oid": oid, "size": size})  # already there: no actions
+            if known is not None and known == size and self.files.content_available(oid):
+                out.append({"oid": oid, "size": size})  # this repo holds it: no actions
                 continue
             q = self.ticket_query(repo.id, oid, size)
             href = f"{base_url}/lfs-upload/{oid}?{q}"
@@ -152,17 +170,37 @@ class Lfs:
 
     # --- receiving bytes ----------------------------------------------------------------------------
     async def receive(self, ticket: UploadTicket, chunks: AsyncIterator[bytes]) -> None:
-        """Stream a basic PUT to a temp file, hashing in the same pass; publish only if sha256 and size match."""
-        writer = self.store.writer(max_size=ticket.size)
+        """Stream a basic PUT to a temp file, hashing in the same pass; publish only if sha256 and size match.
+
+        No room (free space under the reserve, or the disk fills up): 507, nothing of the upload kept."""
+        try:
+            writer = self.store.writer(max_size=ticket.size, expected_size=ticket.size)
+        except InsufficientStorage:
+            await discard(chunks, ticket.size)
+            raise
         try:
             await pipe_to_writer(chunks, writer)
         except TooLarge:
             raise BadChecksum(f"Received more than the declared {ticket.size} bytes") from None
+        except InsufficientStorage:
+            writer.abort()
+            await discard(chunks, ticket.size)
+            raise
         except BaseException:
             writer.abort()
             raise
-        writer.commit(expected_sha256=ticket.oid, expected_size=ticket.size)
+        # the final flush and fsync wait for the disk: not on the event loop
+        try:
+            await asyncio.to_thread(writer.commit, expected_sha256=ticket.oid, expected_size=ticket.size)
+        finally:
+            trim_heap()  # the upload's batches go back to the system, not into the process's high-water mark
         self.files.record_lfs(ticket.repo_id, ticket.oid, ticket.size)
+
+    def _no_room(self, detail: str) -> InsufficientStorage:
+        count_refused(self.store, "full")
+        return InsufficientStorage(
+            f"Insufficient storage on the server: {detail}; the upload was discarded. Try again later."
+        )
 
     def _mp_path(self, ticket: UploadTicket) -> Path:
         return self.tmp / f"mp-{ticket.repo_id}-{ticket.oid}-{ticket.size}"
@@ -174,7 +212,17 @@ class Lfs:
         offset = (part - 1) * self.chunk_size
         expected = min(self.chunk_size, ticket.size - offset)
         path = self._mp_path(ticket)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            check_space(self.store, expected)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        except InsufficientStorage:
+            await discard(chunks, expected)
+            raise
+        except OSError as e:
+            if e.errno not in _NO_SPACE:
+                raise
+            await discard(chunks, expected)
+            raise self._no_room(f"no room for part {part}") from None
         h = hashlib.md5(usedforsecurity=False)
         n = 0
         try:
@@ -184,6 +232,13 @@ class Lfs:
                 os.pwrite(fd, chunk, offset + n)
                 h.update(chunk)
                 n += len(chunk)
+        except OSError as e:
+            if e.errno not in _NO_SPACE:
+                raise
+            # the object's parts go: the client gives up the whole upload on a 507
+            path.unlink(missing_ok=True)
+            await discard(chunks, expected)
+            raise self._no_room(f"the disk filled up in part {part}") from None
         finally:
             os.close(fd)
         if n != expected:
@@ -198,7 +253,11 @@ class Lfs:
         path = self._mp_path(ticket)
         if not path.exists():
             raise BadRequest("No parts were uploaded for this object")
-        writer = self.store.writer(max_size=ticket.size)
+        try:
+            writer = self.store.writer(max_size=ticket.size, expected_size=ticket.size)
+        except InsufficientStorage:
+            path.unlink(missing_ok=True)
+            raise
         try:
             with open(path, "rb") as f:
                 while chunk := f.read(8 * 1024 * 1024):

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from modelyard.db import Database
-from modelyard.errors import BadRequest, RevisionNotFound
+from modelyard.errors import BadRequest, BlobNotFound, EntryNotFound, RevisionNotFound
 from modelyard.hub import discussions, revisions
 from modelyard.hub.accounts import Principal
 from modelyard.hub.cards import parse_card
+from modelyard.hub.content import Content
 from modelyard.hub.discussions import Discussion, Event
+from modelyard.hub.events import HubEvent, RefUpdate
 from modelyard.hub.repos import Repo, Repos
 from modelyard.hub.revisions import Commit, FileEntry
-from modelyard.storage import BlobStore
 
 
 class Pulls:
     """Discussions and pull requests: open, comment, status, title, merge (3-way from the fork point)."""
 
-    def __init__(self, db: Database, store: BlobStore, repos: Repos) -> None:
+    def __init__(self, db: Database, content: Content, repos: Repos) -> None:
         self.db = db
-        self.store = store
+        self.content = content
         self.repos = repos
 
     def discussions(self, repo: Repo) -> list[Discussion]:
@@ -39,27 +40,62 @@ class Pulls:
             )
             if base is not None:
                 revisions.set_ref(conn, repo.id, "pr", str(d.num), base.commit_sha)
-            return d
+        self._tell(repo, d.num, "discussion", "create")
+        return d
+
+    def _tell(self, repo: Repo, num: int, scope: str, action: str, comment: Event | None = None) -> None:
+        """Tell the event sink about a committed discussion change (the discussion as it is now)."""
+        with self.db.read() as conn:
+            d = discussions.get(conn, repo.id, num)
+        self.repos.events.emit(HubEvent(scope, action, repo, discussion=d, comment=comment))
 
     def discussion_comment(self, who: Principal, repo: Repo, num: int, text: str) -> Event:
         with self.db.transaction() as conn:
-            return discussions.comment(conn, repo.id, num, who.account.name, text)
+            ev = discussions.comment(conn, repo.id, num, who.account.name, text)
+        self._tell(repo, num, "discussion.comment", "create", ev)
+        return ev
 
     def discussion_title(self, who: Principal, repo: Repo, num: int, title: str) -> Event:
         if not title.strip():
             raise BadRequest("The title cannot be empty")
         with self.db.transaction() as conn:
-            return discussions.set_title(conn, repo.id, num, title.strip(), who.account.name)
+            ev = discussions.set_title(conn, repo.id, num, title.strip(), who.account.name)
+        self._tell(repo, num, "discussion", "update")
+        return ev
 
     def discussion_status(
         self, who: Principal, repo: Repo, num: int, status: str, comment: str | None
     ) -> Event:
         with self.db.transaction() as conn:
-            if comment:
-                discussions.comment(conn, repo.id, num, who.account.name, comment)
-            return discussions.set_status(conn, repo.id, num, status, who.account.name)
+            said = discussions.comment(conn, repo.id, num, who.account.name, comment) if comment else None
+            ev = discussions.set_status(conn, repo.id, num, status, who.account.name)
+        if said is not None:
+            self._tell(repo, num, "discussion.comment", "create", said)
+        self._tell(repo, num, "discussion", "update")
+        return ev
+
+    def _head_readme(self, repo: Repo, num: int) -> tuple[str, str] | None:
+        """(sha256, text) of the PR head's README.md, read before the merge's write transaction opens."""
+        with self.db.read() as conn:
+            head = revisions.get_ref(conn, repo.id, "pr", str(num))
+            if head is None:
+                return None
+            try:
+                e = revisions.get_file(conn, repo.id, head.commit_sha, "README.md")
+            except EntryNotFound:
+                return None
+        try:
+            return e.sha256, self._readme_text(e.sha256)
+        except BlobNotFound:  # only an error if the merge needs it (then read again below, and raise)
+            return None
+
+    def _readme_text(self, sha256: str) -> str:
+        return self.content.read(sha256, 0, 1024 * 1024).decode("utf-8", errors="replace")
 
     def merge_pr(self, who: Principal, repo: Repo, num: int, comment: str | None) -> Commit:
+        readme = self._head_readme(
+            repo, num
+        )  # bytes (maybe Xet chunks) are never read inside the transaction
         with self.db.transaction() as conn:
             d = discussions.get(conn, repo.id, num)
             if not d.is_pr or d.status not in {"open", "draft"}:
@@ -98,19 +134,26 @@ class Pulls:
                 comment or "",
             )
             revisions.set_ref(conn, repo.id, "branch", base_name, c.sha)
-            if comment:
-                discussions.comment(conn, repo.id, num, who.account.name, comment)
+            said = discussions.comment(conn, repo.id, num, who.account.name, comment) if comment else None
             discussions.set_status(conn, repo.id, num, "merged", who.account.name, merge_commit=c.sha)
             if base_name == "main":
                 card = None
                 readme_changed = "README.md" in changed or "README.md" not in files
                 if "README.md" in files and readme_changed:
+                    sha256 = files["README.md"].sha256
+                    text = (
+                        readme[1] if readme is not None and readme[0] == sha256 else self._readme_text(sha256)
+                    )
                     try:
-                        with self.store.open(files["README.md"].sha256) as f:
-                            card = parse_card(f.read(1024 * 1024).decode("utf-8", errors="replace"))
+                        card = parse_card(text)
                     except BadRequest:
                         card = None
                 self.repos.record_head(
                     conn, repo.id, c.sha, sum(e.size for e in files.values()), card, readme_changed
                 )
-            return c
+        moved = RefUpdate(f"refs/heads/{base_name}", base.commit_sha, c.sha)
+        self.repos.events.emit(HubEvent("repo.content", "update", repo, refs=(moved,)))
+        if said is not None:
+            self._tell(repo, num, "discussion.comment", "create", said)
+        self._tell(repo, num, "discussion", "update")
+        return c

@@ -3,32 +3,64 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
 
 from modelyard.db import Database
+from modelyard.db.cache import VersionedCache
 from modelyard.db.schema import repo_redirects, repos
 from modelyard.errors import (
     BadRequest,
     Conflict,
     Forbidden,
     InvalidRepoName,
+    NotFound,
     RepoExists,
     RepoNotFound,
     Unauthorized,
 )
-from modelyard.hub import revisions
+from modelyard.hub import discussions, revisions
 from modelyard.hub._time import now
 from modelyard.hub.accounts import Accounts, Principal
+from modelyard.hub.events import EventSink, HubEvent, NoEvents
 from modelyard.hub.gitobjects import blob_sha1
 from modelyard.hub.paths import default_gitattributes
-from modelyard.storage import BlobStore
+from modelyard.storage import BlobStore, put_bytes
 from modelyard.types import RepoType, valid_name
 
 SPACE_SDKS = {"gradio", "streamlit", "docker", "static"}
+
+
+_SPACE_EMOJIS = "🚀🔥🐢🦀🐨🌍📚🏃💻📊🎨🐠🦙🏆🌖"
+_SPACE_COLORS = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
+
+
+def space_readme(name: str, sdk: str) -> bytes:
+    """The README.md the Hub writes into a new Space: title, emoji, colours, sdk (and app_file), pinned."""
+    import secrets
+
+    lines = [
+        "---",
+        f"title: {name}",
+        f"emoji: {secrets.choice(_SPACE_EMOJIS)}",
+        f"colorFrom: {secrets.choice(_SPACE_COLORS)}",
+        f"colorTo: {secrets.choice(_SPACE_COLORS)}",
+        f"sdk: {sdk}",
+    ]
+    if sdk in {"gradio", "streamlit"}:
+        lines.append("app_file: app.py")
+    lines += [
+        "pinned: false",
+        "---",
+        "",
+        "Check out the configuration reference at https://huggingface.co/docs/hub/spaces-config-reference",
+        "",
+    ]
+    return "\n".join(lines).encode()
 
 
 @dataclass(frozen=True)
@@ -58,6 +90,43 @@ class Repo:
     @property
     def key(self) -> str:
         return key_of(self.type, self.namespace, self.name)
+
+
+class DownloadCounter:
+    """Downloads counted in memory until `Repos.flush_downloads` writes them. Counts being written stay visible
+    (`pending`) until their transaction has committed, so a reader never sees a count go down."""
+
+    FLUSH_SECONDS = 5.0  # how often the server's lifespan flushes
+
+    def __init__(self) -> None:
+        self._pending: dict[int, int] = {}
+        self._flushing: dict[int, int] = {}
+        self._lock = threading.Lock()
+
+    def add(self, repo_id: int, n: int = 1) -> None:
+        with self._lock:
+            self._pending[repo_id] = self._pending.get(repo_id, 0) + n
+
+    def pending(self, repo_id: int) -> int:
+        with self._lock:
+            return self._pending.get(repo_id, 0) + self._flushing.get(repo_id, 0)
+
+    def take(self) -> dict[int, int]:
+        """The pending counts, now being written (one flush at a time: `Repos.flush_downloads` holds a lock)."""
+        with self._lock:
+            self._flushing, self._pending = self._pending, {}
+            return dict(self._flushing)
+
+    def restore(self) -> None:
+        """A failed flush: its counts become pending again."""
+        with self._lock:
+            for k, v in self._flushing.items():
+                self._pending[k] = self._pending.get(k, 0) + v
+            self._flushing = {}
+
+    def done(self) -> None:
+        with self._lock:
+            self._flushing = {}
 
 
 def key_of(repo_type: RepoType, namespace: str, name: str) -> str:
@@ -95,10 +164,17 @@ def can_write(repo: Repo, who: Principal | None) -> bool:
 
 
 class Repos:
-    def __init__(self, db: Database, store: BlobStore, accounts: Accounts) -> None:
+    def __init__(
+        self, db: Database, store: BlobStore, accounts: Accounts, events: EventSink | None = None
+    ) -> None:
         self.db = db
         self.store = store
         self.accounts = accounts
+        self.events: EventSink = events or NoEvents()  # told after each committed change (hub/events.py)
+        # repo rows by key (db/cache.py); access is still checked on every call, with the caller's principal
+        self._by_key: VersionedCache[str, Repo | None] = VersionedCache(db)
+        self.downloads = DownloadCounter()
+        self._flush_lock = threading.Lock()
 
     # --- lookup -------------------------------------------------------------------------------------
     def find(self, conn: Connection, repo_type: RepoType, namespace: str, name: str) -> Repo | None:
@@ -122,11 +198,17 @@ class Repos:
 
     def get(self, repo_type: RepoType, namespace: str, name: str, who: Principal | None) -> Repo:
         """The repo if `who` may read it; RepoNotFound otherwise (private repos are 404 to others)."""
-        with self.db.read() as conn:
-            repo = self.find(conn, repo_type, namespace, name)
+        repo = self._by_key.get_or_load(
+            key_of(repo_type, namespace, name), lambda: self._find(repo_type, namespace, name)
+        )
         if repo is None or not can_read(repo, who):
             raise RepoNotFound(f"Repository Not Found for {repo_type.plural} {namespace}/{name}")
-        return repo
+        pending = self.downloads.pending(repo.id)
+        return replace(repo, downloads=repo.downloads + pending) if pending else repo
+
+    def _find(self, repo_type: RepoType, namespace: str, name: str) -> Repo | None:
+        with self.db.read() as conn:
+            return self.find(conn, repo_type, namespace, name)
 
     def get_for_write(self, repo_type: RepoType, namespace: str, name: str, who: Principal | None) -> Repo:
         repo = self.get(repo_type, namespace, name, who)
@@ -136,7 +218,36 @@ class Repos:
             raise Forbidden(f"You don't have write access to {repo_type.value} {repo.id_str}")
         return repo
 
-    def by_id(self, conn: Connection, repo_id: int) -> Repo:
+    def check_push(self, who: Principal | None, repo: Repo, rev: str | None, create_pr: bool) -> Principal:
+        """The one push rule (commits, preupload, LFS batch uploads and verify, Xet write tokens).
+
+        `who` must be authenticated with a write-role token and able to read `repo`. Members with write access
+        push anywhere; anyone else may only open a pull request (`create_pr`, or an upload with no ref, which is
+        how huggingface_hub uploads for a new PR) or push to an open pull request they authored (`refs/pr/N`).
+        Raises Unauthorized, RepoNotFound, or Forbidden.
+        """
+        if who is None:
+            raise Unauthorized("You must be authenticated to write to this repository")
+        if not can_read(repo, who):
+            raise RepoNotFound(f"Repository Not Found for {repo.type.plural} {repo.id_str}")
+        if not who.can_write:
+            raise Forbidden("This token is read-only: use a token with the 'write' role to push")
+        if can_write(repo, who) or create_pr:
+            return who
+        kind, name = revisions.parse_branch(rev or "")
+        if kind == "pr" and name.isdigit():
+            with self.db.read() as conn:
+                try:
+                    pr = discussions.get(conn, repo.id, int(name))
+                except NotFound:
+                    pr = None
+            mine = pr is not None and pr.is_pr and pr.author == who.account.name
+            if mine and pr is not None and pr.status in ("draft", "open"):
+                return who
+        raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
+
+    @staticmethod
+    def by_id(conn: Connection, repo_id: int) -> Repo:
         row = conn.execute(select(repos).where(repos.c.id == repo_id)).first()
         if row is None:
             raise RepoNotFound(f"Repository {repo_id} not found")
@@ -181,8 +292,20 @@ class Repos:
             if sdk not in SPACE_SDKS:
                 raise BadRequest(f"Invalid space sdk {sdk!r}: one of " + ", ".join(sorted(SPACE_SDKS)))
         attrs = default_gitattributes(repo_type.value)
-        info = self.store.put_bytes(attrs)  # blob before rows
+        info = put_bytes(self.store, attrs)  # blob before rows
         entry = revisions.FileEntry(".gitattributes", blob_sha1(attrs), info.sha256, info.size, False)
+        initial = {".gitattributes": entry}
+        card: dict[str, Any] | None = None
+        # the Hub's first commit of a Space also writes its README (sdk metadata)
+        if repo_type is RepoType.SPACE:
+            readme = space_readme(name, str(sdk))
+            rinfo = put_bytes(self.store, readme)
+            initial["README.md"] = revisions.FileEntry(
+                "README.md", blob_sha1(readme), rinfo.sha256, rinfo.size, False
+            )
+            from modelyard.hub.cards import parse_card
+
+            card = parse_card(readme.decode())
         ts = now()
         with self.db.transaction() as conn:
             if self.find(conn, repo_type, ns, name):
@@ -202,7 +325,7 @@ class Repos:
                     downloads=0,
                     likes=0,
                     tags="[]",
-                    used_storage=info.size,
+                    used_storage=sum(e.size for e in initial.values()),
                 )
             )
             pk = res.inserted_primary_key
@@ -215,15 +338,19 @@ class Repos:
                 conn,
                 repo_id,
                 None,
-                {".gitattributes": entry},
-                {".gitattributes"},
+                initial,
+                set(initial),
                 who.account.name,
                 "initial commit",
                 "",
             )
             revisions.set_ref(conn, repo_id, "branch", "main", c.sha)
             conn.execute(repos.update().where(repos.c.id == repo_id).values(head_sha=c.sha))
-            return self.by_id(conn, repo_id)
+            if card is not None:
+                self.record_head(conn, repo_id, c.sha, sum(e.size for e in initial.values()), card, True)
+            created = self.by_id(conn, repo_id)
+        self.events.emit(HubEvent("repo", "create", created))
+        return created
 
     def delete(self, who: Principal | None, repo_type: RepoType, namespace: str, name: str) -> None:
         repo = self.get_for_write(repo_type, namespace, name, who)
@@ -234,6 +361,7 @@ class Repos:
 
             conn.execute(commit_files.delete().where(commit_files.c.repo_id == repo.id))
             conn.execute(discussion_events.delete().where(discussion_events.c.repo_id == repo.id))
+        self.events.emit(HubEvent("repo", "delete", repo))
 
     def update_settings(
         self, who: Principal | None, repo: Repo, private: bool | None = None, gated: str | bool | None = None
@@ -254,7 +382,10 @@ class Repos:
             with self.db.transaction() as conn:
                 conn.execute(repos.update().where(repos.c.id == repo.id).values(**values))
         with self.db.read() as conn:
-            return self.by_id(conn, repo.id)
+            updated = self.by_id(conn, repo.id)
+        if values:
+            self.events.emit(HubEvent("repo.config", "update", updated))
+        return updated
 
     def move(self, who: Principal | None, repo_type: RepoType, src: str, dst: str) -> Repo:
         try:
@@ -282,7 +413,9 @@ class Repos:
             conn.execute(repo_redirects.delete().where(repo_redirects.c.key_lower == new_key))
             conn.execute(repo_redirects.delete().where(repo_redirects.c.key_lower == repo.key))
             conn.execute(repo_redirects.insert().values(key_lower=repo.key, repo_id=repo.id))
-            return self.by_id(conn, repo.id)
+            moved = self.by_id(conn, repo.id)
+        self.events.emit(HubEvent("repo", "move", repo, moved_to=moved.id_str))
+        return moved
 
     # --- metadata updated by commits ----------------------------------------------------------------
     @staticmethod
@@ -318,5 +451,24 @@ class Repos:
         conn.execute(repos.update().where(repos.c.id == repo_id).values(last_modified=now()))
 
     def add_download(self, repo_id: int) -> None:
-        with self.db.transaction() as conn:
-            conn.execute(repos.update().where(repos.c.id == repo_id).values(downloads=repos.c.downloads + 1))
+        """Count a download in memory (no database write on the request path): `flush_downloads` writes the
+        counts, every few seconds from the server's lifespan and once on close. `get` adds the pending ones."""
+        self.downloads.add(repo_id)
+
+    def flush_downloads(self) -> int:
+        """Write the pending download counts in one transaction; the number of repos updated. On failure (a full
+        disk: InsufficientStorage) the counts stay pending for the next flush and the error is raised."""
+        with self._flush_lock:
+            batch = self.downloads.take()
+            if not batch:
+                return 0
+            try:
+                with self.db.transaction() as conn:
+                    for repo_id, n in batch.items():
+                        more = repos.c.downloads + n
+                        conn.execute(repos.update().where(repos.c.id == repo_id).values(downloads=more))
+            except BaseException:
+                self.downloads.restore()
+                raise
+            self.downloads.done()
+            return len(batch)

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, literal, select
 
 from modelyard.db.schema import commit_files, commits, refs
 from modelyard.errors import BadRequest, Conflict, EntryNotFound, InvalidRevisionName, RevisionNotFound
@@ -58,16 +58,31 @@ class Ref:
         return f"refs/pr/{self.name}"
 
 
+_RESERVED_REFS = {"HEAD", "FETCH_HEAD", "ORIG_HEAD", "MERGE_HEAD"}
+
+
+def ref_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a branch or tag (the rules of `git check-ref-format`, stricter charset), or None."""
+    if not isinstance(name, str) or not name:
+        return "empty"
+    if name in _RESERVED_REFS:
+        return f"{name} is reserved"
+    if name.startswith("refs/"):
+        return "refs/ names are reserved (refs/pr/N belongs to pull requests)"
+    if not _REF_NAME_RE.match(name):
+        return "only letters, digits, '.', '_', '-' and '/' (up to 200), starting with a letter or digit"
+    if ".." in name or "//" in name or name.endswith(("/", ".")):
+        return "no '..' or '//', and no '/' or '.' at the end"
+    for part in name.split("/"):
+        if part.startswith(".") or part.endswith(".lock"):
+            return "no component may start with '.' or end with '.lock'"
+    return None
+
+
 def validate_ref_name(name: str) -> str:
-    if (
-        not _REF_NAME_RE.match(name)
-        or ".." in name
-        or name.endswith((".lock", "/", "."))
-        or "//" in name
-        or _PR_RE.match(name)
-        or name.startswith("refs/")
-    ):
-        raise InvalidRevisionName(f"Invalid reference name {name!r}")
+    problem = ref_name_problem(name)
+    if problem is not None:
+        raise InvalidRevisionName(f"Invalid reference name {name!r}: {problem}")
     return name
 
 
@@ -84,7 +99,9 @@ def get_ref(conn: Connection, repo_id: int, kind: str, name: str) -> Ref | None:
 
 
 def parse_branch(rev: str) -> tuple[str, str]:
-    """A writable ref named by a revision string: ('branch', name) or ('pr', num)."""
+    """A writable ref named by a revision string: ('branch', name) or ('pr', num); HEAD is the default branch."""
+    if rev == "HEAD":
+        return "branch", "main"
     m = _PR_RE.match(rev)
     if m:
         return "pr", m.group(1)
@@ -94,7 +111,10 @@ def parse_branch(rev: str) -> tuple[str, str]:
 
 
 def resolve(conn: Connection, repo_id: int, rev: str) -> str:
-    """Branch, tag, refs/pr/N, refs/heads/x, refs/tags/x, full or short (>= 7) sha -> commit sha."""
+    """Branch, tag, refs/pr/N, refs/heads/x, refs/tags/x, full or short (>= 7) sha -> commit sha; ``HEAD`` is the
+    default branch, as on the Hub (a ref can never be named HEAD: `_RESERVED_REFS`)."""
+    if rev == "HEAD":
+        rev = "main"
     candidates: list[tuple[str, str]] = []
     m = _PR_RE.match(rev)
     if m:
@@ -223,11 +243,11 @@ def delete_branch(conn: Connection, repo_id: int, name: str) -> None:
 
 
 def create_tag(conn: Connection, repo_id: int, revision: str, tag: str, message: str | None) -> None:
-    try:
-        validate_ref_name(tag)
-    except InvalidRevisionName:
-        raise BadRequest(f"Invalid tag name {tag!r}") from None
+    # as on the Hub: a missing revision is 404 before the tag name is checked
     sha = resolve(conn, repo_id, revision)
+    problem = ref_name_problem(tag)
+    if problem is not None:
+        raise BadRequest(f"Invalid tag name {tag!r}: {problem}")
     if get_ref(conn, repo_id, "tag", tag):
         raise Conflict(f"Tag {tag} already exists")
     set_ref(conn, repo_id, "tag", tag, sha, message)
@@ -297,3 +317,41 @@ def tree_of(files: dict[str, FileEntry]) -> dict[str, str]:
 def referenced_blobs(conn: Connection) -> set[str]:
     """sha256 of every file in any commit of any repo (for garbage collection)."""
     return {r[0] for r in conn.execute(select(commit_files.c.sha256).distinct())}
+
+
+def copy_history(conn: Connection, src_repo_id: int, dst_repo_id: int) -> None:
+    """Make `dst`'s history that of `src`: every commit and manifest, the branches and tags (not PR refs).
+    Commit ids are content hashes, so they stay the same. `dst`'s own commits and refs are replaced."""
+    for table in (refs, commit_files, commits):
+        conn.execute(table.delete().where(table.c.repo_id == dst_repo_id))
+    for table, where in (
+        (commits, commits.c.repo_id == src_repo_id),
+        (commit_files, commit_files.c.repo_id == src_repo_id),
+        (refs, (refs.c.repo_id == src_repo_id) & refs.c.kind.in_(("branch", "tag"))),
+    ):
+        cols = [c for c in table.c if c.name != "repo_id"]
+        conn.execute(
+            table.insert().from_select(
+                ["repo_id", *(c.name for c in cols)],
+                select(literal(dst_repo_id).label("repo_id"), *cols).where(where),
+            )
+        )
+
+
+def lfs_in_history(
+    conn: Connection, repo_id: int, sha256s: list[str] | None = None
+) -> dict[str, tuple[int, str]]:
+    """LFS objects named by any commit of the repo: sha256 -> (size, a path holding it). Limited to `sha256s`
+    when given."""
+    q = (
+        select(commit_files.c.sha256, func.max(commit_files.c.size), func.min(commit_files.c.path))
+        .where(commit_files.c.repo_id == repo_id, commit_files.c.lfs.is_(True))
+        .group_by(commit_files.c.sha256)
+    )
+    out: dict[str, tuple[int, str]] = {}
+    chunks = [None] if sha256s is None else [sha256s[i : i + 500] for i in range(0, len(sha256s), 500)]
+    for chunk in chunks:
+        sel = q if chunk is None else q.where(commit_files.c.sha256.in_(chunk))
+        for sha, size, path in conn.execute(sel):
+            out[sha] = (int(size), path)
+    return out

@@ -1,5 +1,6 @@
-"""Materialise repo@revision as a local directory (for model workers): symlinks into the blob store, Xet-stored
-files rebuilt once. Snapshots are immutable per commit sha and published atomically."""
+"""Materialise repo@revision as a local directory (for model workers): symlinks to whole blobs on local disk, other
+content (Xet chunks) written out once through `Content`. Snapshots are immutable per commit sha and published
+atomically."""
 
 from __future__ import annotations
 
@@ -11,16 +12,15 @@ from pathlib import Path
 from modelyard.db import Database
 from modelyard.errors import BlobNotFound, RepoNotFound
 from modelyard.hub import revisions
+from modelyard.hub.content import Content
+from modelyard.hub.paths import local_target
 from modelyard.hub.repos import Repos
-from modelyard.storage import BlobStore
 from modelyard.types import RepoId, RepoType
-from modelyard.xet import XetService
 
 
 def materialize(
     db: Database,
-    store: BlobStore,
-    xet: XetService | None,
+    content: Content,
     repo_type: RepoType,
     repo_id: str,
     revision: str,
@@ -39,17 +39,19 @@ def materialize(
     tmp = final.with_name(f".{sha}.{uuid.uuid4().hex}")
     try:
         for path, entry in files.items():
-            target = tmp / path
+            # only "/" separates: a backslash is a literal name character (as on the Hub), never a way out
+            target = Path(local_target(str(tmp), path))
             target.parent.mkdir(parents=True, exist_ok=True)
-            local = store.local_path(entry.sha256)
+            local = content.local_path(entry.sha256)
             if local is not None:
                 os.symlink(local, target)
                 continue
-            xet_hash = xet.lookup_by_sha256(entry.sha256) if xet is not None else None
-            if xet_hash is None:
-                raise BlobNotFound(f"Content of {path} ({entry.sha256}) is missing from storage")
+            try:
+                chunks = content.iter_range(entry.sha256)
+            except BlobNotFound:
+                raise BlobNotFound(f"Content of {path} ({entry.sha256}) is missing from storage") from None
             with open(target, "wb") as f:
-                for chunk in xet.open_file(xet_hash).iter_bytes():  # type: ignore[union-attr]
+                for chunk in chunks:
                     f.write(chunk)
         tmp.mkdir(parents=True, exist_ok=True)
         try:

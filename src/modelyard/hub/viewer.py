@@ -1,6 +1,6 @@
 """Read-only views of repo content for the web UI: text previews, dataset splits and rows, commit diffs.
 
-Works on manifests (`FileEntry`) and the blob store; no SQL. Dataset rows are read with pyarrow (CSV/TSV,
+Works on manifests (`FileEntry`) and `Content` (whole blobs or Xet chunks alike); no SQL. Dataset rows are read with pyarrow (CSV/TSV,
 Parquet) or line by line (JSONL), one page at a time, never the whole file for CSV/JSONL pages near the start.
 """
 
@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from modelyard.errors import HubError
+from modelyard.hub.content import Content
 from modelyard.hub.revisions import FileEntry
-from modelyard.storage import BlobStore
 
 TEXT_PREVIEW = 512 * 1024
 DIFF_MAX = 256 * 1024
@@ -58,10 +59,6 @@ class FileChange:
     diff: str | None = None
 
 
-def _open(store: BlobStore, sha256: str) -> BinaryIO:
-    return store.open(sha256)
-
-
 def is_binary(sample: bytes) -> bool:
     if b"\0" in sample[:8192]:
         return True
@@ -72,16 +69,16 @@ def is_binary(sample: bytes) -> bool:
     return False
 
 
-def preview(store: BlobStore, entry: FileEntry, limit: int = TEXT_PREVIEW) -> TextPreview:
-    with _open(store, entry.sha256) as f:
+def preview(content: Content, entry: FileEntry, limit: int = TEXT_PREVIEW) -> TextPreview:
+    with content.open(entry.sha256) as f:
         data = f.read(limit)
     if is_binary(data):
         return TextPreview(None, False)
     return TextPreview(data.decode("utf-8", errors="replace"), entry.size > limit)
 
 
-def read_text(store: BlobStore, entry: FileEntry, limit: int = TEXT_PREVIEW) -> str:
-    with _open(store, entry.sha256) as f:
+def read_text(content: Content, entry: FileEntry, limit: int = TEXT_PREVIEW) -> str:
+    with content.open(entry.sha256) as f:
         return f.read(limit).decode("utf-8", errors="replace")
 
 
@@ -131,27 +128,27 @@ def _configured_splits(card: dict[str, Any] | None, paths: set[str]) -> list[Spl
     return out
 
 
-def rows(store: BlobStore, entry: FileEntry, offset: int = 0, length: int = 100) -> RowsPage:
+def rows(content: Content, entry: FileEntry, offset: int = 0, length: int = 100) -> RowsPage:
     """Rows [offset, offset+length) of a CSV/TSV/JSONL/JSON/Parquet file."""
     lower = entry.path.lower()
     if lower.endswith(".parquet"):
-        return _parquet_rows(store, entry, offset, length)
+        return _parquet_rows(content, entry, offset, length)
     if lower.endswith((".csv", ".tsv")):
-        return _csv_rows(store, entry, offset, length, "\t" if lower.endswith(".tsv") else ",")
-    return _json_rows(store, entry, offset, length)
+        return _csv_rows(content, entry, offset, length, "\t" if lower.endswith(".tsv") else ",")
+    return _json_rows(content, entry, offset, length)
 
 
-def _pa_file(store: BlobStore, entry: FileEntry) -> Any:
+def _pa_file(content: Content, entry: FileEntry) -> Any:
     import pyarrow as pa
 
-    local = store.local_path(entry.sha256)
-    return pa.memory_map(local) if local else pa.PythonFile(_open(store, entry.sha256), mode="r")
+    local = content.local_path(entry.sha256)
+    return pa.memory_map(local) if local else pa.PythonFile(content.open(entry.sha256), mode="r")
 
 
-def _parquet_rows(store: BlobStore, entry: FileEntry, offset: int, length: int) -> RowsPage:
+def _parquet_rows(content: Content, entry: FileEntry, offset: int, length: int) -> RowsPage:
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(_pa_file(store, entry))
+    pf = pq.ParquetFile(_pa_file(content, entry))
     total = pf.metadata.num_rows
     cols = pf.schema_arrow.names
     out: list[list[Any]] = []
@@ -174,10 +171,10 @@ def _table_rows(tbl: Any) -> list[list[Any]]:
     return [list(r) for r in zip(*cols, strict=True)] if cols else []
 
 
-def _csv_rows(store: BlobStore, entry: FileEntry, offset: int, length: int, delimiter: str) -> RowsPage:
+def _csv_rows(content: Content, entry: FileEntry, offset: int, length: int, delimiter: str) -> RowsPage:
     import pyarrow.csv as pcsv
 
-    reader = pcsv.open_csv(_pa_file(store, entry), parse_options=pcsv.ParseOptions(delimiter=delimiter))
+    reader = pcsv.open_csv(_pa_file(content, entry), parse_options=pcsv.ParseOptions(delimiter=delimiter))
     cols = reader.schema.names
     out: list[list[Any]] = []
     seen = 0
@@ -196,11 +193,11 @@ def _csv_rows(store: BlobStore, entry: FileEntry, offset: int, length: int, deli
     )
 
 
-def _json_rows(store: BlobStore, entry: FileEntry, offset: int, length: int) -> RowsPage:
+def _json_rows(content: Content, entry: FileEntry, offset: int, length: int) -> RowsPage:
     records: list[Any] = []
     has_more = False
     total: int | None = None
-    with _open(store, entry.sha256) as raw:
+    with content.open(entry.sha256) as raw:
         head = raw.read(1)
         raw_rest = raw.read() if head == b"[" and entry.size <= 64 * 1024 * 1024 else None
         if raw_rest is not None:  # a JSON array of objects
@@ -257,7 +254,7 @@ class _Prefixed(io.RawIOBase):
 
 
 # --- diffs ----------------------------------------------------------------------------------------------
-def diff(store: BlobStore, old: dict[str, FileEntry], new: dict[str, FileEntry]) -> list[FileChange]:
+def diff(content: Content, old: dict[str, FileEntry], new: dict[str, FileEntry]) -> list[FileChange]:
     """Files added, removed or modified between two manifests, with a unified diff for small text files."""
     out: list[FileChange] = []
     for path in sorted(set(old) | set(new)):
@@ -267,7 +264,7 @@ def diff(store: BlobStore, old: dict[str, FileEntry], new: dict[str, FileEntry])
         status = "added" if a is None else "removed" if b is None else "modified"
         lfs = bool((a and a.lfs) or (b and b.lfs))
         change = FileChange(path, status, a.size if a else None, b.size if b else None, lfs)
-        text = None if lfs else _text_diff(store, a, b, path)
+        text = _text_diff(content, a, b, path)  # LFS and Xet files too, when small and text
         if text is not None:
             adds = sum(1 for ln in text.splitlines() if ln.startswith("+") and not ln.startswith("+++"))
             dels = sum(1 for ln in text.splitlines() if ln.startswith("-") and not ln.startswith("---"))
@@ -276,7 +273,7 @@ def diff(store: BlobStore, old: dict[str, FileEntry], new: dict[str, FileEntry])
     return out
 
 
-def _text_diff(store: BlobStore, a: FileEntry | None, b: FileEntry | None, path: str) -> str | None:
+def _text_diff(content: Content, a: FileEntry | None, b: FileEntry | None, path: str) -> str | None:
     texts: list[list[str]] = []
     for e in (a, b):
         if e is None:
@@ -284,8 +281,13 @@ def _text_diff(store: BlobStore, a: FileEntry | None, b: FileEntry | None, path:
             continue
         if e.size > DIFF_MAX:
             return None
-        with _open(store, e.sha256) as f:
-            data = f.read(DIFF_MAX)
+        try:
+            data = content.read(e.sha256, 0, DIFF_MAX)
+        except (
+            OSError,
+            HubError,
+        ):  # bytes missing from storage: no line diff for this file, the rest still shows
+            return None
         if is_binary(data):
             return None
         texts.append(data.decode("utf-8", errors="replace").splitlines(keepends=True))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 
 Labels = tuple[tuple[str, str], ...]
@@ -94,9 +94,15 @@ class Metrics:
                 for key in [k for k in store if ("endpoint", endpoint) in k[1]]:
                     del store[key]  # type: ignore[attr-defined]
 
-    def render(self, endpoint: str | None = None) -> str:
+    def render(self, endpoint: str | None = None, only: Collection[str] | None = None) -> str:
+        """The text exposition: of one `endpoint`, of the endpoints in `only`, or (neither) of all."""
+
         def keep(labels: Labels) -> bool:
-            return endpoint is None or ("endpoint", endpoint) in labels
+            if endpoint is not None:
+                return ("endpoint", endpoint) in labels
+            if only is not None:
+                return all(value in only for key, value in labels if key == "endpoint")
+            return True
 
         with self._lock:
             values = {k: v for k, v in self._values.items() if keep(k[1])}

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelyard import jsonlimits
+from modelyard.errors import BadPayload
 from modelyard.inference import tasks as T
 from modelyard.inference.errors import InvalidInput
 
@@ -181,12 +182,13 @@ def validate_params(task: str, raw: Any) -> dict[str, Any]:
 
 
 def decode_json(body: bytes) -> Any:
+    """Through the one limited JSON decoder (modelyard.jsonlimits): too deep is a 400, never a RecursionError."""
     if not body:
         raise InvalidInput("Empty request body")
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"Request body is not valid JSON: {exc}") from None
+        return jsonlimits.loads(body, max_bytes=len(body))  # the size is capped where the body is read
+    except BadPayload as exc:
+        raise InvalidInput(exc.message) from None
 
 
 def _texts(inputs: Any, what: str = "inputs") -> tuple[tuple[str, ...], bool]:

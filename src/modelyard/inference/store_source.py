@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelyard.db import Database
+from modelyard.hub.content import Content
 from modelyard.hub.snapshots import materialize
 from modelyard.storage import open_store
 from modelyard.types import RepoType
@@ -26,8 +27,8 @@ class StoreSource:
         db = Database(self.database_url)
         try:
             store = open_store(self.blob_url)
-            xet = XetService(db, store, self.secret)
-            return materialize(db, store, xet, RepoType.MODEL, repo_id, revision, self.cache_dir)
+            content = Content(store, XetService(db, store, self.secret))
+            return materialize(db, content, RepoType.MODEL, repo_id, revision, self.cache_dir)
         finally:
             db.dispose()
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount
@@ -19,24 +20,40 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelyard.config import Settings
 from modelyard.db import migrate
 from modelyard.errors import ConfigError, HubError, RepoNotFound
+from modelyard.server import openapi
+from modelyard.server.api import buckets as buckets_api
+from modelyard.server.api import collections as collections_api
 from modelyard.server.api import commit as commit_api
 from modelyard.server.api import discussions as discussions_api
+from modelyard.server.api import health as health_api
 from modelyard.server.api import lfs as lfs_api
+from modelyard.server.api import repo_admin as repo_admin_api
 from modelyard.server.api import repos as repos_api
 from modelyard.server.api import resolve as resolve_api
 from modelyard.server.api import social as social_api
 from modelyard.server.api import tree as tree_api
+from modelyard.server.api import webhooks as webhooks_api
 from modelyard.server.api import xet as xet_api
-from modelyard.server.errors import error_response
-from modelyard.server.routing import Router, call
+from modelyard.server.edge import EdgeGuard, read_body
+from modelyard.server.errors import (
+    EXCEPTION_HANDLERS,
+    HttpError,
+    RequestIdMiddleware,
+    error_response,
+    internal_error,
+)
+from modelyard.server.ratelimit import RateLimitMiddleware
+from modelyard.server.routing import NO_NAMESPACE, Router, call
 from modelyard.server.services import Services
+from modelyard.server.user_content import ContentOriginGate
+from modelyard.server.webhook_worker import WebhookWorker
 from modelyard.server.xet_cas import create_cas_app
 from modelyard.types import RepoType
 
 log = logging.getLogger("modelyard.server")
 
 _BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
-_MAX_JSON_BODY = 64 * 1024 * 1024
+_MAX_JSON_BODY = 8 * 1024 * 1024  # default of the max_json_body setting
 PASSTHROUGH = ("/endpoints/", "/xet-cas/", "/static/")
 
 
@@ -49,16 +66,25 @@ def build_router() -> Router:
     lfs_api.register(r)
     resolve_api.register(r)
     social_api.register(r)
+    collections_api.register(r)
+    repo_admin_api.register(
+        r
+    )  # duplicate, lfs-files (+ /duplicate), settings/repositories, comment edit/hide
     xet_api.register(r)
+    buckets_api.register(r)  # /api/buckets/…, /buckets/{ns}/{name}/resolve/{path}
+    webhooks_api.register(r)  # /api/settings/webhooks…
+    health_api.register(r)  # GET /health, GET /metrics (aggregates only)
+    openapi.register(r)  # GET /openapi.json: describes every route above
     return r
 
 
 class HubApp:
     """The raw-path dispatcher for the HF-compatible API and downloads."""
 
-    def __init__(self, router: Router, fallback: ASGIApp | None) -> None:
+    def __init__(self, router: Router, fallback: ASGIApp | None, max_body: int = _MAX_JSON_BODY) -> None:
         self.router = router
         self.fallback = fallback
+        self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,10 +97,14 @@ class HubApp:
             await self.fallback(scope, receive, send)  # sub-apps: no HF route can live under these prefixes
             return
         route, params, other = self.router.match(scope["method"], raw_path)
+        if route is None and NO_NAMESPACE.match(raw_path):  # a repo id without a namespace: as on the Hub
+            request = Request(scope, receive)
+            await error_response(request, RepoNotFound("Repository not found"))(scope, receive, send)
+            return
         if route is None and (self.fallback is None or other or raw_path.startswith("/api/")):
             request = Request(scope, receive)
             status = 405 if other else 404
-            resp = error_response(request, _Plain(status, "Method Not Allowed" if other else "Not Found"))
+            resp = error_response(request, HttpError(status, "Method Not Allowed" if other else "Not Found"))
             await resp(scope, receive, send)
             return
         if route is None:
@@ -84,19 +114,14 @@ class HubApp:
         request = Request(scope, receive)
         try:
             if not _is_async(route.handler) and scope["method"] in _BODY_METHODS:
-                body = await request.body()
-                if len(body) > _MAX_JSON_BODY:
-                    raise _Plain(413, "Request body too large")
-                scope["modelyard.body"] = body
+                scope["modelyard.body"] = await read_body(request, self.max_body)
             response = await call(route.handler, request, params)
         except RepoNotFound as e:
             response = await self._maybe_redirect(request, raw_path, params) or error_response(request, e)
         except HubError as e:
             response = error_response(request, e)
-        except Exception:
-            log.exception("Unhandled error on %s %s", scope["method"], raw_path)
-            response = error_response(request, HubError("Internal server error; see the server log"))
-        response.headers.setdefault("X-Request-Id", scope["state"]["request_id"])
+        except Exception as e:
+            response = internal_error(request, e)
         await response(scope, receive, send)
 
     async def _maybe_redirect(
@@ -124,13 +149,6 @@ class HubApp:
         if request.url.query:
             new_path += "?" + request.url.query
         return Response(status_code=307, headers={"Location": new_path})
-
-
-class _Plain(HubError):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = "NotFound" if status == 404 else "Error"
 
 
 def _is_async(handler: Any) -> bool:
@@ -162,16 +180,14 @@ class HubStarlette(Starlette):
         await super().__call__(scope, receive, send)
 
 
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope.get("headers") or [])
-            rid = (headers.get(b"x-request-id") or headers.get(b"x-amzn-trace-id") or b"").decode("latin-1")
-            scope.setdefault("state", {})["request_id"] = rid[:100] or str(uuid.uuid4())
-        await self.app(scope, receive, send)
+async def _flush_downloads(svc: Services) -> None:
+    """Write the download counts counted in memory every few seconds (hub/repos.py DownloadCounter)."""
+    while True:
+        await asyncio.sleep(svc.repos.downloads.FLUSH_SECONDS)
+        try:
+            await run_in_threadpool(svc.repos.flush_downloads)
+        except Exception:  # a full disk: the counts stay pending, retried next time
+            log.warning("download counts not written yet", exc_info=True)
 
 
 def prepare_database(services: Services, auto_migrate: bool) -> None:
@@ -205,6 +221,9 @@ def create_app(
         from modelyard.server.endpoints import build_manager
 
         app.state.endpoint_manager = build_manager(svc)
+        webhook_worker = WebhookWorker(svc.webhooks, settings.webhook_timeout, settings.webhook_poll_interval)
+        await webhook_worker.start()  # sends queued webhook deliveries (server/webhook_worker.py)
+        flusher = asyncio.create_task(_flush_downloads(svc))  # download counts, batched off the request path
         hooks = getattr(app.state, "startup_hooks", [])
         for hook in hooks:
             await hook(app)
@@ -214,9 +233,22 @@ def create_app(
             for hook in getattr(app.state, "shutdown_hooks", []):
                 await hook(app)
             await app.state.endpoint_manager.aclose()
-            svc.close()
+            await webhook_worker.aclose()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            svc.close()  # writes the last download counts
 
-    outer = HubStarlette(lifespan=lifespan)
+    outer = HubStarlette(
+        lifespan=lifespan,
+        exception_handlers=EXCEPTION_HANDLERS,
+        # RequestIdMiddleware first: every response, the EdgeGuard's too, carries X-Request-Id.
+        # EdgeGuard before any routing (a Mount does not match a path holding a newline): control characters, huge heads
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(EdgeGuard, max_header_size=settings.max_header_size),
+        ],
+    )
     from modelyard.server.endpoints import PREFIX as ENDPOINTS_PREFIX
     from modelyard.server.endpoints import endpoints_app
     from modelyard.server.web import web_routes  # the web UI comes last: it ends with a catch-all 404 page
@@ -227,13 +259,20 @@ def create_app(
             Mount(ENDPOINTS_PREFIX, app=LazyApp(outer, endpoints_app)),
             *(mounts or []),
             *web_routes(),
-        ]
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
     )
     inner.state = outer.state
     fallback: ASGIApp = inner
     if services is not None:
         outer.state.services = services
-    outer.router.routes = [Mount("/", app=RequestIdMiddleware(HubApp(build_router(), fallback)))]
+    hub: ASGIApp = HubApp(build_router(), fallback, settings.max_json_body)
+    if settings.rate_limit_per_minute > 0 or settings.rate_limit_anonymous_per_minute > 0:
+        hub = RateLimitMiddleware(
+            hub, settings.rate_limit_per_minute, settings.rate_limit_anonymous_per_minute
+        )
+    hub = ContentOriginGate(hub)  # content_url: only signed file URLs on the content origin
+    outer.router.routes = [Mount("/", app=hub)]
     return outer
 
 

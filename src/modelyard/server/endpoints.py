@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.errors import RepoNotFound
+from modelyard.errors import RepoNotFound, Unauthorized
 from modelyard.inference.auth import Authorizer
 from modelyard.inference.manager import EndpointManager
 from modelyard.inference.store_source import StoreSource
@@ -55,7 +56,24 @@ def hub_authorizer(svc: Services, write: bool = False) -> Authorizer:
     return authorize
 
 
+def hub_is_admin(svc: Services) -> Callable[[str | None], Awaitable[bool]]:
+    """Admin accounts (`modelyard users create NAME --admin`) see every endpoint in listings and metrics."""
+
+    async def is_admin(token: str | None) -> bool:
+        if not token:
+            return False
+        try:
+            who = await run_in_threadpool(svc.accounts.authenticate, token)
+        except Unauthorized:
+            return False
+        return who is not None and who.is_admin
+
+    return is_admin
+
+
 def endpoints_app(state: Any) -> Starlette:
     """The `/endpoints` sub-app over the manager the lifespan created (`state.endpoint_manager`)."""
     svc = state.services
-    return create_inference_app(state.endpoint_manager, hub_authorizer(svc), hub_authorizer(svc, write=True))
+    return create_inference_app(
+        state.endpoint_manager, hub_authorizer(svc), hub_authorizer(svc, write=True), hub_is_admin(svc)
+    )

@@ -28,15 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Mount, Route
 
 from modelyard import __version__
+from modelyard.errors import HubError, NotFound, TooLarge
 from modelyard.inference import EndpointConfig, EndpointManager, StaticTokenAuthorizer, allow_all
 from modelyard.inference import formats as F
 from modelyard.inference import tasks as T
-from modelyard.inference.errors import InvalidInput, UnsupportedTask
+from modelyard.inference.errors import EndpointNotFound, InvalidInput, UnsupportedTask
 from modelyard.inference.manager import READY, Endpoint
 from modelyard.inference.process import StreamEvent
 from modelyard.inference.requests import (
@@ -48,12 +50,16 @@ from modelyard.inference.requests import (
     parse_task_request,
 )
 from modelyard.inference.source import HubSource, LocalDirSource, ModelSource
+from modelyard.server.edge import EdgeGuard
+from modelyard.server.errors import EXCEPTION_HANDLERS, RequestIdMiddleware
 
 log = logging.getLogger("modelyard.inference")
 
 Authorize = Callable[[str | None, str], Awaitable[None]]
+IsAdmin = Callable[[str | None], Awaitable[bool]]
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
+MAX_HEADER_BYTES = 64 * 1024  # request line and headers (431 past it); control characters in paths are 400
 AUTH_CACHE_SECONDS = 2.0
 
 
@@ -61,28 +67,6 @@ AUTH_CACHE_SECONDS = 2.0
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
     return Response(body, status_code=status, headers=headers, media_type="application/json")
-
-
-def _header_safe(text: str) -> str:
-    return " ".join(text.split()).encode("latin-1", "replace").decode("latin-1")[:500]
-
-
-def error_response(exc: Exception) -> Response:
-    """Any exception with ``status`` and ``message`` (HubError) → that status with ``{"error": message}``."""
-    status = getattr(exc, "status", None)
-    message = getattr(exc, "message", None)
-    if not isinstance(status, int) or not isinstance(message, str):
-        log.exception("unhandled error", exc_info=exc)
-        status, message = 500, f"Internal error: {type(exc).__name__}"
-    code = str(getattr(exc, "code", "InternalError"))
-    extra = dict(getattr(exc, "extra", None) or {})
-    body: dict[str, Any] = {"error": message}
-    headers = {"X-Error-Code": code, "X-Error-Message": _header_safe(message)}
-    retry_after = extra.pop("retry_after", None)
-    if retry_after is not None:
-        headers["Retry-After"] = str(int(retry_after))
-    body.update({k: v for k, v in extra.items() if isinstance(v, str | int | float | bool)})
-    return json_response(body, status=status, headers=headers)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -101,16 +85,23 @@ class InferenceFront:
     """Request handlers; one per app, bound to a manager and an authorizer."""
 
     def __init__(
-        self, manager: EndpointManager, authorize: Authorize, manage: Authorize | None = None
+        self,
+        manager: EndpointManager,
+        authorize: Authorize,
+        manage: Authorize | None = None,
+        is_admin: IsAdmin | None = None,
     ) -> None:
         self.manager = manager
         self.authorize = authorize
         self.manage = manage  # extra check for create/delete/pause/resume/unload (the hub: write access)
+        self.is_admin = is_admin  # who sees every endpoint in listings and metrics (the hub: admin accounts)
         self._auth_ok: dict[tuple[str | None, str], float] = {}
 
     # ----------------------------------------------------------------------------------------- plumbing
     async def _check(self, request: Request, repo_id: str) -> None:
-        token = bearer_token(request)
+        await self._check_token(bearer_token(request), repo_id)
+
+    async def _check_token(self, token: str | None, repo_id: str) -> None:
         key = (token, repo_id)
         now = time.monotonic()
         if self._auth_ok.get(key, 0.0) > now:
@@ -121,27 +112,50 @@ class InferenceFront:
         self._auth_ok[key] = now + AUTH_CACHE_SECONDS
 
     async def _endpoint(self, request: Request) -> Endpoint:
-        endpoint = self.manager.get(request.path_params["name"])
-        await self._check(request, endpoint.config.repo_id)
+        """The endpoint if the caller may read its repo. An endpoint of a repo the caller cannot see answers
+        exactly like a name that does not exist (the repo's name is not revealed either)."""
+        name = request.path_params["name"]
+        endpoint = self.manager.get(name)
+        try:
+            await self._check(request, endpoint.config.repo_id)
+        except NotFound:
+            raise EndpointNotFound(f"Endpoint {name!r} not found") from None
         return endpoint
+
+    async def _visible(self, request: Request) -> list[Endpoint]:
+        """The endpoints the caller may see: those whose repo it can read; all of them for an admin."""
+        token = bearer_token(request)
+        endpoints = self.manager.list_endpoints()
+        if self.is_admin is not None and await self.is_admin(token):
+            return list(endpoints)
+        visible = []
+        for endpoint in endpoints:
+            try:
+                await self._check_token(token, endpoint.config.repo_id)
+            except HubError:
+                continue
+            visible.append(endpoint)
+        return visible
 
     @staticmethod
     async def _body(request: Request) -> bytes:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise InvalidInput(f"Request body larger than {MAX_BODY_BYTES} bytes")
-        body = await request.body()
-        if len(body) > MAX_BODY_BYTES:
-            raise InvalidInput(f"Request body larger than {MAX_BODY_BYTES} bytes")
-        return body
+            raise TooLarge(f"Request body larger than {MAX_BODY_BYTES} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY_BYTES:
+                raise TooLarge(f"Request body larger than {MAX_BODY_BYTES} bytes")
+        return bytes(body)
 
     @staticmethod
     def _wait_for_model(request: Request, body: bytes) -> bool:
         if request.headers.get("x-wait-for-model", "").lower() in ("1", "true", "yes"):
             return True
         if b"wait_for_model" in body:
-            with contextlib.suppress(ValueError):
-                options = json.loads(body).get("options") or {}
+            with contextlib.suppress(HubError, AttributeError):  # a bad body is reported by the task parser
+                options = decode_json(body).get("options") or {}
                 return bool(isinstance(options, dict) and options.get("wait_for_model"))
         return False
 
@@ -269,22 +283,15 @@ class InferenceFront:
         return _metrics_response(self.manager.metrics.render(endpoint.name))
 
     async def all_metrics(self, request: Request) -> Response:
-        return _metrics_response(self.manager.metrics.render())
+        names = {endpoint.name for endpoint in await self._visible(request)}
+        return _metrics_response(self.manager.metrics.render(only=names))
 
     async def front_health(self, request: Request) -> Response:
         return json_response({"status": "ok"})
 
     # ------------------------------------------------------------------------------------- management
     async def list_endpoints(self, request: Request) -> Response:
-        token = bearer_token(request)
-        visible = []
-        for endpoint in self.manager.list_endpoints():
-            try:
-                await self.authorize(token, endpoint.config.repo_id)
-            except Exception:
-                continue
-            visible.append(endpoint.to_dict())
-        return json_response({"endpoints": visible})
+        return json_response({"endpoints": [endpoint.to_dict() for endpoint in await self._visible(request)]})
 
     async def create_endpoint(self, request: Request) -> Response:
         payload = decode_json(await self._body(request) or b"{}")
@@ -318,7 +325,7 @@ class InferenceFront:
         action = request.path_params["action"]
         handlers = {"pause": self.manager.pause, "resume": self.manager.resume, "unload": self.manager.unload}
         if action not in handlers:
-            return json_response({"error": f"Unknown action {action!r}"}, status=404)
+            raise NotFound(f"Unknown action {action!r}")
         result = await handlers[action](endpoint.name)
         return json_response(result.to_dict())
 
@@ -359,42 +366,37 @@ def _metrics_response(text: str) -> Response:
     return Response(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def _guard(handler: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    async def wrapped(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except Exception as exc:
-            return error_response(exc)
-
-    return wrapped
-
-
 def create_inference_app(
-    manager: EndpointManager, authorize: Authorize, manage: Authorize | None = None
+    manager: EndpointManager,
+    authorize: Authorize,
+    manage: Authorize | None = None,
+    is_admin: IsAdmin | None = None,
 ) -> Starlette:
     """The ASGI app for inference endpoints. The caller owns ``manager`` and must ``await manager.aclose()``
     at shutdown (a mounted sub-app's lifespan does not run). ``authorize`` gates every use of an endpoint;
-    ``manage``, when given, additionally gates creating, deleting, pausing, resuming and unloading one."""
-    front = InferenceFront(manager, authorize, manage)
-    g = _guard
+    ``manage``, when given, additionally gates creating, deleting, pausing, resuming and unloading one;
+    ``is_admin(token)`` says who sees every endpoint in ``/-/metrics`` and the listing (others: the endpoints
+    whose repo they may read). Errors are answered by the shared handlers of server/errors.py."""
+    front = InferenceFront(manager, authorize, manage, is_admin)
+
     routes = [
-        Route("/-/api/endpoints", g(front.list_endpoints), methods=["GET"]),
-        Route("/-/api/endpoints", g(front.create_endpoint), methods=["POST"]),
-        Route("/-/api/endpoints/{name}", g(front.get_endpoint), methods=["GET"]),
-        Route("/-/api/endpoints/{name}", g(front.delete_endpoint), methods=["DELETE"]),
-        Route("/-/api/endpoints/{name}/{action}", g(front.action), methods=["POST"]),
-        Route("/-/metrics", g(front.all_metrics), methods=["GET"]),
-        Route("/-/health", g(front.front_health), methods=["GET"]),
-        Route("/{name}", g(front.predict), methods=["POST"]),
-        Route("/{name}/", g(front.predict), methods=["POST"]),
-        Route("/{name}/v1/chat/completions", g(front.chat), methods=["POST"]),
-        Route("/{name}/v1/embeddings", g(front.embeddings), methods=["POST"]),
-        Route("/{name}/v1/models", g(front.models), methods=["GET"]),
-        Route("/{name}/health", g(front.health), methods=["GET"]),
-        Route("/{name}/info", g(front.info), methods=["GET"]),
-        Route("/{name}/metrics", g(front.endpoint_metrics), methods=["GET"]),
+        Route("/-/api/endpoints", front.list_endpoints, methods=["GET"]),
+        Route("/-/api/endpoints", front.create_endpoint, methods=["POST"]),
+        Route("/-/api/endpoints/{name}", front.get_endpoint, methods=["GET"]),
+        Route("/-/api/endpoints/{name}", front.delete_endpoint, methods=["DELETE"]),
+        Route("/-/api/endpoints/{name}/{action}", front.action, methods=["POST"]),
+        Route("/-/metrics", front.all_metrics, methods=["GET"]),
+        Route("/-/health", front.front_health, methods=["GET"]),
+        Route("/{name}", front.predict, methods=["POST"]),
+        Route("/{name}/", front.predict, methods=["POST"]),
+        Route("/{name}/v1/chat/completions", front.chat, methods=["POST"]),
+        Route("/{name}/v1/embeddings", front.embeddings, methods=["POST"]),
+        Route("/{name}/v1/models", front.models, methods=["GET"]),
+        Route("/{name}/health", front.health, methods=["GET"]),
+        Route("/{name}/info", front.info, methods=["GET"]),
+        Route("/{name}/metrics", front.endpoint_metrics, methods=["GET"]),
     ]
-    return Starlette(routes=routes)
+    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
 
 
 # --------------------------------------------------------------------------------------------- standalone
@@ -417,6 +419,8 @@ def create_standalone_app(
     return Starlette(
         routes=[Route("/health", root_health, methods=["GET"]), Mount("/endpoints", app=inner)],
         lifespan=lifespan,
+        middleware=[Middleware(RequestIdMiddleware), Middleware(EdgeGuard, max_header_size=MAX_HEADER_BYTES)],
+        exception_handlers=EXCEPTION_HANDLERS,
     )
 
 

@@ -13,6 +13,7 @@ from modelyard.hub.commits import AddFile, AddLfs, CommitRequest, Operation
 from modelyard.hub.gitobjects import blob_sha1
 from modelyard.hub.repos import Repo
 from modelyard.server.services import Services
+from modelyard.storage import put_bytes
 from modelyard.types import RepoType
 
 log = logging.getLogger("modelyard.seed")
@@ -44,7 +45,7 @@ def _commit(svc: Services, repo: Repo, who: Principal, files: Mapping[str, Path 
         if isinstance(src, Path) and src.stat().st_size < 1024 * 1024 and not path.endswith(LFS_SUFFIXES):
             src = src.read_bytes()
         if isinstance(src, bytes):
-            info = svc.store.put_bytes(src)
+            info = put_bytes(svc.store, src)
             ops.append(AddFile(path, info.sha256, info.size, blob_sha1(src)))
             if path == "README.md":
                 req.readme_text = src.decode()

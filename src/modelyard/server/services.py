@@ -2,18 +2,59 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from modelyard.config import Settings
 from modelyard.db import Database
-from modelyard.hub.accounts import Accounts
+from modelyard.errors import RepoNotFound
+from modelyard.hub.accounts import Accounts, Principal
+from modelyard.hub.buckets import SCOPE_PREFIX, Buckets
+from modelyard.hub.content import Content
 from modelyard.hub.files import Files
 from modelyard.hub.lfs import Lfs
 from modelyard.hub.pulls import Pulls
 from modelyard.hub.repos import Repos
 from modelyard.hub.search import Search
+from modelyard.hub.webhooks import Webhooks
 from modelyard.storage import BlobStore, open_store
+from modelyard.types import RepoType
 from modelyard.xet import XetService
+from modelyard.xet.auth import Claims
+
+
+class RepoBinding:
+    """The CAS's content binding backed by the hub: a token's repo holds what `Files.lfs_known` says it holds.
+
+    Built before `Files` (Files reads bytes through Content, which needs the XetService, which needs this binding);
+    `Services.build` attaches the Files once, before anything is served. Unattached, it holds nothing.
+    Tokens whose key starts with ``bucket/`` are buckets' (hub/buckets.py, own id space): `Buckets` answers.
+    """
+
+    def __init__(self) -> None:
+        self.files: Files | None = None
+        self.buckets: Buckets | None = None
+
+    def holds(self, claims: Claims, sha256: str) -> bool:
+        if claims.repo_key.startswith(SCOPE_PREFIX):  # a bucket's token: the bucket id space, never a repo's
+            return (
+                self.buckets is not None
+                and claims.repo_id is not None
+                and self.buckets.holds(claims.repo_id, sha256, claims.issued_at)
+            )
+        return (
+            self.files is not None
+            and claims.repo_id is not None
+            and self.files.holds(claims.repo_id, sha256, claims.issued_at)
+        )
+
+    def record(self, claims: Claims, files: Sequence[tuple[str, int]]) -> None:
+        if claims.repo_key.startswith(SCOPE_PREFIX):
+            if self.buckets is not None and claims.repo_id is not None:
+                self.buckets.record(claims.repo_id, files, claims.issued_at)
+        elif self.files is not None and claims.repo_id is not None:
+            self.files.record_lfs_many(claims.repo_id, files)
 
 
 @dataclass
@@ -28,15 +69,38 @@ class Services:
     search: Search
     pulls: Pulls
     xet: XetService
+    content: Content  # the only way to read file bytes: whole blob or Xet reconstruction
+    buckets: Buckets  # non-versioned storage (hub/buckets.py); its Xet tokens are a scope of their own
+    webhooks: Webhooks  # subscriptions and the delivery queue (server/webhook_worker.py sends)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.resolved_database_url)
-        store = open_store(settings.resolved_blob_url)
+        store = open_store(settings.resolved_blob_url, settings.disk_reserve_mb * 1024**2)
         accounts = Accounts(db)
-        repos = Repos(db, store, accounts)
-        files = Files(db, store, repos)
+        webhooks = Webhooks(
+            db,
+            accounts,
+            settings.public_url or f"http://{settings.host}:{settings.port}",
+            settings.webhook_max_attempts,
+            settings.webhook_retry_base,
+            settings.webhook_allow_private,
+        )
+        repos = Repos(db, store, accounts, events=webhooks)  # webhooks hear of every committed change
         secret = settings.resolved_secret()
+        binding = RepoBinding()
+        xet = XetService(db, store, secret, binding=binding)
+        content = Content(store, xet)
+        files = Files(db, store, repos, content)
+        binding.files = files
+
+        def repo_holds(who: Principal | None, rtype: RepoType, ns: str, name: str, sha256: str) -> bool:
+            try:
+                return files.lfs_known(repos.get(rtype, ns, name, who), sha256) is not None
+            except RepoNotFound:
+                return False
+
+        binding.buckets = buckets = Buckets(db, accounts, xet, repo_holds)
         lfs = Lfs(
             files,
             secret,
@@ -44,9 +108,24 @@ class Services:
             settings.multipart_chunk_size,
             settings.max_upload_size,
         )
-        xet = XetService(db, store, secret)
-        files.external_lookup = xet.size_by_sha256
-        return cls(settings, db, store, accounts, repos, files, lfs, Search(db), Pulls(db, store, repos), xet)
+        pulls = Pulls(db, content, repos)
+        return cls(
+            settings,
+            db,
+            store,
+            accounts,
+            repos,
+            files,
+            lfs,
+            Search(db),
+            pulls,
+            xet,
+            content,
+            buckets=buckets,
+            webhooks=webhooks,
+        )
 
     def close(self) -> None:
+        with contextlib.suppress(Exception):  # counts batched in memory (full disk: they are lost, as before)
+            self.repos.flush_downloads()
         self.db.dispose()

@@ -27,9 +27,11 @@ def xet_token_payload(cas_url: str, token: str, exp: int) -> tuple[dict[str, obj
     return body, headers
 
 
-def xet_token_response(service: XetService, repo_key: str, scope: Scope, cas_url: str) -> JSONResponse:
-    """Issue a token for an already-authorised caller and build the 200 response."""
-    token, exp = service.issue_token(repo_key, scope)
+def xet_token_response(
+    service: XetService, repo_key: str, scope: Scope, cas_url: str, repo_id: int | None = None
+) -> JSONResponse:
+    """Issue a token for an already-authorised caller and build the 200 response (``repo_id`` binds it)."""
+    token, exp = service.issue_token(repo_key, scope, repo_id)
     body, headers = xet_token_payload(cas_url, token, exp)
     return JSONResponse(body, headers=headers)
 

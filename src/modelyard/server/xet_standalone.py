@@ -16,11 +16,13 @@ from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from modelyard.db import Database, migrate
+from modelyard.server.errors import EXCEPTION_HANDLERS, RequestIdMiddleware
 from modelyard.server.xet_cas import create_cas_app
 from modelyard.server.xet_routes import xet_token_response
 from modelyard.storage import open_store
@@ -48,7 +50,9 @@ def stand_in_hub(svc: XetService, base: dict[str, str]) -> Starlette:
         routes=[
             Route("/api/{type}s/{ns}/{name}/xet-{kind}-token/{rev}", token, methods=["GET"]),
             Mount("/xet-cas", app=create_cas_app(svc)),
-        ]
+        ],
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,
     )
 
 

@@ -1,13 +1,34 @@
-"""Blob storage: a small Protocol, chosen by URL (file:// -> local filesystem)."""
+"""Blob storage: a small Protocol any backend can implement, chosen by URL (file:// -> local filesystem).
+
+`BlobStore` is what every backend can do, an object store as well as a local disk: put a stream (`writer`, hashed
+on the way in and published under its sha256), open a stream or a byte range, exists, stat, delete. Anything more
+is an optional capability, a Protocol of its own that callers test for in one place:
+
+- `LocalPaths`: the blob is a local file (sendfile, symlinks); only `hub/content.py` asks.
+- `Sweepable`: list blobs and abandoned temporary uploads (garbage collection, `hub/gc.py`).
+- `Capacity`: free space and a reserve that uploads may not eat into (507s, /health, /metrics); without it a
+  backend has no space limit the hub can see (`check_space` passes, `disk_space` is None).
+
+tests/contract/test_blobstore.py is the contract: one suite every backend runs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
-from typing import BinaryIO, Protocol
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol, runtime_checkable
 
 from modelyard.errors import BlobNotFound, ConfigError
 from modelyard.storage.hashing import BlobInfo
+
+
+@dataclass(frozen=True)
+class DiskSpace:
+    """Free and total bytes of the filesystem holding the store, and the reserve uploads may not eat into."""
+
+    free: int
+    total: int
+    reserve: int
 
 
 class BlobWriter(Protocol):
@@ -17,41 +38,133 @@ class BlobWriter(Protocol):
 
     def write(self, data: bytes | memoryview) -> None: ...
 
-    def commit(self, expected_sha256: str | None = None, expected_size: int | None = None) -> BlobInfo: ...
+    def commit(self, expected_sha256: str | None = None, expected_size: int | None = None) -> BlobInfo:
+        """Publish (BadChecksum, nothing stored, on a size or sha256 mismatch); the same bytes twice store once."""
+        ...
 
-    def abort(self) -> None: ...
+    def abort(self) -> None:
+        """Drop what was written; nothing is published. Safe to call twice or after commit."""
+        ...
 
 
 class BlobStore(Protocol):
-    def writer(self, max_size: int | None = None) -> BlobWriter: ...
+    """Content-addressed blobs, keyed by lowercase hex sha256. A malformed key reads as absent (BlobNotFound)."""
 
-    def open(self, sha256: str) -> BinaryIO: ...
+    def writer(self, max_size: int | None = None, expected_size: int | None = None) -> BlobWriter:
+        """A writer for one upload (TooLarge past `max_size`); a backend with `Capacity` may refuse it (507)."""
+        ...
 
-    def stat(self, sha256: str) -> int: ...
+    def open(self, sha256: str) -> BinaryIO:
+        """A readable, seekable stream over the blob; BlobNotFound if absent."""
+        ...
+
+    def open_range(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Bytes ``[start, end)`` (end exclusive, clamped to the size) in pieces; BlobNotFound on the call itself,
+        not on the first ``next``, so that a missing blob fails before a response starts."""
+        ...
 
     def exists(self, sha256: str) -> bool: ...
 
-    def delete(self, sha256: str) -> None: ...
+    def stat(self, sha256: str) -> int:
+        """Size in bytes; BlobNotFound if absent."""
+        ...
 
-    def local_path(self, sha256: str) -> str | None: ...
+    def delete(self, sha256: str) -> None:
+        """Remove the blob; BlobNotFound if absent."""
+        ...
 
-    def put_bytes(self, data: bytes, expected_sha256: str | None = None) -> BlobInfo: ...
+
+@runtime_checkable
+class LocalPaths(Protocol):
+    """Optional: blobs are local files."""
+
+    def local_path(self, sha256: str) -> str | None:
+        """The local file holding the blob, None if absent."""
+        ...
+
+
+@runtime_checkable
+class Sweepable(Protocol):
+    """Optional: the store can list what garbage collection looks at."""
 
     def iter_blobs(self) -> Iterator[tuple[str, float]]:
         """(sha256, mtime) of every published blob."""
         ...
 
-    def iter_temp(self) -> Iterator[tuple[Path, float]]:
-        """Unpublished temp files with their mtime."""
+    def iter_temp(self) -> Iterator[tuple[str, float]]:
+        """(name, mtime) of unpublished temporary uploads (interrupted uploads, multipart parts)."""
+        ...
+
+    def delete_temp(self, name: str) -> None:
+        """Remove one temporary upload named by `iter_temp`; gone already is fine."""
         ...
 
 
-def open_store(url: str) -> BlobStore:
+@runtime_checkable
+class Capacity(Protocol):
+    """Optional: a store with finite space and a reserve that uploads may not eat into."""
+
+    refused: dict[str, int]  # uploads refused for want of space: {"reserve": n, "full": n}
+
+    def space(self) -> DiskSpace: ...
+
+    def check_space(self, incoming: int = 0) -> None:
+        """InsufficientStorage (507) unless `incoming` more bytes leave the reserve free."""
+        ...
+
+
+def put_bytes(store: BlobStore, data: bytes, expected_sha256: str | None = None) -> BlobInfo:
+    """Store a small in-memory blob through the store's writer."""
+    w = store.writer(expected_size=len(data))
+    try:
+        w.write(data)
+        return w.commit(expected_sha256, len(data))
+    finally:
+        w.abort()  # a no-op after a commit
+
+
+def check_space(store: BlobStore, incoming: int = 0) -> None:
+    """InsufficientStorage unless `incoming` more bytes fit; a store without `Capacity` always has room."""
+    if isinstance(store, Capacity):
+        store.check_space(incoming)
+
+
+def disk_space(store: BlobStore) -> DiskSpace | None:
+    """Free space of a store with `Capacity`, else None."""
+    return store.space() if isinstance(store, Capacity) else None
+
+
+def count_refused(store: BlobStore, reason: str) -> None:
+    """Count an upload refused for want of space ("reserve" or "full"), for /metrics."""
+    if isinstance(store, Capacity):
+        store.refused[reason] = store.refused.get(reason, 0) + 1
+
+
+def refused_counts(store: BlobStore) -> dict[str, int]:
+    return dict(store.refused) if isinstance(store, Capacity) else {}
+
+
+def open_store(url: str, reserve_bytes: int = 0) -> BlobStore:
     if url.startswith("file://"):
         from modelyard.storage.fs import FsBlobStore
 
-        return FsBlobStore(url[len("file://") :])
+        return FsBlobStore(url[len("file://") :], reserve_bytes)
     raise ConfigError(f"Unsupported blob store URL {url!r}: use file:///path")
 
 
-__all__ = ["BlobInfo", "BlobNotFound", "BlobStore", "BlobWriter", "open_store"]
+__all__ = [
+    "BlobInfo",
+    "BlobNotFound",
+    "BlobStore",
+    "BlobWriter",
+    "Capacity",
+    "DiskSpace",
+    "LocalPaths",
+    "Sweepable",
+    "check_space",
+    "count_refused",
+    "disk_space",
+    "open_store",
+    "put_bytes",
+    "refused_counts",
+]

@@ -1,8 +1,13 @@
-"""Local-filesystem blob store: sha256 fan-out ab/cd/<rest>; tmp file + fsync + os.replace."""
+"""Local-filesystem blob store: sha256 fan-out ab/cd/<rest>; tmp file + fsync + os.replace.
+
+Running out of space is an expected condition: a writer refuses to start when free space would fall under the
+configured reserve, and one that hits ENOSPC removes its temp file; both raise InsufficientStorage (507).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import re
@@ -11,18 +16,31 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from modelyard.errors import BadChecksum, BlobNotFound, TooLarge
+from modelyard.errors import BadChecksum, BlobNotFound, InsufficientStorage, TooLarge
+from modelyard.storage import DiskSpace
 from modelyard.storage.hashing import BlobInfo
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _FLUSH_AT = 4 * 1024 * 1024
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_no_space(e: BaseException) -> bool:
+    """True for the OSErrors of a full filesystem (ENOSPC) or an exhausted quota (EDQUOT)."""
+    return isinstance(e, OSError) and e.errno in _NO_SPACE
 
 
 class FsBlobWriter:
-    def __init__(self, store: FsBlobStore, max_size: int | None) -> None:
+    def __init__(self, store: FsBlobStore, max_size: int | None, expected_size: int | None = None) -> None:
         self._store = store
         self._max = max_size
-        fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="up-")
+        store.check_space(expected_size or 0)
+        try:
+            fd, name = tempfile.mkstemp(dir=store.tmp_dir, prefix="up-")
+        except OSError as e:
+            if is_no_space(e):
+                raise store.full("no room for a temporary file") from None
+            raise
         self._f = os.fdopen(fd, "wb", buffering=0)
         self._tmp = name
         self._h = hashlib.sha256()
@@ -52,9 +70,15 @@ class FsBlobWriter:
         # small writes cost ~5x more per byte than 1+ MiB ones: callers' 64 KiB chunks are batched
         self._h.update(data)
         view = memoryview(data)
-        while view:
-            written = self._f.write(view)
-            view = view[written or 0 :]
+        try:
+            while view:
+                written = self._f.write(view)
+                view = view[written or 0 :]
+        except OSError as e:
+            if is_no_space(e):
+                self.abort()  # the partial temp file goes at once: it holds the space the disk lacks
+                raise self._store.full(f"the disk filled up after {self.size} bytes") from None
+            raise
 
     def commit(self, expected_sha256: str | None = None, expected_size: int | None = None) -> BlobInfo:
         self._flush()
@@ -78,6 +102,11 @@ class FsBlobWriter:
                 os.replace(self._tmp, final)
                 self._done = True
             return BlobInfo(digest, self.size)
+        except OSError as e:
+            self.abort()
+            if is_no_space(e):
+                raise self._store.full("the disk filled up while publishing the file") from None
+            raise
         except BaseException:
             self.abort()
             raise
@@ -93,29 +122,50 @@ class FsBlobWriter:
 
 
 class FsBlobStore:
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, reserve_bytes: int = 0) -> None:
         self.root = Path(root).resolve()
         self.tmp_dir = self.root / ".tmp"
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.reserve_bytes = max(0, reserve_bytes)
+        self.refused: dict[str, int] = {"reserve": 0, "full": 0}  # uploads refused, for /metrics
+
+    # --- free space ---------------------------------------------------------------------------------
+    def space(self) -> DiskSpace:
+        st = os.statvfs(self.root)
+        return DiskSpace(st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize, self.reserve_bytes)
+
+    def check_space(self, incoming: int = 0) -> None:
+        """Refuse (InsufficientStorage) an upload of `incoming` bytes that would leave less than the reserve."""
+        free = self.space().free
+        if free - max(0, incoming) < self.reserve_bytes or (incoming > 0 and incoming > free):
+            self.refused["reserve"] += 1
+            raise InsufficientStorage(
+                f"Insufficient storage on the server: {free} bytes free, {max(0, incoming)} needed by this "
+                f"upload, {self.reserve_bytes} kept in reserve (setting disk_reserve_mb). Try again later."
+            )
+
+    def full(self, detail: str) -> InsufficientStorage:
+        self.refused["full"] += 1
+        return InsufficientStorage(
+            f"Insufficient storage on the server: {detail}; the upload was discarded. Try again later."
+        )
 
     def _path(self, sha256: str) -> Path:
         if not _HEX64.match(sha256):
             raise BlobNotFound(f"Invalid blob key {sha256!r}")
         return self.root / sha256[:2] / sha256[2:4] / sha256[4:]
 
-    def writer(self, max_size: int | None = None) -> FsBlobWriter:
-        return FsBlobWriter(self, max_size)
-
-    def put_bytes(self, data: bytes, expected_sha256: str | None = None) -> BlobInfo:
-        w = self.writer()
-        w.write(data)
-        return w.commit(expected_sha256, len(data))
+    def writer(self, max_size: int | None = None, expected_size: int | None = None) -> FsBlobWriter:
+        return FsBlobWriter(self, max_size, expected_size)
 
     def open(self, sha256: str) -> BinaryIO:
         try:
             return open(self._path(sha256), "rb")
         except FileNotFoundError:
             raise BlobNotFound(f"Blob {sha256} not found") from None
+
+    def open_range(self, sha256: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        return _iter_file(self.open(sha256), start, end)  # opened now: BlobNotFound before the first piece
 
     def local_path(self, sha256: str) -> str | None:
         p = self._path(sha256)
@@ -150,7 +200,29 @@ class FsBlobStore:
                     if _HEX64.match(key):
                         yield key, f.stat().st_mtime
 
-    def iter_temp(self) -> Iterator[tuple[Path, float]]:
-        """Unpublished temp files (interrupted uploads, multipart parts) with their mtime."""
+    def iter_temp(self) -> Iterator[tuple[str, float]]:
+        """Unpublished temp files (interrupted uploads, multipart parts): (name, mtime)."""
         for f in self.tmp_dir.iterdir():
-            yield f, f.stat().st_mtime
+            yield f.name, f.stat().st_mtime
+
+    def delete_temp(self, name: str) -> None:
+        if "/" in name or name in ("", ".", ".."):
+            raise ValueError(f"Invalid temp file name {name!r}")
+        (self.tmp_dir / name).unlink(missing_ok=True)
+
+
+#: Largest piece `open_range` yields.
+READ_CHUNK = 1024 * 1024
+
+
+def _iter_file(f: BinaryIO, start: int, end: int | None) -> Iterator[bytes]:
+    with f:
+        f.seek(max(0, start))
+        left = None if end is None else max(0, end - max(0, start))
+        while left is None or left > 0:
+            data = f.read(READ_CHUNK if left is None else min(READ_CHUNK, left))
+            if not data:
+                return
+            if left is not None:
+                left -= len(data)
+            yield data

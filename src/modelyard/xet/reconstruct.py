@@ -7,6 +7,7 @@ Mirrors xet-core ``simulation/xorb_utils.rs::compute_reconstruction_ranges``.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -17,8 +18,9 @@ from modelyard.xet.index import FileRecord
 from modelyard.xet.shard import FileTerm
 from modelyard.xet.xorb import XorbMeta, iter_chunk_payloads
 
-#: Read stored xorbs in slices of at most this many serialized bytes when streaming.
-READ_SLICE = 8 * 1024 * 1024
+#: Read stored xorbs in slices of at most this many serialized bytes when streaming (at least one chunk). A
+#: download holds one slice while its client drains it, so this bounds the memory of each slow reader.
+READ_SLICE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -100,8 +102,11 @@ def _merge(ranges: list[FetchRange]) -> list[FetchRange]:
     return out
 
 
-def plan_to_v1_json(plan: Plan, url_for: Callable[[bytes], str]) -> dict[str, object]:
-    """``QueryReconstructionResponse`` (v1): terms plus per-xorb fetch info (``url_range`` end inclusive)."""
+def plan_to_v1_json(plan: Plan, url_for: Callable[[bytes, int, int], str]) -> dict[str, object]:
+    """``QueryReconstructionResponse`` (v1): terms plus per-xorb fetch info (``url_range`` end inclusive).
+
+    ``url_for(xorb_hash, first_byte, last_byte)`` gives a fetch URL valid for exactly that byte window.
+    """
     return {
         "offset_into_first_range": plan.offset_into_first_range,
         "terms": [
@@ -116,8 +121,40 @@ def plan_to_v1_json(plan: Plan, url_for: Callable[[bytes], str]) -> dict[str, ob
             hash_to_hex(h): [
                 {
                     "range": {"start": r.chunk_start, "end": r.chunk_end},
-                    "url": url_for(h),
+                    "url": url_for(h, r.byte_start, r.byte_end - 1),
                     "url_range": {"start": r.byte_start, "end": r.byte_end - 1},
+                }
+                for r in ranges
+            ]
+            for h, ranges in plan.fetch.items()
+        },
+    }
+
+
+def plan_to_v2_json(plan: Plan, url_for: Callable[[bytes, int, int], str]) -> dict[str, object]:
+    """``QueryReconstructionResponseV2``: the v1 terms, and per xorb a list of ``{url, ranges: [{chunks, bytes}]}``
+    (chunks end-exclusive, bytes inclusive). Each merged range gets its own URL, signed for exactly its bytes: one
+    URL spanning several ranges would also open the bytes between them, which can belong to other files."""
+    return {
+        "offset_into_first_range": plan.offset_into_first_range,
+        "terms": [
+            {
+                "hash": hash_to_hex(t.xorb_hash),
+                "unpacked_length": t.unpacked_length,
+                "range": {"start": t.chunk_start, "end": t.chunk_end},
+            }
+            for t in plan.terms
+        ],
+        "xorbs": {
+            hash_to_hex(h): [
+                {
+                    "url": url_for(h, r.byte_start, r.byte_end - 1),
+                    "ranges": [
+                        {
+                            "chunks": {"start": r.chunk_start, "end": r.chunk_end},
+                            "bytes": {"start": r.byte_start, "end": r.byte_end - 1},
+                        }
+                    ],
                 }
                 for r in ranges
             ]
@@ -173,5 +210,8 @@ def _iter_term(meta: XorbMeta, f: BinaryIO, t: PlanTerm | FileTerm) -> Iterator[
         raw = f.read(hi - lo)
         if len(raw) != hi - lo:
             raise OSError(f"stored xorb {meta.hex} is truncated")
-        yield from iter_chunk_payloads(raw)
+        pieces = deque(iter_chunk_payloads(raw))
+        del raw  # a suspended download holds only the chunks it has not handed out yet
+        while pieces:
+            yield pieces.popleft()
         cs = ce

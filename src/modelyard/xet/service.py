@@ -8,15 +8,17 @@ before anything is written.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from modelyard.db import Database
-from modelyard.storage import BlobStore
+from modelyard.storage import BlobStore, put_bytes
+from modelyard.storage.ingest import trim_heap
 from modelyard.xet.auth import Claims, Scope, Signer
 from modelyard.xet.errors import XetFormatError, XetNotFound
 from modelyard.xet.hashes import (
@@ -27,11 +29,53 @@ from modelyard.xet.hashes import (
     range_verification_hash,
 )
 from modelyard.xet.index import CasStats, FileRecord, XetIndex, XorbRecord
-from modelyard.xet.reconstruct import Plan, iter_file_bytes, plan_reconstruction, plan_to_v1_json
+from modelyard.xet.reconstruct import (
+    Plan,
+    iter_file_bytes,
+    plan_reconstruction,
+    plan_to_v1_json,
+    plan_to_v2_json,
+)
 from modelyard.xet.shard import CHUNK_FLAG_GLOBAL_DEDUP, Shard, ShardFile, build_dedup_shard, parse_shard
-from modelyard.xet.xorb import XorbMeta, parse_xorb
+from modelyard.xet.xorb import MAX_XORB_UPLOAD, XorbMeta, XorbStream, parse_xorb
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+#: Xorb metadata kept in memory (~160 KB each for 64 MiB of ~64 KiB chunks): a shard or a download walks xorbs in
+#: order, so a few dozen cover it; more would grow the server with the size of the last file handled.
+_META_CACHE_XORBS = 48
+
+#: How long a keyed global-dedupe answer may be used by the client (footer ``shard_key_expiry``).
+DEDUP_KEY_TTL_S = 24 * 3600
+
+
+class ContentBinding(Protocol):
+    """Which repo holds which file, by the file's content sha256 (the hub implements it with its own tables).
+
+    ``holds`` is the only permission to read a file's reconstruction; ``record`` is called when a shard sent with
+    a write token of the repo registers files (the shard's range proofs show the uploader had the chunks).
+    """
+
+    def holds(self, claims: Claims, sha256: str) -> bool: ...
+
+    def record(self, claims: Claims, files: Sequence[tuple[str, int]]) -> None: ...
+
+
+class MemoryBinding:
+    """In-process binding keyed by the token's repo key: for the standalone CAS and tests, not for the hub."""
+
+    def __init__(self) -> None:
+        self._held: dict[str, set[str]] = {}
+        self._lock = threading.Lock()
+
+    def holds(self, claims: Claims, sha256: str) -> bool:
+        with self._lock:
+            return sha256 in self._held.get(claims.repo_key, set())
+
+    def record(self, claims: Claims, files: Sequence[tuple[str, int]]) -> None:
+        with self._lock:
+            self._held.setdefault(claims.repo_key, set()).update(sha for sha, _ in files)
 
 
 @dataclass(frozen=True)
@@ -53,6 +97,52 @@ class XetFile:
         return b"".join(self.iter_bytes(start, end))
 
 
+class XorbIngest:
+    """One streamed xorb upload: ``write`` the body as it arrives (parsed, verified and written to a temp blob
+    chunk by chunk), then ``commit`` (or ``abort``). Memory stays at one batch whatever the xorb's size; a xorb
+    that is already stored is received and dropped."""
+
+    def __init__(self, svc: XetService, xorb_hex: str, limit: int) -> None:
+        self._svc = svc
+        self._known = svc.index.has_xorb(xorb_hex)
+        self._writer = None if self._known else svc.store.writer(max_size=limit, expected_size=limit)
+        self._stream = XorbStream(hex_to_hash(xorb_hex), self._writer.write if self._writer else None, limit)
+
+    @property
+    def received(self) -> int:
+        return self._stream.received
+
+    def write(self, data: bytes) -> None:
+        if self._known:
+            self._stream.received += len(data)
+            return
+        try:
+            self._stream.feed(data)
+        except BaseException:
+            self.abort()
+            raise
+
+    def commit(self) -> bool:
+        """Verify the whole xorb and publish it; False when it was already stored."""
+        if self._writer is None:
+            return False
+        try:
+            meta = self._stream.finish()
+        except BaseException:
+            self.abort()
+            raise
+        try:
+            info = self._writer.commit(expected_size=meta.stored_size)
+            return self._svc.index.insert_xorb(meta, info.sha256)
+        finally:
+            trim_heap()
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()
+            trim_heap()
+
+
 class XetService:
     """Xet CAS: tokens, xorb/shard ingestion with verification, dedupe, reconstruction and byte streaming.
 
@@ -69,8 +159,10 @@ class XetService:
         token_ttl_s: int = 3600,
         url_ttl_s: int = 3600,
         public_cas_url: str | None = None,
+        binding: ContentBinding | None = None,
     ) -> None:
         self.db = db
+        self.binding: ContentBinding = binding if binding is not None else MemoryBinding()
         self.store = store
         self.index = XetIndex(db)
         self.signer = Signer(secret)
@@ -81,9 +173,9 @@ class XetService:
         self._meta_lock = threading.Lock()
 
     # ---- tokens ------------------------------------------------------------------------------------
-    def issue_token(self, repo_key: str, scope: Scope) -> tuple[str, int]:
-        """A CAS access token for ``repo_key`` and its expiry (unix seconds)."""
-        return self.signer.issue(repo_key, scope, self.token_ttl_s)
+    def issue_token(self, repo_key: str, scope: Scope, repo_id: int | None = None) -> tuple[str, int]:
+        """A CAS access token for one repo (``repo_id`` is its stable id) and its expiry (unix seconds)."""
+        return self.signer.issue(repo_key, scope, self.token_ttl_s, repo_id)
 
     def verify_token(self, token: str, need: Scope) -> Claims:
         return self.signer.verify(token, need)
@@ -94,7 +186,7 @@ class XetService:
         return self.index.file_by_sha256(sha256)
 
     def size_by_sha256(self, sha256: str) -> int | None:
-        """Size of the Xet-stored file with this sha256 (fits ``hub.files.Files.external_lookup``)."""
+        """Size of the Xet-stored file with this sha256 (availability only, never a permission)."""
         xet_hash = self.index.file_by_sha256(sha256)
         return None if xet_hash is None else self.file_size(xet_hash)
 
@@ -119,6 +211,10 @@ class XetService:
     def has_xorb(self, xorb_hex: str) -> bool:
         return self.index.has_xorb(xorb_hex)
 
+    def xorb_ingest(self, xorb_hex: str, limit: int = MAX_XORB_UPLOAD) -> XorbIngest:
+        """Start a streamed xorb upload of at most ``limit`` bytes (see :class:`XorbIngest`)."""
+        return XorbIngest(self, xorb_hex, limit)
+
     def put_xorb(self, xorb_hex: str, data: bytes) -> bool:
         """Verify and store a serialized xorb. Returns False when it was already stored."""
         expected = hex_to_hash(xorb_hex)
@@ -141,7 +237,7 @@ class XetService:
             raise XetNotFound(f"xorb {hash_to_hex(xorb_hash)} not found")
         with self._meta_lock:
             self._meta_cache[xorb_hash] = found
-            while len(self._meta_cache) > 256:
+            while len(self._meta_cache) > _META_CACHE_XORBS:
                 self._meta_cache.popitem(last=False)
         return found
 
@@ -157,10 +253,19 @@ class XetService:
         return self.store.open(rec.blob_sha256), rec.stored_size
 
     # ---- shards --------------------------------------------------------------------------------------
-    def put_shard(self, data: bytes) -> bool:
+    def readable_file(self, claims: Claims, file_hex: str) -> FileRecord:
+        """The file if the token's repo holds it; XetNotFound otherwise (unknown and foreign look the same)."""
+        rec = self.index.get_file(file_hex.lower())
+        if rec is None or not self.binding.holds(claims, rec.sha256):
+            raise XetNotFound(f"Xet file {file_hex} not found")
+        return rec
+
+    def put_shard(self, data: bytes, claims: Claims | None = None) -> bool:
         """Verify a shard against stored xorbs, compute each new file's sha256, then register it.
 
-        Returns False when the identical shard was registered before.
+        With ``claims`` (the write token it came with), its files become held by that token's repo, also when the
+        identical shard or file was registered before: every term passed range verification, which needs the
+        raw chunk hashes, i.e. the data. Returns False when the identical shard was registered before.
         """
         shard = parse_shard(data)
         xorb_hexes = self._check_xorb_blocks(shard)
@@ -179,8 +284,13 @@ class XetService:
                     hash_to_hex(self._meta(first.xorb_hash).chunk_hashes[first.chunk_start]),
                     hash_to_hex(first.xorb_hash),
                 )
-        info = self.store.put_bytes(data)
-        return self.index.register_shard(info.sha256, info.size, files, xorb_hexes, dedup)
+        info = put_bytes(self.store, data)
+        new = self.index.register_shard(info.sha256, info.size, files, xorb_hexes, dedup)
+        if claims is not None and files:
+            self.binding.record(claims, [(f.sha256, f.size) for f in files])
+        del shard, files, dedup
+        trim_heap()  # a large file's shard parses into many small objects: give their heap back
+        return new
 
     def _check_xorb_blocks(self, shard: Shard) -> list[str]:
         out = []
@@ -251,21 +361,57 @@ class XetService:
     ) -> dict[str, object]:
         """``QueryReconstructionResponse`` JSON for ``[start, end)``; fetch URLs are signed, under ``cas_base``."""
         plan = self.plan(file_hex, start, end)
-        return plan_to_v1_json(plan, lambda h: self.xorb_url(cas_base, hash_to_hex(h)))
+        return plan_to_v1_json(plan, lambda h, a, b: self.xorb_url(cas_base, hash_to_hex(h), a, b))
 
-    def xorb_url(self, cas_base: str, xorb_hex: str) -> str:
+    def reconstruction_v2(
+        self, file_hex: str, cas_base: str, start: int = 0, end: int | None = None
+    ) -> dict[str, object]:
+        """``QueryReconstructionResponseV2`` JSON for ``[start, end)``: one signed URL per fetched byte range."""
+        plan = self.plan(file_hex, start, end)
+        return plan_to_v2_json(plan, lambda h, a, b: self.xorb_url(cas_base, hash_to_hex(h), a, b))
+
+    def grant_xorb_upload(self, cas_base: str, xorb_hex: str, length: int) -> dict[str, object]:
+        """A ``XorbUploadGrant`` ({id, method, url, headers}): the client PUTs the serialized xorb to ``url`` (no CAS
+        token: the signed grant id is the credential), then commits it with ``POST /v1/xorb-commits/…/grant/{id}``."""
+        grant = self.signer.sign_grant(xorb_hex, length, int(time.time()) + self.url_ttl_s)
+        base = self.public_cas_url or cas_base.rstrip("/")
+        return {
+            "id": grant,
+            "method": "PUT",
+            "url": f"{base}/v1/xorb-uploads/default/{xorb_hex}?grant={grant}",
+            "headers": {"content-type": "application/octet-stream"},
+        }
+
+    def check_grant(self, xorb_hex: str, grant: str) -> int | None:
+        """The length a valid upload grant allows for this xorb, else None."""
+        return self.signer.check_grant(xorb_hex, grant)
+
+    def xorb_url(self, cas_base: str, xorb_hex: str, start: int, end: int) -> str:
+        """Signed fetch URL for bytes ``[start, end]`` (inclusive) of a stored xorb, and nothing else of it: a
+        xorb can hold chunks of other files (dedupe across repos), which the URL must not open."""
         exp = int(time.time()) + self.url_ttl_s
         base = self.public_cas_url or cas_base.rstrip("/")
-        return f"{base}/v1/xorb-data/default/{xorb_hex}?exp={exp}&sig={self.signer.sign_url(xorb_hex, exp)}"
+        sig = self.signer.sign_url(xorb_hex, start, end, exp)
+        return f"{base}/v1/xorb-data/default/{xorb_hex}?r={start}-{end}&exp={exp}&sig={sig}"
 
-    def check_xorb_url(self, xorb_hex: str, exp: str, sig: str) -> bool:
-        return self.signer.check_url(xorb_hex, exp, sig)
+    def check_xorb_url(self, xorb_hex: str, rng: str, exp: str, sig: str) -> tuple[int, int] | None:
+        """The inclusive byte window a fetch URL was signed for, or None when invalid or expired."""
+        return self.signer.check_url(xorb_hex, rng, exp, sig)
 
     def dedup_shard(self, chunk_hex: str) -> bytes | None:
-        recs = self.index.dedup_xorbs(chunk_hex)
+        """A keyed global-dedupe answer for an indexed chunk (a file's first chunk or an eligible one), else None.
+
+        No file info, and every chunk hash is ``blake3.keyed_hash(key, raw)`` under a fresh random key sent in
+        the footer with an expiry: the client can match only chunks it can hash itself, i.e. data it has, and
+        two answers cannot be correlated. Raw chunk hashes never leave the server, so the range verification of
+        uploaded shards (``_check_file``) stays a proof of possession.
+        """
+        recs = self.index.dedup_xorbs(chunk_hex.lower())
         if not recs:
             return None
-        return build_dedup_shard([(r.meta, r.stored_size) for r in recs])
+        return build_dedup_shard(
+            [(r.meta, r.stored_size) for r in recs], key=os.urandom(32), valid_for_s=DEDUP_KEY_TTL_S
+        )
 
     def _iter_range(self, file_hex: str, start: int, end: int) -> Iterator[bytes]:
         plan = self.plan(file_hex, start, end)

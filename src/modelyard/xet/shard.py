@@ -13,11 +13,12 @@ from __future__ import annotations
 import struct
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+import blake3
+
 from modelyard.xet.errors import XetFormatError
-from modelyard.xet.hashes import is_global_dedup_eligible
 from modelyard.xet.xorb import XorbMeta
 
 SHARD_HEADER_TAG = bytes(
@@ -46,7 +47,7 @@ _FOOTER = struct.Struct("<QQQQQQQQQ32sQQ48xQQQQ")
 assert _FOOTER.size == FOOTER_SIZE
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per chunk of a shard: no __dict__
 class FileTerm:
     xorb_hash: bytes
     unpacked_bytes: int
@@ -66,7 +67,7 @@ class ShardFile:
         return sum(t.unpacked_bytes for t in self.terms)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per chunk of a shard: no __dict__
 class ShardChunk:
     hash: bytes
     unpacked_start: int
@@ -79,7 +80,16 @@ class ShardXorb:
     xorb_hash: bytes
     num_bytes_in_xorb: int
     num_bytes_on_disk: int
-    chunks: list[ShardChunk] = field(default_factory=list)
+    entries: bytes | memoryview = b""  # the block's chunk records as sent, decoded on use by `chunks`
+
+    @property
+    def chunks(self) -> list[ShardChunk]:
+        """The block's chunks, decoded afresh on each access: a 10 GiB file's shard holds ~160k of them, which as
+        objects would cost ~30 MB for as long as the shard is being verified."""
+        return [
+            ShardChunk(bytes(ch), int(start), int(ln), int(cflags))
+            for ch, start, ln, cflags, _unused in _CHUNK_ENTRY.iter_unpack(self.entries)
+        ]
 
 
 @dataclass
@@ -143,20 +153,31 @@ def parse_shard(data: bytes) -> Shard:
             break
         if n > r.remaining_records():
             raise XetFormatError("xorb entry count exceeds shard size")
-        block = ShardXorb(xh, int(in_xorb), int(on_disk))
-        for _ in range(n):
-            ch, start, ln, cflags, _unused = r.take(_CHUNK_ENTRY)
-            block.chunks.append(ShardChunk(bytes(ch), int(start), int(ln), int(cflags)))
-        xorbs.append(block)
+        end = r.pos + n * _CHUNK_ENTRY.size
+        if end > len(r.data):
+            raise XetFormatError("truncated shard")
+        xorbs.append(ShardXorb(xh, int(in_xorb), int(on_disk), r.data[r.pos : end]))
+        r.pos = end
     return Shard(files, xorbs)
 
 
-def build_dedup_shard(xorbs: Sequence[tuple[XorbMeta, int]], valid_for_s: int = 7 * 24 * 3600) -> bytes:
-    """A shard with no files and the CAS info of ``xorbs`` (``(meta, stored_size)`` pairs), with footer.
+def keyed_chunk_hash(key: bytes, raw: bytes) -> bytes:
+    """``DataHash::hmac`` of xet-core: ``blake3.keyed_hash(key, raw chunk hash bytes)``."""
+    return blake3.blake3(raw, key=key).digest()
 
-    Chunk hashes are sent in clear (HMAC key all zero). The client indexes the xorb section directly, so
-    no lookup tables are written (their counts are zero), the same as xet-core's reference server.
+
+def build_dedup_shard(
+    xorbs: Sequence[tuple[XorbMeta, int]], key: bytes, valid_for_s: int = 24 * 3600
+) -> bytes:
+    """A global-dedupe answer: a shard with no files and the CAS info of ``xorbs`` (``(meta, stored_size)``).
+
+    Every chunk hash is keyed with ``key`` (32 non-zero bytes, footer field ``chunk_hash_hmac_key``), as xet-core's
+    ``export_as_keyed_shard`` does; the footer's ``shard_key_expiry`` is ``now + valid_for_s``. The client indexes
+    the xorb section directly, so no lookup tables are written (their counts are zero), like xet-core's reference
+    server. Chunk flags are left zero: they would tell one bit of each raw hash.
     """
+    if len(key) != 32 or key == bytes(32):
+        raise ValueError("a dedupe answer needs a non-zero 32-byte key")
     out = bytearray(_HEADER.pack(SHARD_HEADER_TAG, SHARD_HEADER_VERSION, FOOTER_SIZE))
     file_info_offset = len(out)
     out += _FILE_HEADER.pack(BOOKEND_HASH, 0, 0)
@@ -165,8 +186,9 @@ def build_dedup_shard(xorbs: Sequence[tuple[XorbMeta, int]], valid_for_s: int = 
     for meta, on_disk in xorbs:
         out += _XORB_HEADER.pack(meta.hash, 0, meta.num_chunks, meta.unpacked_size, on_disk)
         for i, h in enumerate(meta.chunk_hashes):
-            flags = CHUNK_FLAG_GLOBAL_DEDUP if is_global_dedup_eligible(h) else 0
-            out += _CHUNK_ENTRY.pack(h, meta.unpacked_start(i), meta.chunk_len(i), flags, 0)
+            out += _CHUNK_ENTRY.pack(
+                keyed_chunk_hash(key, h), meta.unpacked_start(i), meta.chunk_len(i), 0, 0
+            )
         stored_on_disk += on_disk
         stored += meta.unpacked_size
     out += _XORB_HEADER.pack(BOOKEND_HASH, 0, 0, 0, 0)
@@ -179,7 +201,7 @@ def build_dedup_shard(xorbs: Sequence[tuple[XorbMeta, int]], valid_for_s: int = 
         footer_offset, 0,  # file lookup
         footer_offset, 0,  # xorb lookup
         footer_offset, 0,  # chunk lookup
-        bytes(32),  # chunk hash HMAC key: none
+        key,  # chunk_hash_hmac_key
         now,
         now + valid_for_s,
         stored_on_disk,

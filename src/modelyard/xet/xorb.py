@@ -9,7 +9,7 @@ chunks. The xorb hash is the aggregated Merkle hash over ``(chunk_hash, uncompre
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from modelyard.xet.compression import CompressionScheme, compress_chunk, decompress_chunk
@@ -123,6 +123,85 @@ class ParsedXorb:
     chunk_section: memoryview  # the bytes we store (footer stripped)
 
 
+class XorbStream:
+    """Incremental :func:`parse_xorb`: ``feed`` the body as it arrives, ``finish`` when it ended.
+
+    Each complete chunk is decompressed and hashed as soon as its bytes are in, then handed (as part of a run of
+    whole chunks) to ``sink``: the stored bytes go to disk while the upload is still arriving, and memory stays
+    at one partial chunk plus whatever ``feed`` was given, whatever the xorb's size. ``sink`` receives bytes that
+    are not verified yet (the xorb hash is known only at the end): write them somewhere that ``finish`` failing
+    discards. Raises :class:`XetFormatError` as soon as the body is malformed.
+    """
+
+    def __init__(
+        self,
+        expected_hash: bytes | None = None,
+        sink: Callable[[memoryview], None] | None = None,
+        limit: int = MAX_XORB_UPLOAD,
+    ) -> None:
+        self._expected = expected_hash
+        self._sink = sink
+        self._limit = limit
+        self._rest = b""  # the start of a chunk whose bytes have not all arrived
+        self._hashes: list[bytes] = []
+        self._byte_ends: list[int] = []
+        self._unpacked_ends: list[int] = []
+        self._stored = 0  # chunk bytes consumed (the stored size so far)
+        self._total = 0  # uncompressed bytes so far
+        self._footer = False
+        self.received = 0
+
+    def feed(self, data: bytes | bytearray | memoryview) -> None:
+        self.received += len(data)
+        if self.received > self._limit:
+            raise XetFormatError(f"xorb body exceeds the limit of {self._limit} bytes")
+        if self._footer or not data:
+            return  # XorbObjectInfo footer: ignored, recomputed from the chunks
+        buf = self._rest + data if self._rest else data
+        view = memoryview(buf)
+        pos = 0
+        n = len(view)
+        while n - pos >= CHUNK_HEADER_LEN:
+            if view[pos : pos + len(FOOTER_IDENT)] == FOOTER_IDENT:
+                self._footer = True
+                break
+            hdr = ChunkHeader.parse(view, pos)
+            start = pos + CHUNK_HEADER_LEN
+            end = start + hdr.compressed_len
+            if end > n:
+                break
+            raw = decompress_chunk(hdr.scheme, view[start:end], hdr.uncompressed_len)
+            self._hashes.append(chunk_hash(raw))
+            self._total += hdr.uncompressed_len
+            if self._total > MAX_XORB_BYTES:
+                raise XetFormatError("xorb holds more than 64 MiB of data")
+            self._byte_ends.append(self._stored + end)
+            self._unpacked_ends.append(self._total)
+            pos = end
+        if pos and self._sink is not None:
+            self._sink(view[:pos])
+        self._stored += pos
+        self._rest = b"" if self._footer else bytes(view[pos:])
+
+    def finish(self) -> XorbMeta:
+        """The verified metadata; XetFormatError when the body was cut short or hashes to another xorb."""
+        if self._rest:
+            raise XetFormatError(
+                "truncated chunk header" if len(self._rest) < CHUNK_HEADER_LEN else "truncated chunk payload"
+            )
+        if not self._hashes:
+            raise XetFormatError("xorb has no chunks")
+        ends = self._unpacked_ends
+        lens = [b - a for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+        computed = xorb_hash(zip(self._hashes, lens, strict=True))
+        if self._expected is not None and computed != self._expected:
+            raise XetFormatError(
+                f"xorb hash mismatch: path says {hash_to_hex(self._expected)}, "
+                f"content hashes to {hash_to_hex(computed)}"
+            )
+        return XorbMeta(computed, tuple(self._hashes), tuple(self._byte_ends), tuple(ends))
+
+
 def parse_xorb(data: bytes, expected_hash: bytes | None = None) -> ParsedXorb:
     """Parse and fully validate a serialized xorb: every chunk is decompressed and hashed.
 
@@ -130,38 +209,10 @@ def parse_xorb(data: bytes, expected_hash: bytes | None = None) -> ParsedXorb:
     """
     if len(data) > MAX_XORB_UPLOAD:
         raise XetFormatError(f"xorb of {len(data)} bytes exceeds the limit")
-    view = memoryview(data)
-    pos = 0
-    hashes: list[bytes] = []
-    byte_ends: list[int] = []
-    unpacked_ends: list[int] = []
-    total = 0
-    while pos < len(data):
-        if view[pos : pos + len(FOOTER_IDENT)] == FOOTER_IDENT:
-            break  # XorbObjectInfo footer: ignored, recomputed from chunks
-        hdr = ChunkHeader.parse(view, pos)
-        start = pos + CHUNK_HEADER_LEN
-        end = start + hdr.compressed_len
-        if end > len(data):
-            raise XetFormatError("truncated chunk payload")
-        raw = decompress_chunk(hdr.scheme, view[start:end], hdr.uncompressed_len)
-        hashes.append(chunk_hash(raw))
-        total += hdr.uncompressed_len
-        byte_ends.append(end)
-        unpacked_ends.append(total)
-        pos = end
-    if not hashes:
-        raise XetFormatError("xorb has no chunks")
-    if total > MAX_XORB_BYTES:
-        raise XetFormatError("xorb holds more than 64 MiB of data")
-    lens = [b - a for a, b in zip([0, *unpacked_ends[:-1]], unpacked_ends, strict=True)]
-    computed = xorb_hash(zip(hashes, lens, strict=True))
-    if expected_hash is not None and computed != expected_hash:
-        raise XetFormatError(
-            f"xorb hash mismatch: path says {hash_to_hex(expected_hash)}, content hashes to {hash_to_hex(computed)}"
-        )
-    meta = XorbMeta(computed, tuple(hashes), tuple(byte_ends), tuple(unpacked_ends))
-    return ParsedXorb(meta, view[:pos])
+    stream = XorbStream(expected_hash)
+    stream.feed(data)
+    meta = stream.finish()
+    return ParsedXorb(meta, memoryview(data)[: meta.stored_size])
 
 
 def iter_chunk_payloads(raw: bytes | memoryview) -> Iterator[bytes]:

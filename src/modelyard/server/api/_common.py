@@ -9,10 +9,11 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import BadPayload, BadRequest, HubError
+from modelyard import jsonlimits
+from modelyard.errors import BadRequest
 from modelyard.hub.accounts import Principal
 from modelyard.hub.repos import Repo
-from modelyard.server.context import LOGIN_COOKIE
+from modelyard.server.context import LOGIN_COOKIE, cookie_principal
 from modelyard.server.context import base_url as base_url
 from modelyard.server.context import services as services
 from modelyard.types import RepoType
@@ -49,14 +50,11 @@ def principal(request: Request) -> Principal | None:
 
 
 def download_principal(request: Request) -> Principal | None:
-    """Like `principal`, but a browser without a Bearer header may use its web login cookie (file downloads only,
-    so links on the pages of private repos work); a stale cookie downloads anonymously."""
+    """Like `principal`, but a browser without a Bearer header may use its web session cookie (file downloads only,
+    so links on the pages of private repos work); an unknown, expired or revoked session downloads anonymously."""
     if request.headers.get("authorization") or not request.cookies.get(LOGIN_COOKIE):
         return principal(request)
-    try:
-        who = services(request).accounts.authenticate(request.cookies[LOGIN_COOKIE])
-    except HubError:
-        who = None
+    who = cookie_principal(request)
     request.scope["modelyard.principal"] = who
     return who
 
@@ -100,18 +98,17 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     return Response(json.dumps(data), status_code=status, media_type="application/json", headers=headers)
 
 
-def parse_json(raw: bytes) -> Any:
+def parse_json(raw: bytes, max_bytes: int, max_depth: int) -> Any:
+    """A JSON request body ({} when empty) through the one limited decoder (413 too big, 400 too deep, 422 bad)."""
     if not raw:
         return {}
-    try:
-        return json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise BadPayload(f"Request body is not valid JSON: {e.msg}") from None
+    return jsonlimits.loads(raw, max_bytes=max_bytes, max_depth=max_depth)
 
 
 def sync_json_body(request: Request) -> Any:
     """The JSON body of a sync handler (the dispatcher read it into the scope before the threadpool call)."""
-    return parse_json(request.scope.get("modelyard.body", b""))
+    st = services(request).settings
+    return parse_json(request.scope.get("modelyard.body", b""), st.max_json_body, st.max_json_depth)
 
 
 def qbool(value: str | None, default: bool = False) -> bool:

@@ -6,9 +6,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import BadPayload, BadRequest, Forbidden, Unauthorized
-from modelyard.hub.commits import CommitParser
-from modelyard.hub.repos import can_write
+from modelyard.config import Settings
+from modelyard.errors import BadRequest
+from modelyard.hub.commits import CommitLimits, CommitParser
 from modelyard.server.api._common import (
     get_repo,
     json_response,
@@ -20,17 +20,21 @@ from modelyard.server.api._common import (
 )
 from modelyard.server.routing import REPO, REV, TYPES, Router
 
-MAX_LINE = 2 * 1024**3
+
+def commit_limits(settings: Settings) -> CommitLimits:
+    return CommitLimits(
+        max_line=settings.max_ndjson_line,
+        max_depth=settings.max_json_depth,
+        max_operations=settings.max_commit_operations,
+        max_summary=settings.max_commit_summary,
+        max_description=settings.max_commit_description,
+    )
 
 
 def preupload(request: Request, type: str, ns: str, name: str, rev: str) -> Response:
     svc = services(request)
     repo = get_repo(request, type, ns, name)
-    who = principal(request)
-    if who is None:
-        raise Unauthorized("You must be authenticated to upload files")
-    if not can_write(repo, who) and not qbool(request.query_params.get("create_pr")):
-        raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
+    svc.repos.check_push(principal(request), repo, rev, qbool(request.query_params.get("create_pr")))
     body = sync_json_body(request)
     files = body.get("files") if isinstance(body, dict) else None
     if not isinstance(files, list):
@@ -44,16 +48,12 @@ async def commit(request: Request, type: str, ns: str, name: str, rev: str) -> R
     who = await run_in_threadpool(principal, request)
     repo = await run_in_threadpool(get_repo, request, type, ns, name)
     create_pr = qbool(request.query_params.get("create_pr"))
-    if who is None:
-        raise Unauthorized("You must be authenticated to commit")
-    if not can_write(repo, who) and not create_pr and not rev.startswith("refs/pr/"):
-        raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
-    parser = CommitParser(svc.store)
+    # the push rule, before any byte of the body is read (Files.commit applies it again)
+    who = await run_in_threadpool(svc.repos.check_push, who, repo, rev, create_pr)
+    parser = CommitParser(svc.store, commit_limits(svc.settings))
     buf = bytearray()
     async for chunk in request.stream():
         buf += chunk
-        if len(buf) > MAX_LINE:
-            raise BadPayload("A commit payload line is too long")
         start = 0
         while (nl := buf.find(b"\n", start)) != -1:
             line = bytes(buf[start:nl])
@@ -63,6 +63,7 @@ async def commit(request: Request, type: str, ns: str, name: str, rev: str) -> R
             else:
                 parser.feed_line(line)
         del buf[:start]
+        parser.limits.check_line(len(buf), parser.line_no + 1)  # an unfinished line is not buffered past it
     if buf.strip():
         await run_in_threadpool(parser.feed_line, bytes(buf))
     req = parser.finish()

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import BadRequest, Forbidden, Unauthorized
+from modelyard.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from modelyard.hub._time import iso
 from modelyard.hub.discussions import Discussion, Event
 from modelyard.hub.repos import Repo, can_write
@@ -71,7 +71,12 @@ def listing(request: Request, type: str, ns: str, name: str) -> Response:
         items = [d for d in items if (d.status in {"open", "draft"}) == (status == "open")]
     if author:
         items = [d for d in items if d.author.lower() == author.lower()]
-    page = int(qp.get("p") or 0)
+    try:
+        page = int(qp.get("p") or 0)
+    except ValueError:
+        raise BadRequest("Invalid page 'p': a non-negative integer") from None
+    if page < 0:
+        raise BadRequest("Invalid page 'p': a non-negative integer")
     per = 50
     return json_response(
         {
@@ -100,10 +105,16 @@ def create(request: Request, type: str, ns: str, name: str) -> Response:
     return json_response({"num": d.num, "pullRequest": d.is_pr})
 
 
+def _num(num: str) -> int:
+    if len(num) > 9:  # beyond any discussion number (and SQLite's integers)
+        raise NotFound(f"Discussion {num[:20]} not found")
+    return int(num)
+
+
 def details(request: Request, type: str, ns: str, name: str, num: str) -> Response:
     svc = services(request)
     repo = get_repo(request, type, ns, name)
-    return json_response(_details(repo, svc.pulls.discussion(repo, int(num))))
+    return json_response(_details(repo, svc.pulls.discussion(repo, _num(num))))
 
 
 def action(request: Request, type: str, ns: str, name: str, num: str, action: str) -> Response:
@@ -112,7 +123,7 @@ def action(request: Request, type: str, ns: str, name: str, num: str, action: st
     who = _who(request)
     body = sync_json_body(request)
     body = body if isinstance(body, dict) else {}
-    d = svc.pulls.discussion(repo, int(num))
+    d = svc.pulls.discussion(repo, _num(num))
     if action == "comment":
         ev = svc.pulls.discussion_comment(who, repo, d.num, str(body.get("comment") or ""))
         return json_response({"newMessage": _event(ev)})

@@ -26,7 +26,7 @@ from modelyard.server.api._common import (
     sync_json_body,
 )
 from modelyard.server.api.serialize import repo_info
-from modelyard.server.routing import REPO, REV, TYPES, Router
+from modelyard.server.routing import REPO, REV, TYPES, Router, inline_when_cached
 from modelyard.server.services import Services
 from modelyard.types import RepoType
 
@@ -129,6 +129,10 @@ def move_repo(request: Request) -> Response:
     body = sync_json_body(request)
     if not isinstance(body, dict) or "fromRepo" not in body or "toRepo" not in body:
         raise BadRequest("Body needs 'fromRepo' and 'toRepo'")
+    if body.get("type") == "bucket":  # HfApi.move_bucket uses this route too
+        from modelyard.server.api import buckets as buckets_api
+
+        return buckets_api.move(request, body)
     rtype = parse_repo_type(body.get("type"))
     repo = services(request).repos.move(principal(request), rtype, str(body["fromRepo"]), str(body["toRepo"]))
     return json_response({"url": repo_url(request, repo)})
@@ -150,7 +154,7 @@ def safetensors_info(svc: Services, repo: Repo, files: dict[str, FileEntry]) -> 
         return None
     from modelyard.hub.safetensors import repo_parameters
 
-    return repo_parameters(svc.store, files)
+    return repo_parameters(svc.content, files)
 
 
 def auth_check(request: Request, type: str, ns: str, name: str, write: str | None = None) -> Response:
@@ -172,7 +176,7 @@ def list_repos(request: Request, type: str) -> Response:
     except ValueError:
         raise BadRequest("limit and offset must be integers") from None
     limit = max(1, min(limit, 1000))
-    offset = max(0, offset)
+    offset = max(0, min(offset, 2**31))  # SQLite integers overflow past 2**63
     q = Query(
         repo_type=rtype,
         search=qp.getlist("search"),
@@ -245,5 +249,5 @@ def register(r: Router) -> None:
     r.add("GET", rf"/api/{TYPES}", list_repos)
     r.add("PUT", rf"/api/{TYPES}/{REPO}/settings", update_settings)
     r.add("GET", rf"/api/{TYPES}/{REPO}/auth-check(?P<write>/write)?", auth_check)
-    r.add("GET", rf"/api/{TYPES}/{REPO}", info)
-    r.add("GET", rf"/api/{TYPES}/{REPO}/revision/{REV}", info)
+    r.add("GET", rf"/api/{TYPES}/{REPO}", inline_when_cached(info))
+    r.add("GET", rf"/api/{TYPES}/{REPO}/revision/{REV}", inline_when_cached(info))

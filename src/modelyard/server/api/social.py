@@ -25,7 +25,7 @@ def like(request: Request, type: str, ns: str, name: str) -> Response:
 def likers(request: Request, type: str, ns: str, name: str) -> Response:
     repo = get_repo(request, type, ns, name)
     try:
-        offset = max(0, int(request.query_params.get("offset") or 0))
+        offset = max(0, min(int(request.query_params.get("offset") or 0), 2**31))  # SQLite: < 2**63
         limit = max(1, min(int(request.query_params.get("limit") or 1000), 1000))
     except ValueError:
         raise BadRequest("limit and offset must be integers") from None

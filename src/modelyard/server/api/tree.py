@@ -25,8 +25,8 @@ from modelyard.server.routing import REPO, REV, TYPES, Router
 
 
 def _xet_hashes(request: Request, entries: list[TreeEntry]) -> dict[str, str | None]:
-    xet = services(request).xet
-    return {e.sha256: xet.lookup_by_sha256(e.sha256) for e in entries if e.lfs}
+    content = services(request).content
+    return {e.sha256: content.xet_hash(e.sha256) for e in entries if e.lfs}
 
 
 def tree(request: Request, type: str, ns: str, name: str, rev: str, path: str = "") -> Response:
@@ -166,19 +166,6 @@ def super_squash(request: Request, type: str, ns: str, name: str, rev: str) -> R
     return json_response({"commitId": c.sha})
 
 
-def lfs_files(request: Request, type: str, ns: str, name: str) -> Response:
-    svc = services(request)
-    repo = get_repo(request, type, ns, name)
-    from modelyard.hub._time import iso
-
-    return json_response(
-        [
-            {"fileOid": sha, "oid": sha, "size": size, "pushedAt": iso(at), "filename": None}
-            for sha, size, at in svc.files.list_lfs(repo)
-        ]
-    )
-
-
 def register(r: Router) -> None:
     r.add("GET", rf"/api/{TYPES}/{REPO}/tree/{REV}(?:/(?P<path>.*))?", tree)
     r.add("POST", rf"/api/{TYPES}/{REPO}/paths-info/{REV}", paths_info)
@@ -187,4 +174,3 @@ def register(r: Router) -> None:
     r.add("POST,DELETE", rf"/api/{TYPES}/{REPO}/branch/(?P<branch>.+)", branch)
     r.add("POST,DELETE", rf"/api/{TYPES}/{REPO}/tag/{REV}", tag)
     r.add("POST", rf"/api/{TYPES}/{REPO}/super-squash/{REV}", super_squash)
-    r.add("GET", rf"/api/{TYPES}/{REPO}/lfs-files", lfs_files)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import Forbidden, Unauthorized
-from modelyard.hub.repos import can_write
 from modelyard.server.api._common import base_url, get_repo, json_response, principal, qbool, services
 from modelyard.server.routing import REPO, REV, TYPES, Router
 from modelyard.server.xet_routes import xet_token_response
+from modelyard.xet.auth import Scope
 
 CAS_PREFIX = "/xet-cas"
 
@@ -22,13 +21,10 @@ def token(request: Request, type: str, ns: str, name: str, kind: str, rev: str) 
     svc = services(request)
     repo = get_repo(request, type, ns, name)
     if kind == "write":
-        who = principal(request)
-        if who is None:
-            raise Unauthorized("You must be authenticated to upload files")
-        pr = qbool(request.query_params.get("create_pr")) or rev.startswith("refs/pr/")
-        if not can_write(repo, who) and not pr:
-            raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
-    return xet_token_response(svc.xet, repo.key, "write" if kind == "write" else "read", cas_url(request))
+        create_pr = qbool(request.query_params.get("create_pr"))
+        svc.repos.check_push(principal(request), repo, None if create_pr else rev, create_pr)
+    scope: Scope = "write" if kind == "write" else "read"
+    return xet_token_response(svc.xet, repo.key, scope, cas_url(request), repo_id=repo.id)
 
 
 def telemetry(request: Request) -> Response:

@@ -6,14 +6,43 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelyard.errors import NotFound
+from modelyard.server.web import collection_views as cv
 from modelyard.server.web import repo_views as rv
 from modelyard.server.web import views as v
 from modelyard.server.web.render import Pages
+from modelyard.server.web.security import PAGE_HEADERS
 
 STATIC = Path(__file__).parent / "static"
+
+
+class NoSniff:
+    """Static files with `X-Content-Type-Options: nosniff` and the pages' CSP."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for k, val in PAGE_HEADERS.items():
+                    headers.setdefault(k, val)
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _page_not_found(pages: Pages, request: Request, **_: str) -> Response:
+    """The catch-all: a 404 page through `guarded`, so it carries the X-Error-* headers like every error."""
+    raise NotFound("Page not found")
 
 
 def web_routes() -> list[BaseRoute]:
@@ -24,15 +53,18 @@ def web_routes() -> list[BaseRoute]:
         return v.guarded(pages, functools.partial(fn, pages, **bound))
 
     routes: list[BaseRoute] = [
-        Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
+        Mount("/static", app=NoSniff(StaticFiles(directory=STATIC)), name="static"),
         Route("/", g(v.list_page), methods=["GET"]),
         Route("/login", g(v.login_form), methods=["GET"]),
-        Route("/login", functools.partial(v.login_submit, pages), methods=["POST"]),
-        Route("/logout", v.logout, methods=["GET", "POST"]),
+        Route("/login", v.with_form(pages, functools.partial(v.login_submit, pages)), methods=["POST"]),
+        Route("/logout", g(v.logout_page), methods=["GET"]),
+        Route("/logout", v.with_form(pages, functools.partial(v.logout_submit, pages)), methods=["POST"]),
         Route("/models", g(v.list_page, plural="models"), methods=["GET"]),
         Route("/datasets", g(v.list_page, plural="datasets"), methods=["GET"]),
         Route("/spaces", g(v.list_page, plural="spaces"), methods=["GET"]),
         Route("/datasets/{ns}/{name}/viewer", g(rv.dataset_viewer), methods=["GET"]),
+        Route("/collections/{owner}", g(cv.owner_page), methods=["GET"]),
+        Route("/collections/{owner}/{slug}", g(cv.collection_page), methods=["GET"]),
         Route("/{user}", g(v.user_page), methods=["GET"]),
     ]
     for prefix in ("datasets", "spaces", None):
@@ -45,10 +77,12 @@ def web_routes() -> list[BaseRoute]:
             Route(base + "/commits/{rev}", g(rv.commits_page, prefix=prefix), methods=["GET"]),
             Route(base + "/commit/{sha}", g(rv.commit_page, prefix=prefix), methods=["GET"]),
             Route(
-                base + "/like", v.guarded(pages, functools.partial(rv.like, prefix=prefix)), methods=["POST"]
+                base + "/like",
+                v.with_form(pages, functools.partial(rv.like, prefix=prefix)),
+                methods=["POST"],
             ),
         ]
-    routes.append(Route("/{path:path}", g(v.not_found), methods=["GET"]))
+    routes.append(Route("/{path:path}", g(_page_not_found), methods=["GET"]))
     return routes
 
 

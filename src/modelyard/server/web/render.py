@@ -13,11 +13,12 @@ from markdown_it import MarkdownIt
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from modelyard.errors import HubError
 from modelyard.hub.accounts import Principal
-from modelyard.server.context import LOGIN_COOKIE
+from modelyard.server.context import LOGIN_COOKIE, cookie_principal
 from modelyard.server.context import base_url as base_url
 from modelyard.server.context import services as services
+from modelyard.server.errors import header_safe
+from modelyard.server.web.security import csrf_token, finish
 
 TEMPLATES = Path(__file__).parent / "templates"
 COOKIE = LOGIN_COOKIE
@@ -82,21 +83,12 @@ def make_env() -> Environment:
 
 
 def web_principal(request: Request) -> Principal | None:
-    """The user of the token in the HttpOnly login cookie (web pages only; the API stays Bearer-based)."""
-    cached = request.scope.get("modelyard.web_principal", ...)
-    if cached is not ...:
-        return cached  # type: ignore[no-any-return]
-    token = request.cookies.get(COOKIE)
-    try:
-        who = services(request).accounts.authenticate(token) if token else None
-    except HubError:  # a revoked or bogus token: browse anonymously
-        who = None
-    request.scope["modelyard.web_principal"] = who
-    return who
+    """The user of the web session in the HttpOnly login cookie (web pages only; the API stays Bearer-based)."""
+    return cookie_principal(request)
 
 
 class Pages:
-    """Renders templates with the common context (current user, base URL)."""
+    """Renders templates with the common context (current user, base URL, CSRF token) and the page headers."""
 
     def __init__(self) -> None:
         self.env = make_env()
@@ -105,5 +97,11 @@ class Pages:
         ctx.setdefault("who", web_principal(request))
         ctx.setdefault("base", base_url(request))
         ctx.setdefault("request", request)
+        ctx.setdefault("csrf_token", lambda: csrf_token(request))
         html = self.env.get_template(name).render(**ctx)
-        return HTMLResponse(html, status_code=status)
+        resp = HTMLResponse(html, status_code=status)
+        if status >= 400 and ctx.get("code"):  # error pages carry the Hub's error headers too
+            resp.headers["X-Error-Code"] = str(ctx["code"])
+            resp.headers["X-Error-Message"] = header_safe(str(ctx.get("message", "")))
+        finish(request, resp)
+        return resp

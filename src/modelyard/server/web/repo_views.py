@@ -17,6 +17,7 @@ from modelyard.hub.repos import Repo
 from modelyard.hub.revisions import FileEntry
 from modelyard.hub.safetensors import repo_parameters
 from modelyard.server.web.render import Pages, base_url, render_markdown, services, web_principal
+from modelyard.server.web.security import check_csrf
 from modelyard.server.web.snippets import snippets
 from modelyard.types import RepoType
 
@@ -79,8 +80,8 @@ def _card_html(request: Request, files: dict[str, FileEntry]) -> str | None:
     if e is None:
         return None
     try:
-        text = viewer.read_text(services(request).store, e, 2 * 1024 * 1024)
-    except OSError:
+        text = viewer.read_text(services(request).content, e, 2 * 1024 * 1024)
+    except (OSError, HubError):
         return None
     _, body = split_front_matter(text)
     return render_markdown(body)
@@ -94,7 +95,7 @@ def repo_page(pages: Pages, request: Request, ns: str, name: str, prefix: str | 
     preview = None
     if repo.type is RepoType.DATASET:
         preview = _rows_ctx(request, repo, files, None, None, 0, 10)
-    params = repo_parameters(svc.store, files) if repo.type is RepoType.MODEL else None
+    params = repo_parameters(svc.content, files) if repo.type is RepoType.MODEL else None
     widget = repo.card_data.get("widget") if repo.card_data else None
     example = ""
     if isinstance(widget, list) and widget and isinstance(widget[0], dict):
@@ -153,7 +154,7 @@ def blob_page(
     rendered = None
     error = None
     try:
-        content = viewer.preview(services(request).store, entry)
+        content = viewer.preview(services(request).content, entry)
         if content.text is not None and path.lower().endswith(".md"):
             rendered = render_markdown(split_front_matter(content.text)[1])
     except (OSError, HubError):
@@ -197,7 +198,7 @@ def commit_page(
     new = svc.files.manifest(repo, full)
     old = svc.files.manifest(repo, commit.parent_sha) if commit.parent_sha else {}
     try:
-        changes = viewer.diff(svc.store, old, new)
+        changes = viewer.diff(svc.content, old, new)
     except OSError:
         changes = []
     ctx = _ctx(request, repo, full, "commits")
@@ -220,7 +221,7 @@ def _rows_ctx(
     if path not in current.files:
         path = current.files[0]
     try:
-        page = viewer.rows(services(request).store, files[path], offset, length)
+        page = viewer.rows(services(request).content, files[path], offset, length)
         error = None
     except Exception as e:  # malformed data files are common; show the error, not a 500
         log.info("dataset viewer: cannot read %s: %s", path, e)
@@ -248,10 +249,11 @@ def dataset_viewer(pages: Pages, request: Request, ns: str, name: str) -> Respon
 
 
 def like(request: Request, ns: str, name: str, prefix: str | None = None) -> Response:
-    """Form POST from the like button (cookie auth): same-origin only."""
+    """Form POST from the like button (cookie auth): same-origin only, with this session's CSRF token."""
     origin = request.headers.get("origin") or request.headers.get("referer") or ""
     if origin and urlparse(origin).netloc != request.url.netloc:
         raise Forbidden("Cross-site request refused")
+    check_csrf(request, request.scope.get("modelyard.form") or {})
     repo = _repo(request, prefix, ns, name)
     likes = Likes(services(request).db)
     who = web_principal(request)

@@ -13,10 +13,14 @@ from starlette.responses import RedirectResponse, Response
 
 from modelyard.errors import HubError, UserNotFound
 from modelyard.hub.search import Query
+from modelyard.server.context import secure_cookies, sessions
+from modelyard.server.errors import error_response
 from modelyard.server.web.render import COOKIE, Pages, services, web_principal
+from modelyard.server.web.security import check_csrf
 from modelyard.types import RepoType
 
 PAGE_SIZE = 30
+MAX_FORM_BODY = 64 * 1024  # the web forms (login, logout, like) are tiny
 SORTS = [
     ("downloads", "Most downloads"),
     ("likes", "Most likes"),
@@ -38,7 +42,7 @@ def guarded(pages: Pages, fn: View) -> Endpoint:
             return await run_in_threadpool(fn, request, **request.path_params)
         except HubError as e:
             status = 404 if e.status in (401, 403) and "Repo" in e.code else e.status
-            return await run_in_threadpool(
+            page = await run_in_threadpool(
                 pages.render,
                 request,
                 "error.html",
@@ -47,6 +51,12 @@ def guarded(pages: Pages, fn: View) -> Endpoint:
                 message=e.message,
                 status_code=status,
             )
+            # the one error edge (server/errors.py): same status and X-Error-* headers as the API, HTML body
+            response = error_response(request, e, status=status, html=bytes(page.body).decode())
+            for key, value in page.headers.items():
+                if key.lower() not in ("content-length", "content-type"):
+                    response.headers.setdefault(key, value)
+            return response
 
     return endpoint
 
@@ -116,7 +126,10 @@ def user_page(pages: Pages, request: Request, user: str) -> Response:
     from modelyard.hub.likes import Likes
 
     liked = Likes(svc.db).by_user(acc.id, who)[:20] if acc.kind == "user" else []
-    return pages.render(request, "user.html", account=acc, sections=sections, liked=liked)
+    from modelyard.hub.collections import Collections
+
+    colls = Collections(svc.db, svc.repos, svc.accounts, svc.buckets).of_owner(acc.name, who)
+    return pages.render(request, "user.html", account=acc, sections=sections, liked=liked, collections=colls)
 
 
 def login_form(pages: Pages, request: Request, error: str | None = None, status: int = 200) -> Response:
@@ -125,34 +138,73 @@ def login_form(pages: Pages, request: Request, error: str | None = None, status:
     )
 
 
-async def login_submit(pages: Pages, request: Request) -> Response:
-    form = await request.form()
+def with_form(pages: Pages, fn: View) -> Endpoint:
+    """A POST form view: the url-encoded/multipart fields are read into the scope, then `fn` runs `guarded`."""
+    inner = guarded(pages, fn)
+
+    @functools.wraps(fn)
+    async def endpoint(request: Request) -> Response:
+        fields: dict[str, str] = {}
+        size = request.headers.get("content-length", "")
+        # a body too big (or of unknown size) stays unread: no fields, so the CSRF check refuses it
+        if size.isdigit() and int(size) <= MAX_FORM_BODY:
+            try:
+                form = await request.form(max_files=0)
+                fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+            except Exception:  # a malformed body: no fields either
+                fields = {}
+        request.scope["modelyard.form"] = fields
+        return await inner(request)
+
+    return endpoint
+
+
+def form_fields(request: Request) -> dict[str, str]:
+    return request.scope.get("modelyard.form") or {}  # type: ignore[no-any-return]
+
+
+def login_submit(pages: Pages, request: Request) -> Response:
+    """Check the CSRF token and the access token, then open a new session (the old one, if any, is ended)."""
+    form = form_fields(request)
+    check_csrf(request, form)
     token = str(form.get("token") or "").strip()
     nxt = str(form.get("next") or "/")
-    if not nxt.startswith("/") or nxt.startswith("//"):
+    if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
         nxt = "/"
     try:
-        who = await run_in_threadpool(services(request).accounts.authenticate, token) if token else None
+        sid, _ = (
+            sessions(request).create(token, replaces=request.cookies.get(COOKIE)) if token else (None, None)
+        )
     except HubError:
-        who = None
-    if who is None:
-        return await run_in_threadpool(login_form, pages, request, "Invalid token", 401)
+        sid = None
+    if sid is None:
+        return login_form(pages, request, "Invalid token", 401)
     resp = RedirectResponse(nxt, status_code=303)
     resp.set_cookie(
         COOKIE,
-        token,
-        max_age=30 * 86400,
+        sid,
+        max_age=services(request).settings.session_max_age,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=secure_cookies(request),
         path="/",
     )
     return resp
 
 
-async def logout(request: Request) -> Response:
+def logout_page(pages: Pages, request: Request) -> Response:
+    """GET /logout changes nothing: it shows a button that POSTs the form (with its CSRF token)."""
+    if web_principal(request) is None:
+        return RedirectResponse("/", status_code=303)
+    return pages.render(request, "logout.html")
+
+
+def logout_submit(pages: Pages, request: Request) -> Response:
+    """POST /logout: delete the session server-side (a replayed cookie is then worthless), clear the cookie."""
+    check_csrf(request, form_fields(request))
+    sessions(request).delete(request.cookies.get(COOKIE))
     resp = RedirectResponse("/", status_code=303)
-    resp.delete_cookie(COOKIE, path="/")
+    resp.delete_cookie(COOKIE, path="/", httponly=True, samesite="lax", secure=secure_cookies(request))
     return resp
 
 

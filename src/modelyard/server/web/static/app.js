@@ -9,6 +9,19 @@
     });
   });
 
+  // Selects that submit their form on change (sort order, dataset file); no inline handlers (the CSP forbids them).
+  document.querySelectorAll("select[data-autosubmit]").forEach(function (sel) {
+    sel.addEventListener("change", function () { if (sel.form) { sel.form.submit(); } });
+  });
+
+  // Branch/tag picker on the files page: go to the tree of the chosen revision.
+  document.querySelectorAll("form[data-rev-nav]").forEach(function (form) {
+    form.addEventListener("change", function () {
+      var sel = form.querySelector("select[name=rev]");
+      if (sel) { location.href = form.dataset.revNav + encodeURIComponent(sel.value); }
+    });
+  });
+
   document.querySelectorAll("[data-copy], [data-copy-target]").forEach(function (btn) {
     btn.addEventListener("click", function () {
       var text = btn.dataset.copy || (document.getElementById(btn.dataset.copyTarget) || {}).textContent || "";

@@ -1,0 +1,1473 @@
+"""The OpenAPI 3.1 description of the hub's HF-compatible API, served at ``GET /openapi.json``.
+
+It describes every route of the raw-path `Router` (server/app.py `build_router`); the sub-apps (``/xet-cas``,
+``/endpoints``, ``/static``) and the web UI are not part of it. tests/unit/test_openapi.py checks that every
+router route is described here and that every operation here reaches a router route, so the two cannot drift;
+tests/security/test_openapi_fuzz.py fuzzes a live hub with schemathesis from this document.
+
+Conventions the document encodes:
+- ``{rev}`` and ``{path}`` are percent-encoded in the URL (``refs%2Fpr%2F1``); the router matches the raw path.
+- Every error answers the same shape: JSON ``{"error": message}`` and the headers ``X-Error-Code``,
+  ``X-Error-Message``, ``X-Request-Id`` (no body for HEAD).
+- Repo-scoped routes answer 307 (relative ``Location``) for the old name of a moved repo the caller may read.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelyard.server.api._common import base_url
+from modelyard.server.routing import Router
+
+OPENAPI_PATH = "/openapi.json"
+JSON = "application/json"
+Schema = dict[str, Any]
+Operation = dict[str, Any]
+
+
+# --- small schema helpers ------------------------------------------------------------------------------------
+def _ref(kind: str, name: str) -> Schema:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _s(name: str) -> Schema:
+    return _ref("schemas", name)
+
+
+def _obj(props: dict[str, Schema], required: tuple[str, ...] = ()) -> Schema:
+    out: Schema = {"type": "object", "properties": props}
+    if required:
+        out["required"] = list(required)
+    return out
+
+
+STR: Schema = {"type": "string"}
+BOOL: Schema = {"type": "boolean"}
+INT: Schema = {"type": "integer"}
+NULLABLE_STR: Schema = {"type": ["string", "null"]}
+FLAG: Schema = {"type": "boolean", "description": "1/true/yes/on for true; anything else is false"}
+
+
+def _path_param(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
+
+
+def _query(name: str, schema: Schema, description: str = "") -> Schema:
+    p: Schema = {"name": name, "in": "query", "required": False, "schema": schema}
+    if description:
+        p["description"] = description
+    return p
+
+
+SEGMENT: Schema = {"type": "string", "minLength": 1}
+P_TYPE = _path_param("type", {"type": "string", "enum": ["models", "datasets", "spaces"]}, "Repo type")
+P_NS = _path_param("namespace", SEGMENT, "User or organisation name")
+P_NAME = _path_param("name", SEGMENT, "Repo name")
+P_REV = _path_param(
+    "rev", SEGMENT, "Branch, tag, refs/pr/N or (short) commit sha, percent-encoded (refs%2Fpr%2F1)"
+)
+P_PATH = _path_param("path", SEGMENT, "A file or folder path in the repo, percent-encoded")
+P_PREFIX = _path_param(
+    "prefix", {"type": "string", "enum": ["datasets", "spaces"]}, "Repo type prefix (models have none)"
+)
+P_RTYPE = _path_param("rtype", {"type": "string", "enum": ["model", "dataset", "space"]}, "Repo type")
+P_OID = _path_param("oid", {"type": "string", "pattern": "^[0-9a-f]{64}$"}, "sha256 of the LFS object")
+P_NUM = _path_param("num", {"type": "string", "pattern": "^[0-9]{1,9}$"}, "Discussion number")
+REPO_PARAMS = [P_TYPE, P_NS, P_NAME]
+
+COMMON_ERRORS = ("400", "401", "403", "404", "413", "422", "429")
+
+
+def _json_body(schema: Schema, required: bool = True, description: str = "") -> Schema:
+    out: Schema = {"required": required, "content": {JSON: {"schema": schema}}}
+    if description:
+        out["description"] = description
+    return out
+
+
+def _ok(schema: Schema | None, media: str = JSON, headers: dict[str, Schema] | None = None) -> Schema:
+    out: Schema = {"description": "Success"}
+    if schema is not None:
+        out["content"] = {media: {"schema": schema}}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+def op(
+    summary: str,
+    tag: str,
+    params: list[Schema],
+    ok: Schema,
+    body: Schema | None = None,
+    errors: tuple[str, ...] = (),
+    repo_scoped: bool = True,
+    ok_status: str = "200",
+    auth: str = "optional",
+    head: bool = False,
+) -> Operation:
+    """One operation. `auth`: 'optional' (anonymous allowed where the repo is public) or 'required'."""
+    responses: dict[str, Schema] = {ok_status: ok}
+    for code in (*COMMON_ERRORS, *errors):
+        responses[code] = _ref("responses", "ErrorHead" if head else "Error")
+    if repo_scoped:
+        responses["307"] = _ref("responses", "Moved")
+    out: Operation = {"summary": summary, "tags": [tag], "parameters": params, "responses": responses}
+    if body is not None:
+        out["requestBody"] = body
+    out["security"] = [{"bearer": []}] if auth == "required" else [{"bearer": []}, {}]
+    return out
+
+
+# --- component schemas ---------------------------------------------------------------------------------------
+def _components() -> dict[str, Any]:
+    error_headers = {
+        "X-Error-Code": {
+            "required": True,
+            "schema": STR,
+            "description": "Stable error code (e.g. RepoNotFound)",
+        },
+        "X-Error-Message": {
+            "required": True,
+            "schema": STR,
+            "description": "The message, on one latin-1 line",
+        },
+        "X-Request-Id": {"required": True, "schema": STR, "description": "Echoed or generated request id"},
+    }
+    repo_ref = _obj({"name": STR, "type": STR}, ("name", "type"))
+    event = _obj(
+        {
+            "id": STR,
+            "type": STR,
+            "createdAt": STR,
+            "author": {"type": ["object", "null"]},
+            "data": {"type": "object"},
+        },
+        ("id", "type", "createdAt"),
+    )
+    discussion = _obj(
+        {
+            "num": INT,
+            "title": STR,
+            "status": STR,
+            "isPullRequest": BOOL,
+            "createdAt": STR,
+            "author": {"type": "object"},
+            "repo": repo_ref,
+            "pinned": BOOL,
+            "numComments": INT,
+            "topReactions": {"type": "array"},
+        },
+        ("num", "title", "status", "isPullRequest", "createdAt", "repo"),
+    )
+    ref_item = _obj({"name": STR, "ref": STR, "targetCommit": STR}, ("name", "ref", "targetCommit"))
+    lfs_info = _obj({"oid": STR, "size": INT, "pointerSize": INT}, ("oid", "size"))
+    return {
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "A ModelYard token"}
+        },
+        "responses": {
+            "Error": {
+                "description": "An error in the Hub's format (no body for HEAD)",
+                "headers": error_headers,
+                "content": {JSON: {"schema": _s("Error")}},
+            },
+            "NotFoundOrPage": {
+                "description": "Not found: JSON from the API, or the web UI's HTML page for a URL no API route matches",
+                "headers": error_headers,
+                "content": {JSON: {"schema": _s("Error")}, "text/html": {"schema": STR}},
+            },
+            "ErrorHead": {
+                "description": "An error to a HEAD request: the headers only",
+                "headers": error_headers,
+            },
+            "Moved": {
+                "description": "The repo was renamed: the same request at the new name",
+                "headers": {"Location": {"required": True, "schema": STR}},
+            },
+        },
+        "schemas": {
+            "Error": _obj({"error": STR, "url": STR}, ("error",)),
+            "Empty": {"type": "object"},
+            "RepoInfo": {
+                **_obj(
+                    {
+                        "_id": STR,
+                        "id": STR,
+                        "author": STR,
+                        "sha": NULLABLE_STR,
+                        "lastModified": NULLABLE_STR,
+                        "createdAt": NULLABLE_STR,
+                        "private": BOOL,
+                        "gated": {"type": ["string", "boolean"]},
+                        "disabled": BOOL,
+                        "downloads": INT,
+                        "likes": INT,
+                        "tags": {"type": "array", "items": STR},
+                        "cardData": {"type": ["object", "null"]},
+                        "usedStorage": INT,
+                        "siblings": {
+                            "type": "array",
+                            "items": _obj({"rfilename": STR}, ("rfilename",)),
+                        },
+                    },
+                    ("_id", "id"),
+                ),
+                "description": "Repo metadata; `expand` keeps only the listed keys (plus id, _id)",
+            },
+            "TreeEntry": _obj(
+                {
+                    "type": {"type": "string", "enum": ["file", "directory"]},
+                    "oid": STR,
+                    "path": STR,
+                    "size": INT,
+                    "lfs": lfs_info,
+                    "xetHash": STR,
+                    "lastCommit": {"type": ["object", "null"]},
+                },
+                ("type", "oid", "path", "size"),
+            ),
+            "CommitItem": _obj(
+                {
+                    "id": STR,
+                    "authors": {"type": "array"},
+                    "date": NULLABLE_STR,
+                    "title": STR,
+                    "message": STR,
+                    "formatted": _obj({"title": STR, "message": STR}),
+                },
+                ("id", "title", "message"),
+            ),
+            "Refs": _obj(
+                {
+                    "branches": {"type": "array", "items": ref_item},
+                    "tags": {"type": "array", "items": ref_item},
+                    "converts": {"type": "array", "items": ref_item},
+                    "pullRequests": {"type": "array", "items": ref_item},
+                },
+                ("branches", "tags", "converts"),
+            ),
+            "Whoami": _obj(
+                {
+                    "type": STR,
+                    "id": STR,
+                    "name": STR,
+                    "fullname": NULLABLE_STR,
+                    "orgs": {"type": "array", "items": {"type": "object"}},
+                    "auth": {"type": "object"},
+                },
+                ("type", "name", "auth"),
+            ),
+            "CreatedRepo": _obj({"url": STR, "name": STR, "id": STR}, ("url", "name")),
+            "Discussion": discussion,
+            "DiscussionDetails": {
+                "allOf": [discussion, _obj({"events": {"type": "array", "items": event}}, ("events",))]
+            },
+            "DiscussionList": _obj(
+                {
+                    "discussions": {"type": "array", "items": discussion},
+                    "count": INT,
+                    "start": INT,
+                    "numClosedDiscussions": INT,
+                },
+                ("discussions", "count", "start"),
+            ),
+            "Event": event,
+            "XetToken": _obj(
+                {"accessToken": STR, "exp": INT, "casUrl": STR}, ("accessToken", "exp", "casUrl")
+            ),
+            "CommitResult": _obj(
+                {
+                    "success": BOOL,
+                    "commitOid": STR,
+                    "commitUrl": STR,
+                    "commitMessage": STR,
+                    "hookOutput": STR,
+                    "pullRequestUrl": NULLABLE_STR,
+                },
+                ("success", "commitOid", "commitUrl"),
+            ),
+            "CommitLine": {
+                "description": "One NDJSON line of a commit: a header first, then one line per operation",
+                **_obj(
+                    {
+                        "key": {
+                            "type": "string",
+                            "enum": ["header", "file", "lfsFile", "deletedFile", "deletedFolder"],
+                        },
+                        "value": _obj(
+                            {
+                                "summary": STR,
+                                "description": STR,
+                                "parentCommit": STR,
+                                "path": STR,
+                                "content": STR,
+                                "encoding": {"type": "string", "enum": ["base64", "utf-8"]},
+                                "algo": {"type": "string", "enum": ["sha256"]},
+                                "oid": STR,
+                                "size": {"type": "integer", "minimum": 0},
+                            }
+                        ),
+                    },
+                    ("key", "value"),
+                ),
+            },
+        },
+    }
+
+
+# --- operations ----------------------------------------------------------------------------------------------
+def _operations() -> dict[str, dict[str, Operation]]:
+    paths: dict[str, dict[str, Operation]] = {}
+
+    def add(method: str, path: str, operation: Operation) -> None:
+        if not path.startswith("/api/"):  # a URL that matches no route here falls through to the web UI
+            head = method == "HEAD"
+            operation["responses"]["404"] = _ref("responses", "ErrorHead" if head else "NotFoundOrPage")
+            operation["responses"]["405"] = _ref("responses", "ErrorHead" if head else "Error")
+        paths.setdefault(path, {})[method.lower()] = operation
+
+    repo = "/api/{type}/{namespace}/{name}"
+    visibility = {"type": "string", "enum": ["public", "private", "protected"]}
+    repo_type_body = {
+        "type": ["string", "null"],
+        "enum": ["model", "dataset", "space", "models", "datasets", "spaces", None],
+    }
+
+    # identity, repos
+    add(
+        "GET",
+        "/api/whoami-v2",
+        op(
+            "The caller's account, orgs and token",
+            "identity",
+            [],
+            _ok(_s("Whoami")),
+            repo_scoped=False,
+            auth="required",
+        ),
+    )
+    add(
+        "POST",
+        "/api/repos/create",
+        op(
+            "Create a repo",
+            "repos",
+            [],
+            _ok(_s("CreatedRepo")),
+            _json_body(
+                _obj(
+                    {
+                        "name": STR,
+                        "organization": NULLABLE_STR,
+                        "type": repo_type_body,
+                        "visibility": visibility,
+                        "private": {"type": ["boolean", "null"]},
+                        "sdk": NULLABLE_STR,
+                    },
+                    ("name",),
+                )
+            ),
+            errors=("409", "507"),
+            repo_scoped=False,
+            auth="required",
+        ),
+    )
+    add(
+        "DELETE",
+        "/api/repos/delete",
+        op(
+            "Delete a repo",
+            "repos",
+            [],
+            _ok(_s("Empty")),
+            _json_body(_obj({"name": STR, "organization": NULLABLE_STR, "type": repo_type_body}, ("name",))),
+            repo_scoped=False,
+            auth="required",
+        ),
+    )
+    add(
+        "POST",
+        "/api/repos/move",
+        op(
+            "Rename or transfer a repo",
+            "repos",
+            [],
+            _ok(_obj({"url": STR}, ("url",))),
+            _json_body(
+                _obj({"fromRepo": STR, "toRepo": STR, "type": repo_type_body}, ("fromRepo", "toRepo"))
+            ),
+            errors=("409",),
+            repo_scoped=False,
+            auth="required",
+        ),
+    )
+    yaml_result = _obj({"errors": {"type": "array"}, "warnings": {"type": "array"}}, ("errors",))
+    validate = op(
+        "Validate a model card's YAML front matter",
+        "repos",
+        [],
+        _ok(yaml_result),
+        _json_body(_obj({"content": STR, "repoType": STR}, ("content",))),
+        repo_scoped=False,
+    )
+    validate["responses"]["400"] = {
+        "description": "Invalid metadata ({errors: [{message}]}, as the HF clients read it) or an unreadable body",
+        "headers": {"X-Request-Id": {"required": True, "schema": STR}},
+        "content": {JSON: {"schema": {"anyOf": [yaml_result, _s("Error")]}}},
+    }
+    add("POST", "/api/validate-yaml", validate)
+    list_query = [
+        _query("search", STR),
+        _query("author", STR),
+        _query("filter", {"type": "array", "items": STR}),
+        _query("tags", {"type": "array", "items": STR}),
+        _query("pipeline_tag", STR),
+        _query("library", STR),
+        _query("language", STR),
+        _query("license", STR),
+        _query("sort", STR),
+        _query("direction", STR, "'1' for ascending"),
+        _query("limit", INT, "1..1000 (clamped)"),
+        _query("offset", INT),
+        _query("p", INT, "page offset (alias of offset)"),
+        _query("full", FLAG),
+        _query("cardData", FLAG),
+        _query("expand", {"type": "array", "items": STR}),
+    ]
+    add(
+        "GET",
+        "/api/{type}",
+        op(
+            "List or search repos (Link: rel=next pagination)",
+            "repos",
+            [P_TYPE, *list_query],
+            _ok({"type": "array", "items": _s("RepoInfo")}, headers={"Link": {"schema": STR}}),
+            repo_scoped=False,
+        ),
+    )
+    add(
+        "PUT",
+        repo + "/settings",
+        op(
+            "Change visibility or gating",
+            "repos",
+            REPO_PARAMS,
+            _ok(_obj({"private": BOOL, "gated": {"type": ["string", "boolean"]}}, ("private", "gated"))),
+            _json_body(
+                _obj(
+                    {
+                        "visibility": visibility,
+                        "private": {"type": ["boolean", "null"]},
+                        "gated": {"type": ["string", "boolean", "null"]},
+                    }
+                )
+            ),
+            auth="required",
+        ),
+    )
+    auth_ok = _ok(_obj({"accessRequest": {"type": "null"}}))
+    add("GET", repo + "/auth-check", op("200 if the caller may read the repo", "repos", REPO_PARAMS, auth_ok))
+    add(
+        "GET",
+        repo + "/auth-check/write",
+        op("200 if the caller may write the repo", "repos", REPO_PARAMS, auth_ok),
+    )
+    info_query = [_query("expand", {"type": "array", "items": STR}), _query("blobs", FLAG)]
+    add("GET", repo, op("Repo info at main", "repos", [*REPO_PARAMS, *info_query], _ok(_s("RepoInfo"))))
+    add(
+        "GET",
+        repo + "/revision/{rev}",
+        op("Repo info at a revision", "repos", [*REPO_PARAMS, P_REV, *info_query], _ok(_s("RepoInfo"))),
+    )
+
+    # tree, refs, history
+    tree_query = [
+        _query("recursive", FLAG),
+        _query("expand", FLAG, "adds lastCommit (pages of 50)"),
+        _query("limit", {"type": "integer", "minimum": 1}),
+        _query("cursor", {"type": "integer", "minimum": 0}),
+    ]
+    tree_ok = _ok(
+        {"type": "array", "items": _s("TreeEntry")},
+        headers={"X-Repo-Commit": {"schema": STR, "required": True}, "Link": {"schema": STR}},
+    )
+    add(
+        "GET",
+        repo + "/tree/{rev}",
+        op("List the root folder", "files", [*REPO_PARAMS, P_REV, *tree_query], tree_ok),
+    )
+    add(
+        "GET",
+        repo + "/tree/{rev}/{path}",
+        op("List a folder", "files", [*REPO_PARAMS, P_REV, P_PATH, *tree_query], tree_ok),
+    )
+    paths_schema = _obj(
+        {
+            "paths": {"type": "array", "items": STR, "maxItems": 1000},
+            "expand": {"type": ["boolean", "string"]},
+        },
+        ("paths",),
+    )
+    add(
+        "POST",
+        repo + "/paths-info/{rev}",
+        op(
+            "Info for a list of paths (form or JSON body)",
+            "files",
+            [*REPO_PARAMS, P_REV],
+            _ok({"type": "array", "items": _s("TreeEntry")}, headers={"X-Repo-Commit": {"schema": STR}}),
+            {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {"schema": paths_schema},
+                    JSON: {"schema": paths_schema},
+                },
+            },
+        ),
+    )
+    add(
+        "GET",
+        repo + "/refs",
+        op(
+            "Branches, tags, converts (and PRs)",
+            "refs",
+            [*REPO_PARAMS, _query("include_prs", FLAG)],
+            _ok(_s("Refs")),
+        ),
+    )
+    add(
+        "GET",
+        repo + "/commits/{rev}",
+        op(
+            "Commit history, newest first",
+            "refs",
+            [
+                *REPO_PARAMS,
+                P_REV,
+                _query("limit", INT, "1..1000 (clamped)"),
+                _query("p", {"type": "integer", "minimum": 0}),
+                _query("expand", {"type": "array", "items": STR}, "'formatted'"),
+            ],
+            _ok({"type": "array", "items": _s("CommitItem")}, headers={"Link": {"schema": STR}}),
+        ),
+    )
+    p_branch = _path_param("branch", SEGMENT, "Branch name, percent-encoded")
+    add(
+        "POST",
+        repo + "/branch/{branch}",
+        op(
+            "Create a branch",
+            "refs",
+            [*REPO_PARAMS, p_branch],
+            _ok(_s("Empty")),
+            _json_body(_obj({"startingPoint": NULLABLE_STR}), required=False),
+            errors=("409",),
+            auth="required",
+        ),
+    )
+    add(
+        "DELETE",
+        repo + "/branch/{branch}",
+        op("Delete a branch", "refs", [*REPO_PARAMS, p_branch], _ok(_s("Empty")), auth="required"),
+    )
+    add(
+        "POST",
+        repo + "/tag/{rev}",
+        op(
+            "Tag a revision",
+            "refs",
+            [*REPO_PARAMS, P_REV],
+            _ok(_s("Empty")),
+            _json_body(_obj({"tag": STR, "message": NULLABLE_STR}, ("tag",))),
+            errors=("409",),
+            auth="required",
+        ),
+    )
+    add(
+        "DELETE",
+        repo + "/tag/{rev}",
+        op(
+            "Delete a tag ({rev} is the tag name)",
+            "refs",
+            [*REPO_PARAMS, P_REV],
+            _ok(_s("Empty")),
+            auth="required",
+        ),
+    )
+    add(
+        "POST",
+        repo + "/super-squash/{rev}",
+        op(
+            "Squash a branch's history into one commit",
+            "refs",
+            [*REPO_PARAMS, P_REV],
+            _ok(_obj({"commitId": STR}, ("commitId",))),
+            _json_body(_obj({"message": NULLABLE_STR}), required=False),
+            errors=("409",),
+            auth="required",
+        ),
+    )
+    add(
+        "GET",
+        repo + "/lfs-files",
+        op(
+            "LFS objects of the repo with a filename from its history (write access)",
+            "files",
+            REPO_PARAMS,
+            _ok({"type": "array", "items": {"type": "object"}}),
+            auth="required",
+        ),
+    )
+
+    # uploads
+    create_pr = _query("create_pr", FLAG, "open a pull request instead of committing to {rev}")
+    add(
+        "POST",
+        repo + "/preupload/{rev}",
+        op(
+            "Upload mode (regular or lfs) for files about to be committed",
+            "upload",
+            [*REPO_PARAMS, P_REV, create_pr],
+            _ok(_obj({"files": {"type": "array"}, "commitOid": {"type": "null"}}, ("files",))),
+            _json_body(
+                _obj(
+                    {
+                        "files": {
+                            "type": "array",
+                            "items": _obj(
+                                {"path": STR, "sample": STR, "size": {"type": "integer", "minimum": 0}},
+                                ("path",),
+                            ),
+                        },
+                        "gitIgnore": STR,
+                    },
+                    ("files",),
+                )
+            ),
+            auth="required",
+        ),
+    )
+    add(
+        "POST",
+        repo + "/commit/{rev}",
+        op(
+            "Commit: an NDJSON body, a header line then one line per file operation",
+            "upload",
+            [*REPO_PARAMS, P_REV, create_pr],
+            _ok(_s("CommitResult")),
+            {
+                "required": True,
+                "content": {"application/x-ndjson": {"schema": {"type": "array", "items": _s("CommitLine")}}},
+            },
+            errors=("409", "412", "507"),
+            auth="required",
+        ),
+    )
+    for kind in ("read", "write"):
+        add(
+            "GET",
+            repo + f"/xet-{kind}-token/{{rev}}",
+            op(
+                f"A Xet CAS {kind} token (body and X-Xet-* headers)",
+                "xet",
+                [*REPO_PARAMS, P_REV, *([create_pr] if kind == "write" else [])],
+                _ok(_s("XetToken"), headers={"X-Xet-Cas-Url": {"schema": STR, "required": True}}),
+                auth="required" if kind == "write" else "optional",
+            ),
+        )
+    add(
+        "POST",
+        "/v1/telemetry",
+        op(
+            "hf_xet's telemetry sink (ignored)",
+            "xet",
+            [],
+            _ok(_s("Empty")),
+            {"required": False, "content": {"*/*": {"schema": {}}}},
+            repo_scoped=False,
+        ),
+    )
+
+    # LFS
+    lfs_body = _obj(
+        {
+            "operation": {"type": "string", "enum": ["upload", "download"]},
+            "transfers": {"type": "array", "items": STR},
+            "ref": _obj({"name": STR}),
+            "objects": {
+                "type": "array",
+                "items": _obj({"oid": STR, "size": {"type": "integer", "minimum": 0}}, ("oid", "size")),
+            },
+            "hash_algo": STR,
+        },
+        ("operation", "objects"),
+    )
+    for prefix in ("", "/{prefix}"):
+        add(
+            "POST",
+            prefix + "/{namespace}/{name}.git/info/lfs/objects/batch",
+            op(
+                "Git LFS batch API",
+                "lfs",
+                [*([P_PREFIX] if prefix else []), P_NS, P_NAME],
+                _ok({"type": "object"}, media="application/vnd.git-lfs+json"),
+                {
+                    "required": True,
+                    "content": {
+                        "application/vnd.git-lfs+json": {"schema": lfs_body},
+                        JSON: {"schema": lfs_body},
+                    },
+                },
+                errors=("507",),
+            ),
+        )
+    signed = [
+        _query("sig", STR, "signature of the upload ticket"),
+        _query("exp", STR, "expiry of the upload ticket"),
+    ]
+    add(
+        "PUT",
+        "/lfs-upload/{oid}",
+        op(
+            "Upload an LFS object's bytes (signed URL from the batch API)",
+            "lfs",
+            [P_OID, *signed],
+            _ok(None),
+            {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            errors=("507",),
+            repo_scoped=False,
+        ),
+    )
+    add(
+        "POST",
+        "/lfs-upload/{oid}",
+        op(
+            "Complete a multipart LFS upload (signed URL)",
+            "lfs",
+            [P_OID, *signed],
+            _ok(_obj({"oid": STR}, ("oid",))),
+            _json_body(
+                _obj(
+                    {"oid": STR, "parts": {"type": "array", "items": _obj({"partNumber": INT, "etag": STR})}}
+                )
+            ),
+            errors=("507",),
+            repo_scoped=False,
+        ),
+    )
+    add(
+        "PUT",
+        "/lfs-upload/{oid}/part/{part}",
+        op(
+            "Upload one part of a multipart LFS upload (signed URL)",
+            "lfs",
+            [
+                P_OID,
+                _path_param("part", {"type": "string", "pattern": "^[0-9]{1,9}$"}, "Part number"),
+                *signed,
+            ],
+            _ok(None, headers={"ETag": {"schema": STR, "required": True}}),
+            {
+                "required": True,
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            },
+            errors=("507",),
+            repo_scoped=False,
+        ),
+    )
+    add(
+        "POST",
+        "/lfs-verify/{rtype}/{namespace}/{name}",
+        op(
+            "Verify an uploaded LFS object",
+            "lfs",
+            [P_RTYPE, P_NS, P_NAME],
+            _ok(_obj({"oid": STR, "size": INT}, ("oid", "size"))),
+            _json_body(_obj({"oid": STR, "size": INT}, ("oid",))),
+        ),
+    )
+    add(
+        "GET",
+        "/lfs-objects/{rtype}/{namespace}/{name}/{oid}",
+        op(
+            "Download an LFS object of a repo by sha256",
+            "lfs",
+            [P_RTYPE, P_NS, P_NAME, P_OID],
+            _ok({"type": "string", "format": "binary"}, media="application/octet-stream"),
+        ),
+    )
+
+    # downloads
+    file_headers: dict[str, Schema] = {
+        "X-Repo-Commit": {"schema": STR, "required": True},
+        "ETag": {"schema": STR, "required": True},
+        "Content-Length": {"schema": STR, "required": True},
+        "X-Linked-Size": {"schema": STR},
+        "X-Xet-Hash": {"schema": STR},
+    }
+    range_header = {
+        "name": "Range",
+        "in": "header",
+        "required": False,
+        "schema": STR,
+        "description": "One 'bytes=a-b' range (206); other forms are ignored",
+    }
+    kinds = {
+        "resolve": "Download a file (LFS and Xet files: their content)",
+        "raw": "A file's git blob (LFS and Xet files: their pointer text)",
+    }
+    for kind, summary in kinds.items():
+        for prefix in ("", "/{prefix}"):
+            params = [*([P_PREFIX] if prefix else []), P_NS, P_NAME, P_REV, P_PATH, range_header]
+            for method in ("GET", "HEAD"):
+                blob = {"type": "string", "format": "binary"} if method == "GET" else None
+                o = op(
+                    f"{summary} ({method})",
+                    "files",
+                    params,
+                    _ok(blob, media="*/*", headers=file_headers),
+                    errors=("416",),
+                    head=method == "HEAD",
+                )
+                o["responses"]["206"] = _ok(
+                    blob,
+                    media="*/*",
+                    headers={**file_headers, "Content-Range": {"schema": STR, "required": True}},
+                )
+                o["responses"]["302"] = {
+                    "description": "content_url is set: a short-lived signed URL on the content origin",
+                    "headers": {
+                        "Location": {"required": True, "schema": STR},
+                        "X-Repo-Commit": {"schema": STR},
+                    },
+                }
+                add(method, prefix + f"/{{namespace}}/{{name}}/{kind}/{{rev}}/{{path}}", o)
+
+    # discussions, likes
+    add(
+        "GET",
+        repo + "/discussions",
+        op(
+            "List discussions and pull requests",
+            "discussions",
+            [
+                *REPO_PARAMS,
+                _query("type", {"type": "string", "enum": ["all", "discussion", "pull_request"]}),
+                _query("status", {"type": "string", "enum": ["all", "open", "closed"]}),
+                _query("author", STR),
+                _query("p", {"type": "integer", "minimum": 0}),
+            ],
+            _ok(_s("DiscussionList")),
+        ),
+    )
+    add(
+        "POST",
+        repo + "/discussions",
+        op(
+            "Open a discussion or pull request",
+            "discussions",
+            REPO_PARAMS,
+            _ok(_obj({"num": INT, "pullRequest": BOOL}, ("num", "pullRequest"))),
+            _json_body(_obj({"title": STR, "description": STR, "pullRequest": BOOL}, ("title",))),
+            auth="required",
+        ),
+    )
+    add(
+        "GET",
+        repo + "/discussions/{num}",
+        op(
+            "A discussion with its events", "discussions", [*REPO_PARAMS, P_NUM], _ok(_s("DiscussionDetails"))
+        ),
+    )
+    actions: dict[str, tuple[Schema, Schema, tuple[str, ...]]] = {
+        "comment": (
+            _obj({"comment": STR}, ("comment",)),
+            _obj({"newMessage": _s("Event")}, ("newMessage",)),
+            (),
+        ),
+        "title": (_obj({"title": STR}, ("title",)), _obj({"newTitle": _s("Event")}, ("newTitle",)), ()),
+        "status": (
+            _obj(
+                {"status": {"type": "string", "enum": ["open", "closed"]}, "comment": NULLABLE_STR},
+                ("status",),
+            ),
+            _obj({"newStatus": _s("Event")}, ("newStatus",)),
+            (),
+        ),
+        "merge": (_obj({"comment": NULLABLE_STR}), _s("Empty"), ("409", "412")),
+    }
+    for action, (req, resp, errs) in actions.items():
+        add(
+            "POST",
+            repo + f"/discussions/{{num}}/{action}",
+            op(
+                f"Discussion: {action}",
+                "discussions",
+                [*REPO_PARAMS, P_NUM],
+                _ok(resp),
+                _json_body(req, required=False),
+                errors=errs,
+                auth="required",
+            ),
+        )
+    like_ok = _ok(_obj({"likes": INT, "liked": BOOL}, ("likes", "liked")))
+    add("POST", repo + "/like", op("Like a repo", "social", REPO_PARAMS, like_ok, auth="required"))
+    add("DELETE", repo + "/like", op("Unlike a repo", "social", REPO_PARAMS, like_ok, auth="required"))
+    add(
+        "GET",
+        repo + "/likers",
+        op(
+            "Users who liked a repo (Link: rel=next pagination)",
+            "social",
+            [*REPO_PARAMS, _query("offset", INT), _query("limit", INT, "1..1000 (clamped)")],
+            _ok({"type": "array", "items": _obj({"user": STR, "fullname": STR}, ("user",))}),
+        ),
+    )
+    add(
+        "GET",
+        "/api/users/{user}/likes",
+        op(
+            "Repos a user liked (those the caller may see)",
+            "social",
+            [_path_param("user", SEGMENT, "User name")],
+            _ok(
+                {
+                    "type": "array",
+                    "items": _obj({"createdAt": NULLABLE_STR, "repo": {"type": "object"}}, ("repo",)),
+                }
+            ),
+            repo_scoped=False,
+        ),
+    )
+    _collection_operations(add)
+    _repo_admin_operations(add, repo)
+    _bucket_operations(add)
+    _webhook_operations(add)
+    add(
+        "GET",
+        "/health",
+        op(
+            "Health: status (ok, degraded: uploads refused for space, error), database, free space",
+            "meta",
+            [],
+            _ok(
+                _obj({"status": STR, "database": {"type": "object"}, "disk": {"type": "object"}}, ("status",))
+            ),
+            repo_scoped=False,
+        ),
+    )
+    add(
+        "GET",
+        "/metrics",
+        op(
+            "Prometheus metrics, aggregates only (free space, refused uploads)",
+            "meta",
+            [],
+            _ok({"type": "string"}, media="text/plain"),
+            repo_scoped=False,
+        ),
+    )
+    add(
+        "GET",
+        OPENAPI_PATH,
+        op("This document", "meta", [], _ok({"type": "object"}), repo_scoped=False),
+    )
+    return paths
+
+
+def _repo_admin_operations(add: Any, repo: str) -> None:
+    """server/api/repo_admin.py: duplicate, server-side object copy, storage listing, comment edit/hide."""
+    storage = {
+        "type": "array",
+        "items": _obj(
+            {
+                "id": STR,
+                "type": STR,
+                "updatedAt": STR,
+                "visibility": STR,
+                "storage": INT,
+                "storagePercent": {"type": "number"},
+            },
+            ("id", "type", "updatedAt", "visibility", "storage"),
+        ),
+    }
+    add(
+        "GET",
+        "/api/settings/repositories",
+        op(
+            "The caller's repos with their storage",
+            "repos",
+            [],
+            _ok(storage),
+            auth="required",
+            repo_scoped=False,
+        ),
+    )
+    add(
+        "GET",
+        "/api/organizations/{org}/settings/repositories",
+        op(
+            "An organisation's repos with their storage (members only)",
+            "repos",
+            [_path_param("org", SEGMENT, "Organisation name")],
+            _ok(storage),
+            auth="required",
+            repo_scoped=False,
+        ),
+    )
+    vis = {"type": "string", "enum": ["public", "private", "protected"]}
+    add(
+        "POST",
+        repo + "/duplicate",
+        op(
+            "Duplicate a repo (whole history and LFS objects) to 'repository'",
+            "repos",
+            REPO_PARAMS,
+            _ok(_obj({"url": STR, "filesCopyPending": BOOL}, ("url",))),
+            _json_body(_obj({"repository": STR, "visibility": vis, "private": BOOL}, ("repository",))),
+            errors=("409",),
+            auth="required",
+        ),
+    )
+    failed = _obj({"failed": {"type": "array", "items": _obj({"sha256": STR, "error": STR})}}, ("failed",))
+    add(
+        "POST",
+        repo + "/lfs-files/duplicate",
+        op(
+            "Server-side copy of LFS/Xet objects of this repo to 'target' (read here, push there)",
+            "upload",
+            REPO_PARAMS,
+            _ok(failed),
+            _json_body(
+                _obj(
+                    {
+                        "target": _obj({"type": STR, "name": STR}, ("name",)),
+                        "files": {
+                            "type": "array",
+                            "items": _obj({"sha256": STR, "xetHash": STR, "filename": STR}),
+                        },
+                    },
+                    ("target", "files"),
+                )
+            ),
+            auth="required",
+        ),
+    )
+    p_comment = _path_param("comment", SEGMENT, "The comment's event id")
+    for action, body in (("edit", _json_body(_obj({"content": STR}, ("content",)))), ("hide", None)):
+        add(
+            "POST",
+            repo + f"/discussions/{{num}}/comment/{{comment}}/{action}",
+            op(
+                "Edit a comment (its author)"
+                if action == "edit"
+                else "Hide a comment, erasing it (maintainers)",
+                "discussions",
+                [*REPO_PARAMS, P_NUM, p_comment],
+                _ok(_obj({"updatedComment": _s("Event")}, ("updatedComment",))),
+                body,
+                auth="required",
+            ),
+        )
+
+
+def _collection_operations(add: Any) -> None:
+    """Collections (server/api/collections.py): shapes of huggingface_hub's Collection and CollectionItem."""
+    slug_params = [
+        _path_param("namespace", SEGMENT, "Owner of the collection"),
+        _path_param("slug", SEGMENT, "The rest of the slug: '<title-slug>-<24 hex id>'"),
+    ]
+    base = "/api/collections/{namespace}/{slug}"
+    item_p = _path_param("item", SEGMENT, "The item's `_id` (item_object_id)")
+    item = _obj(
+        {"_id": STR, "id": STR, "type": STR, "position": INT, "note": {"type": "object"}},
+        ("_id", "id", "type", "position"),
+    )
+    coll = _obj(
+        {
+            "slug": STR,
+            "title": STR,
+            "description": STR,
+            "owner": {"type": "object"},
+            "items": {"type": "array", "items": item},
+            "lastUpdated": STR,
+            "position": INT,
+            "private": BOOL,
+            "theme": STR,
+            "upvotes": INT,
+        },
+        ("slug", "title", "owner", "items", "lastUpdated", "private", "theme", "upvotes"),
+    )
+    kw: dict[str, Any] = {"repo_scoped": False}
+    add(
+        "GET",
+        "/api/collections",
+        op(
+            "Collections the caller may see (Link: rel=next pagination; up to 4 visible items each)",
+            "collections",
+            [
+                _query("owner", STR, "repeatable"),
+                _query(
+                    "item",
+                    STR,
+                    "repeatable: models/ns/name, datasets/…, spaces/…, papers/ID, collections/SLUG",
+                ),
+                _query("sort", {"type": "string", "enum": ["lastModified", "trending", "upvotes"]}),
+                _query("limit", INT, "page size, 1..100 (clamped)"),
+                _query("offset", INT),
+            ],
+            _ok({"type": "array", "items": coll}),
+            **kw,
+        ),
+    )
+    create_body = _obj(
+        {"title": STR, "namespace": NULLABLE_STR, "private": BOOL, "description": NULLABLE_STR},
+        ("title",),
+    )
+    add(
+        "POST",
+        "/api/collections",
+        op(
+            "Create a collection (409 carries `slug`)",
+            "collections",
+            [],
+            _ok(coll),
+            _json_body(create_body),
+            errors=("409",),
+            auth="required",
+            **kw,
+        ),
+    )
+    add("GET", base, op("A collection and its visible items", "collections", slug_params, _ok(coll), **kw))
+    patch_body = _obj({"title": STR, "description": STR, "private": BOOL, "theme": STR, "position": INT})
+    add(
+        "PATCH",
+        base,
+        op(
+            "Update a collection",
+            "collections",
+            slug_params,
+            _ok(_obj({"data": coll}, ("data",))),
+            _json_body(patch_body),
+            errors=("409",),
+            auth="required",
+            **kw,
+        ),
+    )
+    add(
+        "DELETE",
+        base,
+        op("Delete a collection", "collections", slug_params, _ok(_s("Empty")), auth="required", **kw),
+    )
+    add(
+        "POST",
+        base + "/resource-group",
+        op(
+            "Resource group (only null: not supported)",
+            "collections",
+            slug_params,
+            _ok(_s("Empty")),
+            _json_body(_obj({"resourceGroupId": NULLABLE_STR})),
+            auth="required",
+            **kw,
+        ),
+    )
+    add_body = _obj({"item": _obj({"id": STR, "type": STR}, ("id", "type")), "note": NULLABLE_STR}, ("item",))
+    add(
+        "POST",
+        base + "/items",
+        op(
+            "Add an item (409 when already there)",
+            "collections",
+            slug_params,
+            _ok(coll),
+            _json_body(add_body),
+            errors=("409",),
+            auth="required",
+            **kw,
+        ),
+    )
+    add(
+        "PATCH",
+        base + "/items/{item}",
+        op(
+            "Update an item's note or position",
+            "collections",
+            [*slug_params, item_p],
+            _ok(_s("Empty")),
+            _json_body(_obj({"note": STR, "position": INT})),
+            auth="required",
+            **kw,
+        ),
+    )
+    add(
+        "DELETE",
+        base + "/items/{item}",
+        op("Remove an item", "collections", [*slug_params, item_p], _ok(_s("Empty")), auth="required", **kw),
+    )
+
+
+def _bucket_operations(add: Any) -> None:
+    """Buckets (server/api/buckets.py): shapes of huggingface_hub's BucketInfo, BucketFile, BucketFolder."""
+    ns = _path_param("namespace", SEGMENT, "Owner of the bucket ('me': the caller)")
+    params = [ns, _path_param("name", SEGMENT, "Bucket name")]
+    base = "/api/buckets/{namespace}/{name}"
+    info = _obj(
+        {"id": STR, "private": BOOL, "createdAt": STR, "updatedAt": STR, "size": INT, "totalFiles": INT},
+        ("id", "private", "createdAt", "size", "totalFiles"),
+    )
+    file = _obj(
+        {"type": STR, "path": STR, "size": INT, "xetHash": STR, "mtime": STR, "uploadedAt": NULLABLE_STR},
+        ("type", "path"),
+    )
+    failed = _obj({"failed": {"type": "array", "items": _obj({"path": STR, "error": STR})}}, ("failed",))
+    vis = _obj(
+        {"visibility": {"type": "string", "enum": ["public", "private"]}, "private": BOOL, "region": STR}
+    )
+    kw: dict[str, Any] = {"repo_scoped": False}
+    add(
+        "GET",
+        "/api/buckets/{namespace}",
+        op(
+            "Buckets of a namespace the caller may see (Link: rel=next)",
+            "buckets",
+            [ns],
+            _ok({"type": "array", "items": info}),
+            **kw,
+        ),
+    )
+    add("GET", base, op("Bucket info", "buckets", params, _ok(info), **kw))
+    add(
+        "POST",
+        base,
+        op(
+            "Create a bucket (409 carries its url)",
+            "buckets",
+            params,
+            _ok(_obj({"url": STR}, ("url",))),
+            _json_body(vis, required=False),
+            errors=("409",),
+            auth="required",
+            **kw,
+        ),
+    )
+    add(
+        "DELETE",
+        base,
+        op("Delete a bucket and its file list", "buckets", params, _ok(_s("Empty")), auth="required", **kw),
+    )
+    add(
+        "PUT",
+        base + "/settings",
+        op(
+            "Change visibility",
+            "buckets",
+            params,
+            _ok(_obj({"private": BOOL})),
+            _json_body(_obj({"private": BOOL}, ("private",))),
+            auth="required",
+            **kw,
+        ),
+    )
+    tree = op(
+        "List files (lexical prefix; ?recursive=true; Link: rel=next)",
+        "buckets",
+        params,
+        _ok({"type": "array", "items": file}),
+        **kw,
+    )
+    tree["parameters"] = [*params, _query("recursive", BOOL), _query("cursor", INT)]
+    add("GET", base + "/tree", tree)
+    add(
+        "GET",
+        base + "/tree/{path}",
+        {
+            **tree,
+            "parameters": [*tree["parameters"], _path_param("path", SEGMENT, "Prefix, percent-encoded")],
+        },
+    )
+    add(
+        "POST",
+        base + "/paths-info",
+        op(
+            "Info of the files among up to 1000 paths",
+            "buckets",
+            params,
+            _ok({"type": "array", "items": file}),
+            _json_body(_obj({"paths": {"type": "array", "items": STR}}, ("paths",))),
+            **kw,
+        ),
+    )
+    add(
+        "POST",
+        base + "/batch",
+        op(
+            "addFile / copyFile / deleteFile, one JSON object per line (not transactional)",
+            "buckets",
+            params,
+            _ok(failed),
+            {"required": True, "content": {"application/x-ndjson": {"schema": STR}}},
+            auth="required",
+            **kw,
+        ),
+    )
+    for kind in ("read", "write"):
+        token = _ok(_obj({"accessToken": STR, "exp": INT, "casUrl": STR}, ("accessToken", "exp", "casUrl")))
+        add(
+            "GET",
+            base + f"/xet-{kind}-token",
+            op(f"Xet CAS {kind} token bound to this bucket", "buckets", params, token, **kw),
+        )
+    add(
+        "GET",
+        "/buckets/{namespace}/{name}/resolve/{path}",
+        op(
+            "Download a bucket file (Range; X-Xet-Hash, xet-auth Link)",
+            "buckets",
+            [*params, P_PATH],
+            _ok({"type": "string", "format": "binary"}, media="application/octet-stream"),
+            errors=("416",),
+            **kw,
+        ),
+    )
+
+
+def _webhook_operations(add: Any) -> None:
+    """server/api/webhooks.py: the caller's own webhooks (others' answer 404) and their delivery log."""
+    base = "/api/settings/webhooks"
+    p_id = _path_param("webhook_id", {"type": "string", "minLength": 1}, "The webhook's id")
+    watched = {"type": "array", "items": _obj({"type": STR, "name": STR}, ("type", "name"))}
+    domains = {"type": "array", "items": {"type": "string", "enum": ["repo", "discussion"]}}
+    hook = _obj(
+        {
+            "id": STR,
+            "url": STR,
+            "job": {"type": "null"},
+            "watched": watched,
+            "domains": domains,
+            "secret": NULLABLE_STR,
+            "disabled": BOOL,
+        },
+        ("id", "watched", "domains", "disabled"),
+    )
+    wrapped = _obj({"webhook": hook}, ("webhook",))
+    body_props = {"url": STR, "watched": watched, "domains": domains, "secret": NULLABLE_STR}
+    attempt = _obj(
+        {"at": STR, "statusCode": {"type": ["integer", "null"]}, "error": NULLABLE_STR, "durationMs": INT}
+    )
+    delivery = _obj(
+        {
+            "id": INT,
+            "event": _obj({"action": STR, "scope": STR}),
+            "status": {"type": "string", "enum": ["pending", "delivered", "failed", "skipped", "dropped"]},
+            "createdAt": STR,
+            "nextAttemptAt": NULLABLE_STR,
+            "attempts": {"type": "array", "items": attempt},
+        }
+    )
+    kw: dict[str, Any] = {"repo_scoped": False, "auth": "required"}
+    add(
+        "GET",
+        base,
+        op(
+            "The caller's webhooks (a bare array)",
+            "webhooks",
+            [],
+            _ok({"type": "array", "items": hook}),
+            **kw,
+        ),
+    )
+    add(
+        "POST",
+        base,
+        op(
+            "Create a webhook (url, watched, domains, secret; jobSourceId is refused)",
+            "webhooks",
+            [],
+            _ok(wrapped),
+            _json_body(_obj(body_props, ("url", "watched"))),
+            **kw,
+        ),
+    )
+    add(
+        "GET",
+        base + "/{webhook_id}",
+        op("One of the caller's webhooks", "webhooks", [p_id], _ok(wrapped), **kw),
+    )
+    add(
+        "POST",
+        base + "/{webhook_id}",
+        op(
+            "Update a webhook (an empty `watched` keeps the list)",
+            "webhooks",
+            [p_id],
+            _ok(wrapped),
+            _json_body(_obj(body_props)),
+            **kw,
+        ),
+    )
+    add(
+        "DELETE",
+        base + "/{webhook_id}",
+        op("Delete a webhook", "webhooks", [p_id], _ok({"type": "object"}), **kw),
+    )
+    p_switch = _path_param("switch", {"type": "string", "enum": ["enable", "disable"]}, "enable or disable")
+    add(
+        "POST",
+        base + "/{webhook_id}/{switch}",
+        op("Enable or disable a webhook", "webhooks", [p_id, p_switch], _ok(wrapped), **kw),
+    )
+    add(
+        "GET",
+        base + "/{webhook_id}/deliveries",
+        op(
+            "The delivery log, newest first: each event's status and HTTP attempts (ModelYard's own)",
+            "webhooks",
+            [p_id, _query("limit", INT, "most deliveries returned, 1..1100")],
+            _ok({"type": "array", "items": delivery}),
+            **kw,
+        ),
+    )
+
+
+@functools.cache
+def _document() -> dict[str, Any]:
+    from modelyard import __version__
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ModelYard Hub API",
+            "version": __version__,
+            "description": __doc__,
+        },
+        "paths": _operations(),
+        "components": _components(),
+    }
+
+
+def document(server_url: str | None = None) -> dict[str, Any]:
+    """The OpenAPI document; `server_url` becomes its only server entry."""
+    doc = copy.deepcopy(_document())
+    if server_url:
+        doc["servers"] = [{"url": server_url}]
+    return doc
+
+
+def serve(request: Request) -> Response:
+    body = json.dumps(document(base_url(request)))
+    return Response(body, media_type=JSON, headers={"Cache-Control": "no-cache"})
+
+
+def register(r: Router) -> None:
+    r.add("GET", r"/openapi\.json", serve)
