@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import secrets
 import tomllib
@@ -207,6 +209,19 @@ class Settings:
                 f.write(secrets.token_hex(32))
             os.replace(tmp, path)
         return path.read_text().strip()
+
+    def derived_key(self, purpose: bytes) -> bytes:
+        """HMAC-SHA256 key for one purpose, derived from the server secret (cached: resolved_secret may read
+        <data_dir>/secret), so keys of different features never sign each other's messages."""
+        ident = (self.data_dir, str(self.secret_key), purpose)
+        key = _DERIVED_KEYS.get(ident)
+        if key is None:
+            key = hmac.new(self.resolved_secret().encode(), purpose, hashlib.sha256).digest()
+            _DERIVED_KEYS[ident] = key
+        return key
+
+
+_DERIVED_KEYS: dict[tuple[str, str, bytes], bytes] = {}
 
 
 def env_name(option: str) -> str:

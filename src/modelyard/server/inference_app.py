@@ -34,7 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Mount, Route
 
 from modelyard import __version__
-from modelyard.errors import HubError, NotFound, TooLarge
+from modelyard.errors import HubError, NotFound
 from modelyard.inference import EndpointConfig, EndpointManager, StaticTokenAuthorizer, allow_all
 from modelyard.inference import formats as F
 from modelyard.inference import tasks as T
@@ -50,7 +50,7 @@ from modelyard.inference.requests import (
     parse_task_request,
 )
 from modelyard.inference.source import HubSource, LocalDirSource, ModelSource
-from modelyard.server.edge import EdgeGuard
+from modelyard.server.edge import EdgeGuard, read_body
 from modelyard.server.errors import EXCEPTION_HANDLERS, RequestIdMiddleware
 
 log = logging.getLogger("modelyard.inference")
@@ -139,15 +139,7 @@ class InferenceFront:
 
     @staticmethod
     async def _body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-            raise TooLarge(f"Request body larger than {MAX_BODY_BYTES} bytes")
-        body = bytearray()
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_BODY_BYTES:
-                raise TooLarge(f"Request body larger than {MAX_BODY_BYTES} bytes")
-        return bytes(body)
+        return await read_body(request, MAX_BODY_BYTES)
 
     @staticmethod
     def _wait_for_model(request: Request, body: bytes) -> bool:

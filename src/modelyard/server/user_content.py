@@ -150,24 +150,11 @@ def content_enabled(settings: Settings) -> bool:
     return _content_origin(settings) is not None
 
 
-_KEYS: dict[tuple[str, str], bytes] = {}
-
-
-def _key(settings: Settings) -> bytes:
-    """A key derived from the server secret (cached: resolved_secret may read <data_dir>/secret)."""
-    ident = (settings.data_dir, str(settings.secret_key))
-    key = _KEYS.get(ident)
-    if key is None:
-        key = hmac.new(settings.resolved_secret().encode(), b"modelyard content url", hashlib.sha256).digest()
-        _KEYS[ident] = key
-    return key
-
-
 def _sig(
     settings: Settings, kind: str, prefix: str, ns: str, name: str, sha: str, path: str, exp: int
 ) -> str:
     msg = "\n".join([kind, prefix, ns, name, sha, path, str(exp)]).encode()
-    return hmac.new(_key(settings), msg, hashlib.sha256).hexdigest()
+    return hmac.new(settings.derived_key(b"modelyard content url"), msg, hashlib.sha256).hexdigest()
 
 
 def signed_url(settings: Settings, kind: str, prefix: str, ns: str, name: str, sha: str, path: str) -> str:

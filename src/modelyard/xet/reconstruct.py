@@ -102,6 +102,18 @@ def _merge(ranges: list[FetchRange]) -> list[FetchRange]:
     return out
 
 
+def _terms_json(plan: Plan) -> list[dict[str, object]]:
+    """The ``terms`` list shared by the v1 and v2 reconstruction answers."""
+    return [
+        {
+            "hash": hash_to_hex(t.xorb_hash),
+            "unpacked_length": t.unpacked_length,
+            "range": {"start": t.chunk_start, "end": t.chunk_end},
+        }
+        for t in plan.terms
+    ]
+
+
 def plan_to_v1_json(plan: Plan, url_for: Callable[[bytes, int, int], str]) -> dict[str, object]:
     """``QueryReconstructionResponse`` (v1): terms plus per-xorb fetch info (``url_range`` end inclusive).
 
@@ -109,14 +121,7 @@ def plan_to_v1_json(plan: Plan, url_for: Callable[[bytes, int, int], str]) -> di
     """
     return {
         "offset_into_first_range": plan.offset_into_first_range,
-        "terms": [
-            {
-                "hash": hash_to_hex(t.xorb_hash),
-                "unpacked_length": t.unpacked_length,
-                "range": {"start": t.chunk_start, "end": t.chunk_end},
-            }
-            for t in plan.terms
-        ],
+        "terms": _terms_json(plan),
         "fetch_info": {
             hash_to_hex(h): [
                 {
@@ -137,14 +142,7 @@ def plan_to_v2_json(plan: Plan, url_for: Callable[[bytes, int, int], str]) -> di
     URL spanning several ranges would also open the bytes between them, which can belong to other files."""
     return {
         "offset_into_first_range": plan.offset_into_first_range,
-        "terms": [
-            {
-                "hash": hash_to_hex(t.xorb_hash),
-                "unpacked_length": t.unpacked_length,
-                "range": {"start": t.chunk_start, "end": t.chunk_end},
-            }
-            for t in plan.terms
-        ],
+        "terms": _terms_json(plan),
         "xorbs": {
             hash_to_hex(h): [
                 {

@@ -39,21 +39,10 @@ PRESESSION_COOKIE = "modelyard_csrf"
 _NEW_COOKIE = "modelyard.new_csrf_cookie"
 
 
-_KEYS: dict[tuple[str, str], bytes] = {}
-
-
-def _key(settings: Settings) -> bytes:
-    """A key derived from the server secret (cached: resolved_secret may read <data_dir>/secret)."""
-    ident = (settings.data_dir, str(settings.secret_key))
-    key = _KEYS.get(ident)
-    if key is None:
-        key = hmac.new(settings.resolved_secret().encode(), b"modelyard web csrf", hashlib.sha256).digest()
-        _KEYS[ident] = key
-    return key
-
-
 def _presession_token(request: Request, cookie: str) -> str:
-    return hmac.new(_key(services(request).settings), cookie.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        services(request).settings.derived_key(b"modelyard web csrf"), cookie.encode(), hashlib.sha256
+    ).hexdigest()
 
 
 def csrf_token(request: Request) -> str:
