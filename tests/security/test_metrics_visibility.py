@@ -103,3 +103,22 @@ def test_admin_sees_every_endpoint(live_server: Any, deployed: dict[str, str], t
     ptok = hub.services.accounts.create_token(plain, "t", "read")
     r = httpx.get(f"{hub.url}/endpoints/-/metrics", headers=hub.auth(ptok))
     assert deployed["private"] not in r.text
+
+
+def test_hub_health_and_metrics_name_no_repo_or_user(live_server: Any, deployed: dict[str, str]) -> None:
+    """The hub's own /health and /metrics are open to anyone, so they carry totals only: no private repo, endpoint
+    or account name, whoever asks."""
+    hub = live_server
+    secrets_ = (
+        deployed["private_repo"],
+        deployed["private_repo"].split("/", 1)[1],
+        deployed["private"],
+        "alice",
+    )
+    for route in ("/health", "/metrics"):
+        for headers in ({}, hub.auth(hub.bob), hub.auth()):
+            r = httpx.get(f"{hub.url}{route}", headers=headers)
+            assert r.status_code == 200, (route, r.text)
+            for name in secrets_:
+                assert name not in r.text, (route, name)
+    assert "modelyard_disk_free_bytes" in httpx.get(f"{hub.url}/metrics").text
