@@ -7,6 +7,7 @@ Tree::
     │   ├── InvalidRepoName, InvalidPath (422), InvalidRevisionName, InvalidYaml, BadChecksum, BadPayload (422)
     ├── Unauthorized (401, "Unauthorized")
     ├── Forbidden (403, "Forbidden")
+    │   ├── GatedRepo (403, 401 anonymous), TokenScope, CsrfTokenInvalid
     ├── NotFound (404, "NotFound")
     │   ├── RepoNotFound, RevisionNotFound, EntryNotFound, UserNotFound, BlobNotFound
     ├── Conflict (409, "Conflict")
@@ -82,6 +83,24 @@ class Unauthorized(HubError):
 class Forbidden(HubError):
     code = "Forbidden"
     status = 403
+
+
+class GatedRepo(Forbidden):
+    """Files of a gated repo without an accepted access request: 403, or 401 for an anonymous caller.
+    `huggingface_hub` raises `GatedRepoError` on this code, whatever the status."""
+
+    code = "GatedRepo"
+
+    def __init__(self, message: str = "", anonymous: bool = False, **extra: Any) -> None:
+        super().__init__(message, **extra)
+        if anonymous:
+            self.status = 401
+
+
+class TokenScope(Forbidden):
+    """A fine-grained (or read) token that lacks the permission for this action on this resource."""
+
+    code = "TokenScope"
 
 
 class CsrfTokenInvalid(Forbidden):

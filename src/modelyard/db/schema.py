@@ -39,6 +39,8 @@ accounts = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     # migration 0006_admin: admins see every endpoint in listings and metrics (`users create NAME --admin`)
     Column("is_admin", Boolean, nullable=False, default=False, server_default=false()),
+    # migration 0010_access: an org setting, new repos in the namespace are private unless asked otherwise
+    Column("default_private", Boolean, nullable=False, default=False, server_default=false()),
 )
 
 # owner: hub.accounts
@@ -47,7 +49,7 @@ memberships = Table(
     metadata,
     Column("org_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
     Column("user_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
-    Column("role", String(16), nullable=False, default="write"),
+    Column("role", String(16), nullable=False, default="write"),  # "read" | "contributor" | "write" | "admin"
 )
 
 # owner: hub.accounts
@@ -58,8 +60,11 @@ tokens = Table(
     Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     Column("name", String(100), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("role", String(8), nullable=False),  # "read" | "write"
+    Column("role", String(16), nullable=False),  # "read" | "write" | "fineGrained"
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # migration 0010_access: fine-grained permissions (JSON, the Hub's `fineGrained` shape) and an optional expiry
+    Column("scopes", Text, nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
 )
 
 # owner: hub.repos
@@ -85,6 +90,8 @@ repos = Table(
     Column("library_name", String(64), nullable=True),
     Column("head_sha", String(40), nullable=True),
     Column("used_storage", BigInteger, nullable=False, default=0),
+    # migration 0010_access: the account that created the repo (org "contributor" members write to their own repos)
+    Column("created_by", Integer, nullable=True),
 )
 
 # owner: hub.repos
@@ -441,3 +448,25 @@ collection_items = Table(
     Column("note", Text, nullable=True),
     Column("added_at", DateTime(timezone=True), nullable=False),
 )
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.audit — the audit log (migration 0013_audit): who changed what, when, from where. No foreign keys:
+# entries outlive the accounts and repos they name. namespace: the lower-cased user/org an entry belongs to (an
+# org's admins read its entries); details: JSON, never a secret.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor_id", Integer, nullable=True),  # no foreign key: an entry outlives a deleted account
+    Column("actor_name", String(96), nullable=False),  # the account name, or "system" / "cli:<os user>"
+    Column("token_name", String(100), nullable=True),  # the name (never the value) of the token used
+    Column("action", String(32), nullable=False),  # "repo.delete", "token.create", ... (hub/audit.py ACTIONS)
+    Column("target", String(300), nullable=False),  # "model/acme/x", "user/bob", "webhook/<id>"
+    Column("namespace", String(96), nullable=True),
+    Column("details", Text, nullable=False),
+    Column("ip", String(64), nullable=True),  # the client address; None outside requests (CLI, workers)
+)
+
+Index("ix_audit_log_namespace", audit_log.c.namespace, audit_log.c.id)
+Index("ix_audit_log_at", audit_log.c.at)

@@ -5,16 +5,30 @@ from __future__ import annotations
 import builtins
 import hashlib
 import hmac
+import json
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 
 from modelyard.db import Database
 from modelyard.db.cache import VersionedCache
 from modelyard.db.schema import accounts, memberships, tokens
-from modelyard.errors import Conflict, InvalidRepoName, Unauthorized, UserNotFound
+from modelyard.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidRepoName,
+    NotFound,
+    TokenScope,
+    Unauthorized,
+    UserNotFound,
+)
+from modelyard.hub import audit
 from modelyard.hub._time import now
+from modelyard.hub.access import ORG_ROLES, TOKEN_ROLES, Grants, Perm
 from modelyard.types import valid_name
 
 # The Hub's prefix: @huggingface/hub refuses tokens without it. Older "my_" tokens keep working (only the
@@ -61,24 +75,57 @@ class Account:
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the account, the token's name and role, and the orgs the user writes to."""
+    """Who is calling: the account, the token's name, role and grants, and the orgs the user belongs to (with roles).
+
+    The access model is in hub/access.py: the account's role in a namespace (`role_in`) and what the token allows
+    (`allows` / `require`) are both needed for an action."""
 
     account: Account
     token_name: str
-    role: str  # "read" | "write"
+    role: str  # "read" | "write" | "fineGrained"
     orgs: tuple[Account, ...] = field(default=())
+    grants: Grants = field(default=Grants("write"))
+    org_roles: tuple[tuple[str, str], ...] = field(
+        default=()
+    )  # (org name lower, role); missing orgs: "write"
+    expires_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.role in ("read", "write") and self.grants.role != self.role:  # plain roles: grants follow the role
+            object.__setattr__(self, "grants", Grants(self.role))
 
     @property
     def can_write(self) -> bool:
-        return self.role == "write"
+        """The token is not read-only (a fine-grained token may still lack the permission: see `allows`)."""
+        return self.role != "read"
 
     @property
     def is_admin(self) -> bool:
         return self.account.is_admin
 
-    def member_of(self, namespace: str) -> bool:
+    def role_in(self, namespace: str) -> str | None:
+        """The account's role in a namespace: "admin" in its own, its member role in an org, else None."""
         ns = namespace.lower()
-        return self.account.name.lower() == ns or any(o.name.lower() == ns for o in self.orgs)
+        if self.account.name.lower() == ns:
+            return "admin"
+        if not any(o.name.lower() == ns for o in self.orgs):
+            return None
+        return dict(self.org_roles).get(ns, "write")
+
+    def member_of(self, namespace: str) -> bool:
+        return self.role_in(namespace) is not None
+
+    def allows(self, perm: str, kind: str, namespace: str, name: str | None = None) -> bool:
+        """Whether the token allows `perm` on this resource (not whether the account may: see `role_in`)."""
+        return self.grants.allows(perm, kind, namespace, name)
+
+    def require(self, perm: str, kind: str, namespace: str, name: str | None = None) -> None:
+        """TokenScope (403) unless the token allows `perm` on this resource."""
+        if not self.allows(perm, kind, namespace, name):
+            what = f"{kind} {namespace}/{name}" if name else f"{kind} {namespace}"
+            raise TokenScope(
+                f"This token ({self.role} token {self.token_name!r}) does not have the {perm!r} permission on {what}"
+            )
 
 
 def hash_token(token: str) -> str:
@@ -149,67 +196,280 @@ class Accounts:
             conn.execute(accounts.update().where(accounts.c.id == acc.id).values(is_admin=is_admin))
         return Account(acc.id, acc.name, acc.fullname, acc.kind, is_admin)
 
-    def add_member(self, org: str, user: str, role: str = "write") -> None:
+    # --- organisations: members and settings ------------------------------------------------------
+
+    def _org_and_user(self, org: str, user: str) -> tuple[Account, Account]:
         o, u = self.get(org), self.get(user)
-        if o.kind != "org" or u.kind != "user":
-            raise ValueError("add_member needs an organization and a user")
+        if o.kind != "org":
+            raise BadRequest(f"{o.name!r} is not an organization")
+        if u.kind != "user":
+            raise BadRequest(f"{u.name!r} is not a user: only users can be members")
+        return o, u
+
+    def require_org_admin(self, who: Principal | None, org: str, perm: str = Perm.ORG_WRITE) -> Account:
+        """The org if `who` is one of its admins (or a site admin) with a token allowing `perm`; else 401/403/404."""
+        if who is None:
+            raise Unauthorized("You must be authenticated to manage an organization")
+        o = self.get(org)
+        if o.kind != "org":
+            raise NotFound(f"Organization {org!r} not found")
+        if who.role_in(o.name) != "admin" and not who.is_admin:
+            raise Forbidden(f"You must be an admin of {o.name!r} to do this")
+        who.require(perm, "org", o.name)
+        return o
+
+    def add_member(self, org: str, user: str, role: str = "write", actor: Principal | None = None) -> None:
+        """Add `user` to `org` with `role`, or change the role of a member (recorded in the audit log)."""
+        if role not in ORG_ROLES:
+            raise BadRequest(f"Invalid role {role!r}: one of {', '.join(ORG_ROLES)}")
+        o, u = self._org_and_user(org, user)
         with self.db.transaction() as conn:
+            old = conn.execute(
+                select(memberships.c.role).where(memberships.c.org_id == o.id, memberships.c.user_id == u.id)
+            ).scalar()
+            if old == role:
+                return
+            if old is not None:
+                self._keep_an_admin(conn, o, u, role)
+                conn.execute(
+                    memberships.update()
+                    .where(memberships.c.org_id == o.id, memberships.c.user_id == u.id)
+                    .values(role=role)
+                )
+            else:
+                conn.execute(memberships.insert().values(org_id=o.id, user_id=u.id, role=role))
+            action = "member.add" if old is None else "member.role"
+            details = {"user": u.name, "role": role} | ({"from": old} if old else {})
+            audit.record(conn, action, actor=actor, target=f"org/{o.name}", namespace=o.name, details=details)
+
+    def remove_member(self, org: str, user: str, actor: Principal | None = None) -> None:
+        """Remove `user` from `org`; their tokens lose the org's private repos at once (NotFound if not a member)."""
+        o, u = self._org_and_user(org, user)
+        with self.db.transaction() as conn:
+            if (
+                conn.execute(
+                    select(memberships.c.role).where(
+                        memberships.c.org_id == o.id, memberships.c.user_id == u.id
+                    )
+                ).scalar()
+                is None
+            ):
+                raise NotFound(f"{u.name!r} is not a member of {o.name!r}")
+            self._keep_an_admin(conn, o, u, None)
             conn.execute(
                 memberships.delete().where(memberships.c.org_id == o.id, memberships.c.user_id == u.id)
             )
-            conn.execute(memberships.insert().values(org_id=o.id, user_id=u.id, role=role))
+            audit.record(
+                conn,
+                "member.remove",
+                actor=actor,
+                target=f"org/{o.name}",
+                namespace=o.name,
+                details={"user": u.name},
+            )
+
+    @staticmethod
+    def _keep_an_admin(conn: Connection, org: Account, user: Account, new_role: str | None) -> None:
+        """Conflict if this change would leave an org that has admins without one."""
+        if new_role == "admin":
+            return
+        admins = [
+            r.user_id
+            for r in conn.execute(
+                select(memberships.c.user_id).where(
+                    memberships.c.org_id == org.id, memberships.c.role == "admin"
+                )
+            )
+        ]
+        if admins == [user.id]:
+            raise Conflict(
+                f"{user.name!r} is the last admin of {org.name!r}: make another member admin first"
+            )
+
+    def members(self, org: str) -> builtins.list[tuple[Account, str]]:
+        """The members of `org` with their roles, by name."""
+        o = self.get(org)
+        q = (
+            select(accounts, memberships.c.role)
+            .join(memberships, memberships.c.user_id == accounts.c.id)
+            .where(memberships.c.org_id == o.id)
+            .order_by(accounts.c.name_lower)
+        )
+        with self.db.read() as conn:
+            return [
+                (Account(r.id, r.name, r.fullname, r.kind, bool(r.is_admin)), r.role) for r in conn.execute(q)
+            ]
 
     def orgs_of(self, user_id: int) -> tuple[Account, ...]:
+        return tuple(o for o, _ in self._orgs_with_roles(user_id))
+
+    def _orgs_with_roles(self, user_id: int) -> builtins.list[tuple[Account, str]]:
         q = (
-            select(accounts)
+            select(accounts, memberships.c.role)
             .join(memberships, memberships.c.org_id == accounts.c.id)
             .where(memberships.c.user_id == user_id)
             .order_by(accounts.c.name_lower)
         )
         with self.db.read() as conn:
-            return tuple(Account(r.id, r.name, r.fullname, r.kind) for r in conn.execute(q))
+            return [(Account(r.id, r.name, r.fullname, r.kind), r.role) for r in conn.execute(q)]
+
+    def principal_for(self, acc: Account, token_name: str, role: str = "write") -> Principal:
+        """A principal for server-side work done as `acc` (seeding, webhooks), with its current org roles."""
+        orgs = self._orgs_with_roles(acc.id)
+        return Principal(
+            acc,
+            token_name,
+            role,
+            tuple(o for o, _ in orgs),
+            Grants(role),
+            tuple((o.name.lower(), r) for o, r in orgs),
+        )
+
+    def default_private(self, namespace: str) -> bool:
+        """The org setting "new repos are private by default" (False for users and unknown names)."""
+        with self.db.read() as conn:
+            v = conn.execute(
+                select(accounts.c.default_private).where(accounts.c.name_lower == namespace.lower())
+            ).scalar()
+        return bool(v)
+
+    def org_settings(self, org: str) -> dict[str, Any]:
+        o = self.get(org)
+        if o.kind != "org":
+            raise NotFound(f"Organization {org!r} not found")
+        return {"defaultRepoVisibility": "private" if self.default_private(o.name) else "public"}
+
+    def set_org_settings(self, org: str, default_private: bool, actor: Principal | None = None) -> None:
+        o = self.get(org)
+        if o.kind != "org":
+            raise NotFound(f"Organization {org!r} not found")
+        with self.db.transaction() as conn:
+            conn.execute(
+                accounts.update().where(accounts.c.id == o.id).values(default_private=default_private)
+            )
+            audit.record(
+                conn,
+                "org.settings",
+                actor=actor,
+                target=f"org/{o.name}",
+                namespace=o.name,
+                details={"defaultPrivate": default_private},
+            )
 
     # --- tokens -----------------------------------------------------------------------------------
 
-    def create_token(self, user: str, name: str = "default", role: str = "write") -> str:
-        """Create an access token; returns the plain token (shown once; only its sha256 is stored)."""
-        if role not in {"read", "write"}:
-            raise ValueError("role must be 'read' or 'write'")
+    def create_token(
+        self,
+        user: str,
+        name: str = "default",
+        role: str = "write",
+        grants: Grants | None = None,
+        expires_at: datetime | None = None,
+        actor: Principal | None = None,
+    ) -> str:
+        """Create an access token; returns the plain token (shown once; only its sha256 is stored).
+
+        `role` is "read", "write" or "fineGrained" (then `grants` lists its permissions); `expires_at` is optional.
+        """
+        if role not in TOKEN_ROLES:
+            raise BadRequest(f"Invalid token role {role!r}: one of {', '.join(TOKEN_ROLES)}")
+        if role == "fineGrained" and (grants is None or grants.role != "fineGrained"):
+            raise BadRequest(
+                "A fineGrained token needs its permissions ('fineGrained': {global, scoped, ...})"
+            )
+        if not name or len(name) > 100:
+            raise BadRequest("A token name is 1 to 100 characters")
+        if expires_at is not None and expires_at <= now():
+            raise BadRequest("The token's expiry date is in the past")
         acc = self.get(user)
         if acc.kind != "user":
-            raise ValueError("tokens belong to users, not organizations")
+            raise BadRequest("tokens belong to users, not organizations")
+        stored = grants.dumps() if grants is not None and role == "fineGrained" else None
         token = TOKEN_PREFIX + secrets.token_urlsafe(30)
         with self.db.transaction() as conn:
             conn.execute(
                 tokens.insert().values(
-                    account_id=acc.id, name=name, token_hash=hash_token(token), role=role, created_at=now()
+                    account_id=acc.id,
+                    name=name,
+                    token_hash=hash_token(token),
+                    role=role,
+                    created_at=now(),
+                    scopes=json.dumps(stored) if stored is not None else None,
+                    expires_at=expires_at,
                 )
+            )
+            details: dict[str, Any] = {"name": name, "role": role}
+            if stored is not None:
+                details["fineGrained"] = stored
+            if expires_at is not None:
+                details["expiresAt"] = expires_at.isoformat()
+            audit.record(
+                conn,
+                "token.create",
+                actor=actor,
+                target=f"user/{acc.name}",
+                namespace=acc.name,
+                details=details,
             )
         return token
 
-    def list_tokens(self, user: str) -> builtins.list[tuple[str, str]]:
+    def token_infos(self, user: str) -> builtins.list[dict[str, Any]]:
+        """The user's tokens, without their values: name, role, createdAt, expiresAt, fineGrained."""
         acc = self.get(user)
         with self.db.read() as conn:
-            rows = conn.execute(select(tokens.c.name, tokens.c.role).where(tokens.c.account_id == acc.id))
-            return [(r.name, r.role) for r in rows]
+            rows = conn.execute(
+                select(
+                    tokens.c.name, tokens.c.role, tokens.c.created_at, tokens.c.expires_at, tokens.c.scopes
+                )
+                .where(tokens.c.account_id == acc.id)
+                .order_by(tokens.c.id)
+            ).all()
+        out: builtins.list[dict[str, Any]] = []
+        for r in rows:
+            info: dict[str, Any] = {
+                "displayName": r.name,
+                "role": r.role,
+                "createdAt": _iso(r.created_at),
+                "expiresAt": _iso(r.expires_at),
+            }
+            if r.role == "fineGrained":
+                info["fineGrained"] = json.loads(r.scopes) if r.scopes else None
+            out.append(info)
+        return out
 
-    def revoke_token(self, user: str, name: str) -> int:
+    def list_tokens(self, user: str) -> builtins.list[tuple[str, str]]:
+        return [(t["displayName"], t["role"]) for t in self.token_infos(user)]
+
+    def revoke_token(self, user: str, name: str, actor: Principal | None = None) -> int:
         acc = self.get(user)
         with self.db.transaction() as conn:
             res = conn.execute(tokens.delete().where(tokens.c.account_id == acc.id, tokens.c.name == name))
-            return int(res.rowcount or 0)
+            n = int(res.rowcount or 0)
+            if n:
+                audit.record(
+                    conn,
+                    "token.revoke",
+                    actor=actor,
+                    target=f"user/{acc.name}",
+                    namespace=acc.name,
+                    details={"name": name},
+                )
+            return n
 
     def authenticate(self, token: str | None) -> Principal | None:
-        """None for anonymous (no token); Unauthorized for an unknown token."""
+        """None for anonymous (no token); Unauthorized for an unknown, revoked or expired token."""
         if not token:
             return None
         return self.authenticate_hash(hash_token(token))
 
     def authenticate_hash(self, digest: str) -> Principal:
-        """The principal of the token whose sha256 is `digest` (web sessions keep only that); Unauthorized if gone."""
+        """The principal of the token whose sha256 is `digest` (web sessions keep only that); Unauthorized if gone
+        or expired."""
         who = self._principals.get_or_load(digest, lambda: self._load_principal(digest))
         if who is None:
             raise Unauthorized(INVALID_CREDENTIALS)
+        if who.expires_at is not None and who.expires_at <= now():
+            raise Unauthorized("This token has expired: create a new one")
         return who
 
     def _load_principal(self, digest: str) -> Principal | None:
@@ -218,6 +478,8 @@ class Accounts:
                 tokens.c.name.label("token_name"),
                 tokens.c.role,
                 tokens.c.token_hash,
+                tokens.c.scopes,
+                tokens.c.expires_at,
                 accounts.c.id,
                 accounts.c.name,
                 accounts.c.fullname,
@@ -232,4 +494,28 @@ class Accounts:
         if row is None or not hmac.compare_digest(row.token_hash, digest):
             return None
         acc = Account(row.id, row.name, row.fullname, row.kind, bool(row.is_admin))
-        return Principal(acc, row.token_name, row.role, self.orgs_of(acc.id))
+        try:
+            grants = Grants.load(row.role, json.loads(row.scopes) if row.scopes else None)
+        except (BadRequest, ValueError):
+            return None  # a token whose stored permissions no longer parse grants nothing
+        orgs = self._orgs_with_roles(acc.id)
+        expires = row.expires_at
+        if expires is not None and expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        return Principal(
+            acc,
+            row.token_name,
+            row.role,
+            tuple(o for o, _ in orgs),
+            grants,
+            tuple((o.name.lower(), r) for o, r in orgs),
+            expires,
+        )
+
+
+def _iso(t: datetime | None) -> str | None:
+    if t is None:
+        return None
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t.isoformat().replace("+00:00", "Z")

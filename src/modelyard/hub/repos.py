@@ -6,7 +6,7 @@ import json
 import threading
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
@@ -17,14 +17,18 @@ from modelyard.errors import (
     BadRequest,
     Conflict,
     Forbidden,
+    GatedRepo,
+    HubError,
     InvalidRepoName,
     NotFound,
     RepoExists,
     RepoNotFound,
+    TokenScope,
     Unauthorized,
 )
-from modelyard.hub import discussions, revisions
+from modelyard.hub import audit, discussions, revisions
 from modelyard.hub._time import now
+from modelyard.hub.access import Perm, role_at_least
 from modelyard.hub.accounts import Accounts, Principal
 from modelyard.hub.events import EventSink, HubEvent, NoEvents
 from modelyard.hub.gitobjects import blob_sha1
@@ -82,6 +86,7 @@ class Repo:
     library_name: str | None
     head_sha: str | None
     used_storage: int
+    created_by: int | None = None  # the account that created it (org contributors write to their own repos)
 
     @property
     def id_str(self) -> str:
@@ -152,15 +157,73 @@ def row_to_repo(r: Any) -> Repo:
         library_name=r.library_name,
         head_sha=r.head_sha,
         used_storage=int(r.used_storage or 0),
+        created_by=r.created_by,
     )
 
 
+#: files of a gated repo anyone may download: the card (the Hub shows it, licence included, before access)
+GATE_FREE_PATHS = frozenset({"README.md"})
+
+
+class GateLookup(Protocol):
+    """Whether a user has an accepted access request for a gated repo (hub/gating.py)."""
+
+    def has_access(self, repo: Repo, user_id: int) -> bool: ...
+
+
 def can_read(repo: Repo, who: Principal | None) -> bool:
-    return not repo.private or (who is not None and who.member_of(repo.namespace))
+    """Metadata and (ungated) files: public repos to everyone; private ones to members of the namespace (any
+    role) whose token allows ``repo.content.read`` on the repo."""
+    if not repo.private:
+        return True
+    return (
+        who is not None
+        and who.member_of(repo.namespace)
+        and who.allows(Perm.REPO_CONTENT_READ, repo.type.value, repo.namespace, repo.name)
+    )
+
+
+def account_can_write(repo: Repo, who: Principal) -> bool:
+    """The account's right (whatever the token): org write/admin, or contributor on a repo it created."""
+    role = who.role_in(repo.namespace)
+    return role_at_least(role, "write") or (role == "contributor" and repo.created_by == who.account.id)
 
 
 def can_write(repo: Repo, who: Principal | None) -> bool:
-    return who is not None and who.can_write and who.member_of(repo.namespace)
+    """Push to branches, change settings, delete, move: the account's right and the token's ``repo.write``."""
+    return (
+        who is not None
+        and account_can_write(repo, who)
+        and who.allows(Perm.REPO_WRITE, repo.type.value, repo.namespace, repo.name)
+    )
+
+
+def can_manage(repo: Repo, who: Principal | None) -> bool:
+    """Settings, gating, access requests, delete and move: the same right as pushing (the Hub's write role)."""
+    return can_write(repo, who)
+
+
+def can_discuss(repo: Repo, who: Principal) -> bool:
+    """Open discussions and pull requests, comment: anyone who reads the repo, with a token that allows it."""
+    if who.role == "read":
+        return False
+    kind = repo.type.value
+    return who.allows(Perm.DISCUSSION_WRITE, kind, repo.namespace, repo.name) or who.allows(
+        Perm.REPO_WRITE, kind, repo.namespace, repo.name
+    )
+
+
+def _refuse_write(repo: Repo, who: Principal | None) -> HubError:
+    if who is None:
+        return Unauthorized("You must be authenticated to write to this repository")
+    if not who.can_write:
+        return Forbidden("This token is read-only: use a token with the 'write' role to push")
+    if account_can_write(repo, who):
+        return TokenScope(
+            f"This token ({who.role} token {who.token_name!r}) does not have the 'repo.write' permission on "
+            f"{repo.type.value} {repo.id_str}"
+        )
+    return Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
 
 
 class Repos:
@@ -175,6 +238,10 @@ class Repos:
         self._by_key: VersionedCache[str, Repo | None] = VersionedCache(db)
         self.downloads = DownloadCounter()
         self._flush_lock = threading.Lock()
+        self.gates: GateLookup | None = (
+            None  # accepted access requests (hub/gating.py); None: gated = members only
+        )
+        self.public_url = ""  # base URL named in the gated-repo message
 
     # --- lookup -------------------------------------------------------------------------------------
     def find(self, conn: Connection, repo_type: RepoType, namespace: str, name: str) -> Repo | None:
@@ -212,11 +279,49 @@ class Repos:
 
     def get_for_write(self, repo_type: RepoType, namespace: str, name: str, who: Principal | None) -> Repo:
         repo = self.get(repo_type, namespace, name, who)
-        if who is None:
-            raise Unauthorized("You must be authenticated to write to this repository")
         if not can_write(repo, who):
-            raise Forbidden(f"You don't have write access to {repo_type.value} {repo.id_str}")
+            raise _refuse_write(repo, who)
         return repo
+
+    def get_for_download(
+        self, repo_type: RepoType, namespace: str, name: str, who: Principal | None, path: str | None = None
+    ) -> Repo:
+        """The repo if `who` may download its files (every route that returns file bytes uses this; metadata
+        routes use `get`): readable, and past the gate of a gated repo. GatedRepo (401/403) or RepoNotFound."""
+        repo = self.get(repo_type, namespace, name, who)
+        self.check_download(repo, who, path)
+        return repo
+
+    def check_download(self, repo: Repo, who: Principal | None, path: str | None = None) -> None:
+        """The gate (see `get_for_download`) for a repo already looked up with `get`.
+
+        Members of the namespace pass; others need an accepted access request (`gates`). The token must be able
+        to read gated repos (`canReadGatedRepos`) or have ``repo.content.read`` on this one."""
+        if not repo.gated or path in GATE_FREE_PATHS:
+            return
+        what = f"{repo.type.value} {repo.id_str}"
+        if who is None:
+            raise GatedRepo(
+                f"Access to {what} is restricted. You must have access to it and be authenticated to access it. "
+                "Please log in.",
+                anonymous=True,
+            )
+        kind = repo.type.value
+        if not (
+            who.grants.can_read_gated or who.allows(Perm.REPO_CONTENT_READ, kind, repo.namespace, repo.name)
+        ):
+            raise GatedRepo(
+                f"Access to {what} is restricted: this token ({who.token_name!r}) may not read gated repos. "
+                "Use a token with 'canReadGatedRepos' or the 'repo.content.read' permission on this repo."
+            )
+        if who.member_of(repo.namespace):
+            return
+        if self.gates is not None and self.gates.has_access(repo, who.account.id):
+            return
+        raise GatedRepo(
+            f"Access to {what} is restricted and you are not in the authorized list. "
+            f"Visit {self.public_url}/{repo.type.url_prefix}{repo.id_str} to ask for access."
+        )
 
     def check_push(self, who: Principal | None, repo: Repo, rev: str | None, create_pr: bool) -> Principal:
         """The one push rule (commits, preupload, LFS batch uploads and verify, Xet write tokens).
@@ -232,7 +337,11 @@ class Repos:
             raise RepoNotFound(f"Repository Not Found for {repo.type.plural} {repo.id_str}")
         if not who.can_write:
             raise Forbidden("This token is read-only: use a token with the 'write' role to push")
-        if can_write(repo, who) or create_pr:
+        if can_write(repo, who):
+            return who
+        if not can_discuss(repo, who):  # a PR is a discussion: its token needs discussion.write or repo.write
+            raise _refuse_write(repo, who)
+        if create_pr:
             return who
         kind, name = revisions.parse_branch(rev or "")
         if kind == "pr" and name.isdigit():
@@ -244,7 +353,7 @@ class Repos:
             mine = pr is not None and pr.is_pr and pr.author == who.account.name
             if mine and pr is not None and pr.status in ("draft", "open"):
                 return who
-        raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
+        raise _refuse_write(repo, who)
 
     @staticmethod
     def by_id(conn: Connection, repo_id: int) -> Repo:
@@ -278,10 +387,13 @@ class Repos:
             raise RepoExists(f"You already created this {repo_type.value} repo", repo=existing)
         if owner is None:
             raise Forbidden(f"Namespace {ns!r} does not exist or you are not a member")
-        if not who.can_write or not who.member_of(ns):
+        if not who.can_write or not role_at_least(who.role_in(ns), "contributor"):
             raise Forbidden(
                 f"You don't have the rights to create a {repo_type.value} under the namespace {ns!r}"
             )
+        who.require(Perm.REPO_WRITE, owner.kind, owner.name)
+        if private is None:
+            private = self.accounts.default_private(owner.name)
         if existing is not None:
             raise RepoExists(
                 f"A {repo_type.value} repository called {ns}/{name} already exists", repo=existing
@@ -326,6 +438,7 @@ class Repos:
                     likes=0,
                     tags="[]",
                     used_storage=sum(e.size for e in initial.values()),
+                    created_by=who.account.id,
                 )
             )
             pk = res.inserted_primary_key
@@ -349,6 +462,14 @@ class Repos:
             if card is not None:
                 self.record_head(conn, repo_id, c.sha, sum(e.size for e in initial.values()), card, True)
             created = self.by_id(conn, repo_id)
+            audit.record(
+                conn,
+                "repo.create",
+                actor=who,
+                target=created.key,
+                namespace=created.namespace,
+                details={"private": created.private},
+            )
         self.events.emit(HubEvent("repo", "create", created))
         return created
 
@@ -361,13 +482,14 @@ class Repos:
 
             conn.execute(commit_files.delete().where(commit_files.c.repo_id == repo.id))
             conn.execute(discussion_events.delete().where(discussion_events.c.repo_id == repo.id))
+            audit.record(conn, "repo.delete", actor=who, target=repo.key, namespace=repo.namespace)
         self.events.emit(HubEvent("repo", "delete", repo))
 
     def update_settings(
         self, who: Principal | None, repo: Repo, private: bool | None = None, gated: str | bool | None = None
     ) -> Repo:
-        if not can_write(repo, who):
-            raise Forbidden(f"You don't have write access to {repo.type.value} {repo.id_str}")
+        if not can_manage(repo, who):
+            raise _refuse_write(repo, who)
         values: dict[str, Any] = {}
         if private is not None:
             values["private"] = bool(private)
@@ -381,6 +503,24 @@ class Repos:
         if values:
             with self.db.transaction() as conn:
                 conn.execute(repos.update().where(repos.c.id == repo.id).values(**values))
+                if "private" in values and values["private"] != repo.private:
+                    audit.record(
+                        conn,
+                        "repo.visibility",
+                        actor=who,
+                        target=repo.key,
+                        namespace=repo.namespace,
+                        details={"private": values["private"]},
+                    )
+                if "gated" in values and values["gated"] != repo.gated:
+                    audit.record(
+                        conn,
+                        "repo.gated",
+                        actor=who,
+                        target=repo.key,
+                        namespace=repo.namespace,
+                        details={"gated": values["gated"] or False, "from": repo.gated or False},
+                    )
         with self.db.read() as conn:
             updated = self.by_id(conn, repo.id)
         if values:
@@ -398,8 +538,9 @@ class Repos:
         if not valid_name(d_ns) or not valid_name(d_name):
             raise InvalidRepoName(f"Invalid repo name {dst}")
         owner = self.accounts.find(d_ns)
-        if owner is None or not who.member_of(d_ns):
+        if owner is None or not role_at_least(who.role_in(d_ns), "write"):
             raise Forbidden(f"You don't have the rights to move a repository to the namespace {d_ns!r}")
+        who.require(Perm.REPO_WRITE, owner.kind, owner.name)
         new_key = key_of(repo_type, d_ns, d_name)
         with self.db.transaction() as conn:
             other = self.find(conn, repo_type, d_ns, d_name)
@@ -414,6 +555,14 @@ class Repos:
             conn.execute(repo_redirects.delete().where(repo_redirects.c.key_lower == repo.key))
             conn.execute(repo_redirects.insert().values(key_lower=repo.key, repo_id=repo.id))
             moved = self.by_id(conn, repo.id)
+            audit.record(
+                conn,
+                "repo.move",
+                actor=who,
+                target=repo.key,
+                namespace=repo.namespace,
+                details={"to": moved.key},
+            )
         self.events.emit(HubEvent("repo", "move", repo, moved_to=moved.id_str))
         return moved
 

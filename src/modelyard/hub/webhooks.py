@@ -497,7 +497,7 @@ class Webhooks:
         acc = self.accounts.by_id(account_id)
         if acc is None:
             return None
-        return Principal(acc, "webhook", "read", self.accounts.orgs_of(acc.id))
+        return self.accounts.principal_for(acc, "webhook", "read")
 
     @staticmethod
     def _authenticated(who: Principal | None) -> Principal:

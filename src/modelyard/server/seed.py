@@ -34,7 +34,7 @@ A tiny CSV of product reviews with a sentiment label.
 
 def _principal(svc: Services, user: str) -> Principal:
     acc = svc.accounts.get(user)
-    return Principal(acc, "seed", "write", svc.accounts.orgs_of(acc.id))
+    return svc.accounts.principal_for(acc, "seed", "write")
 
 
 def _commit(svc: Services, repo: Repo, who: Principal, files: Mapping[str, Path | bytes], title: str) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from modelyard.config import Settings
 from modelyard.db import Database
-from modelyard.errors import RepoNotFound
+from modelyard.errors import GatedRepo, RepoNotFound
 from modelyard.hub.accounts import Accounts, Principal
 from modelyard.hub.buckets import SCOPE_PREFIX, Buckets
 from modelyard.hub.content import Content
@@ -87,6 +87,7 @@ class Services:
             settings.webhook_allow_private,
         )
         repos = Repos(db, store, accounts, events=webhooks)  # webhooks hear of every committed change
+        repos.public_url = settings.public_url.rstrip("/")
         secret = settings.resolved_secret()
         binding = RepoBinding()
         xet = XetService(db, store, secret, binding=binding)
@@ -96,8 +97,8 @@ class Services:
 
         def repo_holds(who: Principal | None, rtype: RepoType, ns: str, name: str, sha256: str) -> bool:
             try:
-                return files.lfs_known(repos.get(rtype, ns, name, who), sha256) is not None
-            except RepoNotFound:
+                return files.lfs_known(repos.get_for_download(rtype, ns, name, who), sha256) is not None
+            except (RepoNotFound, GatedRepo):  # copying bytes out of a repo is a download: the gate applies
                 return False
 
         binding.buckets = buckets = Buckets(db, accounts, xet, repo_holds)

@@ -8,7 +8,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard.errors import BadRequest, RepoExists, Unauthorized
-from modelyard.hub.accounts import INVALID_CREDENTIALS
+from modelyard.hub._time import iso
+from modelyard.hub.accounts import INVALID_CREDENTIALS, Principal
 from modelyard.hub.repos import Repo
 from modelyard.hub.revisions import FileEntry
 from modelyard.hub.search import Query
@@ -49,14 +50,29 @@ def whoami(request: Request) -> Response:
             "emailVerified": False,
             "isPro": False,
             "orgs": [
-                {"type": "org", "name": o.name, "fullname": o.fullname, "id": str(o.id)} for o in who.orgs
+                {
+                    "type": "org",
+                    "name": o.name,
+                    "fullname": o.fullname,
+                    "id": str(o.id),
+                    "roleInOrg": who.role_in(o.name),
+                }
+                for o in who.orgs
             ],
-            "auth": {
-                "type": "access_token",
-                "accessToken": {"displayName": who.token_name, "role": who.role},
-            },
+            "auth": _auth(who),
         }
     )
+
+
+def _auth(who: Principal) -> dict[str, object]:
+    """The Hub's `auth` object: the token's name and role, its fine-grained permissions, its expiry."""
+    token: dict[str, object] = {"displayName": who.token_name, "role": who.role}
+    if who.role == "fineGrained":
+        token["fineGrained"] = who.grants.to_json()
+    auth: dict[str, object] = {"type": "access_token", "accessToken": token}
+    if who.expires_at is not None:
+        auth["expiresAt"] = iso(who.expires_at)
+    return auth
 
 
 def _visibility(body: dict[str, object]) -> bool | None:
