@@ -11,7 +11,7 @@ Tree::
     ├── NotFound (404, "NotFound")
     │   ├── RepoNotFound, RevisionNotFound, EntryNotFound, UserNotFound, BlobNotFound
     ├── Conflict (409, "Conflict")
-    │   └── RepoExists (carries ``url``), RefExists
+    │   └── RepoExists (carries ``url``), RefExists, UnsafePickle
     ├── PreconditionFailed (412, "PreconditionFailed")
     ├── RangeNotSatisfiable (416)
     ├── TooLarge (413)
@@ -145,6 +145,13 @@ class RepoExists(Conflict):
 
 class RefExists(Conflict):
     code = "RefExists"
+
+
+class UnsafePickle(Conflict):
+    """A model snapshot holds a pickle file scanned unsafe (or unscannable): endpoints refuse to load it unless
+    the deployer allows it explicitly (hub/pickles.py)."""
+
+    code = "UnsafePickle"
 
 
 class PreconditionFailed(HubError):

@@ -49,6 +49,11 @@ def _error_text(resp: Any) -> str:
 )
 @click.option("--wait/--no-wait", default=True, help="Wait until the model is loaded.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="Seconds to wait for loading.")
+@click.option(
+    "--allow-unsafe-pickle",
+    is_flag=True,
+    help="Load the model even if a pickle file in it was scanned unsafe (it can run code when loaded).",
+)
 @click.option("--serve-local", is_flag=True, help="Run the endpoint server here instead of on the hub.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="With --serve-local: interface.")
 @click.option("--port", type=int, default=8000, show_default=True, help="With --serve-local: port (0 = any).")
@@ -65,6 +70,7 @@ def deploy(
     keep_alive: float,
     wait: bool,
     timeout: float,
+    allow_unsafe_pickle: bool,
     serve_local: bool,
     host: str,
     port: int,
@@ -89,6 +95,8 @@ def deploy(
         ]
         if task:
             argv += ["--task", task]
+        if allow_unsafe_pickle:
+            argv += ["--allow-unsafe-pickle"]
         if token:
             argv += ["--hub-token", token]
         click.echo(f"Serving {repo_id} locally as endpoint {name!r} (Ctrl-C to stop)")
@@ -108,6 +116,8 @@ def deploy(
         "max_queue": max_queue,
         "keep_alive_s": None if keep_alive < 0 else keep_alive,
     }
+    if allow_unsafe_pickle:  # the deployer's explicit choice (the hub refuses flagged pickles otherwise)
+        body["allow_unsafe_pickle"] = True
     try:
         resp = httpx.post(api, json=body, headers=headers, timeout=60)
     except httpx.HTTPError as exc:

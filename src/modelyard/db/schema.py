@@ -450,6 +450,32 @@ collection_items = Table(
 )
 
 # ---------------------------------------------------------------------------------------------------
+# owner: hub.gating — access requests of gated repos (migration 0011_gating): one row per (repo, user). request_id is
+# the Hub's 24-hex `requestId`; status: pending | accepted | rejected; fields: JSON answers of the card's gate form.
+access_requests = Table(
+    "access_requests",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("request_id", String(24), nullable=False, unique=True),
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("fields", Text, nullable=True),
+    Column("rejection_reason", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("handled_by", String(96), nullable=True),  # the maintainer's name (no key: outlives the account)
+)
+
+Index("uq_access_requests_repo_user", access_requests.c.repo_id, access_requests.c.user_id, unique=True)
+Index(
+    "ix_access_requests_repo_status",
+    access_requests.c.repo_id,
+    access_requests.c.status,
+    access_requests.c.id,
+)
+
+# ---------------------------------------------------------------------------------------------------
 # owner: hub.audit — the audit log (migration 0013_audit): who changed what, when, from where. No foreign keys:
 # entries outlive the accounts and repos they name. namespace: the lower-cased user/org an entry belongs to (an
 # org's admins read its entries); details: JSON, never a secret.
@@ -470,3 +496,20 @@ audit_log = Table(
 
 Index("ix_audit_log_namespace", audit_log.c.namespace, audit_log.c.id)
 Index("ix_audit_log_at", audit_log.c.at)
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.pickles — pickle scans (migration 0012_pickle_scans), one row per content sha256: the same bytes in many
+# repos are scanned once. status: queued -> safe | suspicious | unsafe | error; imports: JSON [{module, name, safety}].
+pickle_scans = Table(
+    "pickle_scans",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("status", String(12), nullable=False),
+    Column("imports", Text, nullable=True),
+    Column("scanner", String(64), nullable=True),  # "picklescan 1.0.5"
+    Column("error", String(300), nullable=True),
+    Column("queued_at", DateTime(timezone=True), nullable=False),
+    Column("scanned_at", DateTime(timezone=True), nullable=True),
+)
+
+Index("ix_pickle_scans_status", pickle_scans.c.status, pickle_scans.c.queued_at)

@@ -91,7 +91,9 @@ class Principal:
     expires_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.role in ("read", "write") and self.grants.role != self.role:  # plain roles: grants follow the role
+        if (
+            self.role in ("read", "write") and self.grants.role != self.role
+        ):  # plain roles: grants follow the role
             object.__setattr__(self, "grants", Grants(self.role))
 
     @property

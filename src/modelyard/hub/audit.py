@@ -54,25 +54,26 @@ ACTIONS = frozenset(
         "org.settings",
         "bucket.create",
         "bucket.delete",
+        "bucket.visibility",
+        "bucket.move",
         "collection.delete",
         "webhook.create",
         "webhook.delete",
         "endpoint.create",
         "endpoint.delete",
-        "discussion.delete",
+        "discussion.hide",
     }
 )
 # targets whose second segment is the namespace they belong to ("model/acme/x", "user/bob", "bucket/acme/b")
-_NAMESPACED_KINDS = frozenset(
-    {"model", "dataset", "space", "bucket", "collection", "endpoint", "user", "org"}
-)
+_NAMESPACED_KINDS = frozenset({"model", "dataset", "space", "bucket", "collection", "user", "org"})
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 MAX_DETAILS = 4096  # characters of JSON
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(r"(token|secret|password|passwd|authorization|cookie|credential|api_?key)", re.I)
 _SAFE_KEYS = frozenset({"tokenname", "token_name", "tokenrole", "token_role"})  # names and roles, not values
-_TOKEN_LIKE = re.compile(r"\b(?:hf|my)_[A-Za-z0-9]{16,}\b")
+# the shape of an access token ("hf_" + 34..40 URL-safe characters; older "my_" ones), wherever it appears
+_TOKEN_LIKE = re.compile(r"(?:hf|my)_[A-Za-z0-9_-]{30,}")
 
 
 @dataclass(frozen=True)
@@ -130,9 +131,10 @@ def scrub(value: Any, depth: int = 0) -> Any:
 
 
 def _details_json(details: dict[str, Any] | None) -> str:
-    text = json.dumps(scrub(details or {}), sort_keys=True, default=str)
-    if len(text) > MAX_DETAILS:
-        text = json.dumps({"truncated": True})
+    clean = scrub(details or {})
+    text = json.dumps(clean, sort_keys=True, default=str)
+    if len(text) > MAX_DETAILS:  # too big to keep whole: which keys there were
+        text = json.dumps({"truncated": True, "keys": sorted(clean)[:50]})
     return text
 
 
@@ -158,7 +160,7 @@ def record(
             actor_name=actor_name[:96],
             token_name=token_name[:100] if token_name else None,
             action=action[:32],
-            target=_TOKEN_LIKE.sub(REDACTED, target)[:300],
+            target=target[:300],  # built by the caller from names and ids
             namespace=ns.lower()[:96] if ns else None,
             details=_details_json(details),
             ip=(client_ip.get() or None),

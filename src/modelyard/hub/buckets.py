@@ -35,7 +35,9 @@ from modelyard.errors import (
     RepoNotFound,
     Unauthorized,
 )
+from modelyard.hub import audit
 from modelyard.hub._time import now
+from modelyard.hub.access import Perm, role_at_least
 from modelyard.hub.accounts import Accounts, Principal
 from modelyard.hub.paths import validate_path
 from modelyard.types import RepoType, valid_name
@@ -142,11 +144,28 @@ def _resume_key(e: BucketEntry) -> str:
 
 
 def can_read(bucket: Bucket, who: Principal | None) -> bool:
-    return not bucket.private or (who is not None and who.member_of(bucket.namespace))
+    """Public buckets to everyone; private ones to members whose token allows ``repo.content.read`` (or
+    ``repo.write``) on it."""
+    ns, name = bucket.namespace, bucket.name
+    return not bucket.private or (
+        who is not None
+        and who.member_of(ns)
+        and (
+            who.allows(Perm.REPO_CONTENT_READ, "bucket", ns, name)
+            or who.allows(Perm.REPO_WRITE, "bucket", ns, name)
+        )
+    )
 
 
 def can_write(bucket: Bucket, who: Principal | None) -> bool:
-    return who is not None and who.can_write and who.member_of(bucket.namespace)
+    """Org members with the write or admin role (the user in their own namespace) whose token allows
+    ``repo.write`` on the bucket. Buckets record no creator, so contributors (and read members) only read them."""
+    return (
+        who is not None
+        and who.can_write
+        and role_at_least(who.role_in(bucket.namespace), "write")
+        and who.allows(Perm.REPO_WRITE, "bucket", bucket.namespace, bucket.name)
+    )
 
 
 def _not_found(ns: str, name: str) -> RepoNotFound:
@@ -225,6 +244,8 @@ class Buckets:
         if not who.can_write:
             raise Forbidden("This token is read-only: use a token with the 'write' role")
         if not can_write(b, who):
+            if who.member_of(b.namespace):
+                who.require(Perm.REPO_WRITE, "bucket", b.namespace, b.name)  # TokenScope: the token lacks it
             raise Forbidden(f"You don't have write access to bucket {b.id_str}")
         return b
 
@@ -255,10 +276,13 @@ class Buckets:
         if existing is not None and can_read(existing, who):
             raise RepoExists(f"You already created this bucket: {existing.id_str}", bucket=existing.id_str)
         owner = self.accounts.find(ns)
-        if owner is None or not who.member_of(ns):
+        if owner is None or not role_at_least(who.role_in(ns), "write"):
             raise Forbidden(f"You don't have the rights to create a bucket under the namespace {ns!r}")
         if not who.can_write:
             raise Forbidden("This token is read-only: use a token with the 'write' role")
+        who.require(Perm.REPO_WRITE, owner.kind, owner.name)
+        if private is None:  # the org setting "new repos are private by default"
+            private = self.accounts.default_private(owner.name)
         ts = now()
         with self.db.transaction() as conn:
             if existing is not None or self._find(conn, ns, name) is not None:
@@ -276,7 +300,15 @@ class Buckets:
                 )
             )
             found = self._find(conn, owner.name, name)
-        assert found is not None
+            assert found is not None
+            audit.record(
+                conn,
+                "bucket.create",
+                actor=who,
+                target=f"bucket/{found.id_str}",
+                namespace=found.namespace,
+                details={"private": found.private},
+            )
         return found
 
     def in_namespace(self, who: Principal | None, ns: str, search: str | None = None) -> list[Bucket]:
@@ -306,12 +338,22 @@ class Buckets:
             conn.execute(bucket_files.delete().where(bucket_files.c.bucket_id == b.id))
             conn.execute(bucket_objects.delete().where(bucket_objects.c.bucket_id == b.id))
             conn.execute(buckets.delete().where(buckets.c.id == b.id))
+            audit.record(conn, "bucket.delete", actor=who, target=f"bucket/{b.id_str}", namespace=b.namespace)
 
     def update_settings(self, who: Principal | None, ns: str, name: str, private: bool | None) -> Bucket:
         b = self.get_for_write(who, ns, name)
         if private is not None:
             with self.db.transaction() as conn:
                 conn.execute(buckets.update().where(buckets.c.id == b.id).values(private=private))
+                if private != b.private:
+                    audit.record(
+                        conn,
+                        "bucket.visibility",
+                        actor=who,
+                        target=f"bucket/{b.id_str}",
+                        namespace=b.namespace,
+                        details={"private": private},
+                    )
         return self.get(who, b.namespace, b.name)
 
     def move(self, who: Principal | None, src: str, dst: str) -> Bucket:
@@ -325,8 +367,9 @@ class Buckets:
         if not valid_name(d_ns) or not valid_name(d_name):
             raise InvalidRepoName(f"Invalid bucket name {dst}")
         owner = self.accounts.find(d_ns)
-        if owner is None or not who.member_of(d_ns):
+        if owner is None or not role_at_least(who.role_in(d_ns), "write"):
             raise Forbidden(f"You don't have the rights to move a bucket to the namespace {d_ns!r}")
+        who.require(Perm.REPO_WRITE, owner.kind, owner.name)
         with self.db.transaction() as conn:
             other = self._find(conn, d_ns, d_name)
             if other is not None and other.id != b.id:
@@ -342,6 +385,16 @@ class Buckets:
                     last_modified=now(),
                 )
             )
+            # both namespaces' admins see the move
+            for ns in sorted({b.namespace.lower(), owner.name.lower()}):
+                audit.record(
+                    conn,
+                    "bucket.move",
+                    actor=who,
+                    target=f"bucket/{b.id_str}",
+                    namespace=ns,
+                    details={"to": f"{owner.name}/{d_name}"},
+                )
         return self.get(who, owner.name, d_name)
 
     # --- files --------------------------------------------------------------------------------------

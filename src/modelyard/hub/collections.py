@@ -19,8 +19,10 @@ from sqlalchemy import ColumnElement, Connection, false, func, or_, select
 from modelyard.db import Database
 from modelyard.db.schema import collection_items, collections
 from modelyard.errors import BadRequest, Conflict, Forbidden, NotFound, RepoNotFound, Unauthorized
+from modelyard.hub import audit
 from modelyard.hub import buckets as bucket_rules
 from modelyard.hub._time import now
+from modelyard.hub.access import Perm, role_at_least
 from modelyard.hub.accounts import Accounts, Principal
 from modelyard.hub.buckets import Bucket, Buckets
 from modelyard.hub.repos import Repo, Repos, can_read
@@ -110,12 +112,29 @@ def _row(r: Any) -> Collection:
     )
 
 
+def _short(c: Collection) -> str:
+    """The slug without its namespace: a `collection` token scope names the whole slug."""
+    return c.slug.split("/", 1)[1]
+
+
 def can_see(c: Collection, who: Principal | None) -> bool:
-    return not c.private or (who is not None and who.member_of(c.namespace))
+    """Public collections to everyone; private ones to members whose token allows ``collection.read`` on it."""
+    return not c.private or (
+        who is not None
+        and who.member_of(c.namespace)
+        and who.allows(Perm.COLLECTION_READ, "collection", c.namespace, _short(c))
+    )
 
 
 def can_edit(c: Collection, who: Principal | None) -> bool:
-    return who is not None and who.can_write and who.member_of(c.namespace)
+    """Org members with the write or admin role (the user in their own namespace) whose token allows
+    ``collection.write`` on it (collections record no creator: contributors and read members only read them)."""
+    return (
+        who is not None
+        and who.can_write
+        and role_at_least(who.role_in(c.namespace), "write")
+        and who.allows(Perm.COLLECTION_WRITE, "collection", c.namespace, _short(c))
+    )
 
 
 def _object_id() -> str:
@@ -183,6 +202,8 @@ class Collections:
         if who is None:
             raise Unauthorized("You must be authenticated to change a collection")
         if not can_edit(c, who):
+            if who.member_of(c.namespace):
+                who.require(Perm.COLLECTION_WRITE, "collection", c.namespace, _short(c))
             raise Forbidden(f"You don't have write access to collection {c.slug}")
         return c
 
@@ -243,10 +264,11 @@ class Collections:
             raise BadRequest("Invalid 'namespace': a user or organization name")
         ns = namespace or who.account.name
         owner = self.accounts.find(ns)
-        if owner is None or not who.member_of(ns):
+        if owner is None or not role_at_least(who.role_in(ns), "write"):
             raise Forbidden(f"You don't have the rights to create a collection under the namespace {ns!r}")
         if not who.can_write:
             raise Forbidden("This token is read-only: use a token with the 'write' role")
+        who.require(Perm.COLLECTION_WRITE, owner.kind, owner.name)
         ts = now()
         with self.db.transaction() as conn:
             mine = conn.execute(select(collections).where(collections.c.owner_id == owner.id)).all()
@@ -331,6 +353,14 @@ class Collections:
         c = self.get_for_write(slug, who)
         with self.db.transaction() as conn:
             conn.execute(collections.delete().where(collections.c.id == c.id))
+            audit.record(
+                conn,
+                "collection.delete",
+                actor=who,
+                target=f"collection/{c.slug}",
+                namespace=c.namespace,
+                details={"title": c.title, "private": c.private},
+            )
 
     # --- items --------------------------------------------------------------------------------------
     def _resolve(self, who: Principal | None, item_type: str, item_id: str) -> dict[str, Any]:
@@ -490,7 +520,9 @@ class Collections:
         with self.db.read() as conn:
             rows = conn.execute(q.offset(offset).limit(limit + 1)).all()
         out = [_row(r) for r in rows]
-        return out[:limit], len(out) > limit
+        more = len(out) > limit
+        # private ones the SQL let through for members: the token must also allow collection.read on each
+        return [c for c in out[:limit] if can_see(c, who)], more
 
     def of_owner(self, namespace: str, who: Principal | None) -> list[Collection]:
         """An owner's collections that `who` may see, in the owner's order (for the web pages)."""

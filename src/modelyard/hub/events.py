@@ -1,8 +1,9 @@
 """Hub events: what changed in a repo or a discussion, told to a sink after the change is committed.
 
 Repos, Files and Pulls call `EventSink.emit` after their transaction commits (never inside it, so a failed
-commit tells nothing and a slow sink holds no lock). The one sink today is `hub.webhooks.Webhooks`, which queues
-deliveries; `emit` must not raise (the change already happened).
+commit tells nothing and a slow sink holds no lock). The sinks (a `FanOut`) are `hub.webhooks.Webhooks`, which
+queues deliveries, and `hub.pickles.PickleScans`, which queues scans of new pickle files; `emit` must not raise
+(the change already happened).
 
 Scopes (the Hub's `event.scope`): ``repo`` (create, delete, move), ``repo.content`` (a ref moved: commits, merges,
 branches, tags; `refs` says which), ``repo.config`` (visibility or gating), ``discussion`` (create, status or title
@@ -11,6 +12,7 @@ update) and ``discussion.comment`` (create). The domain a webhook filters on is 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -50,6 +52,20 @@ class NoEvents:
 
     def emit(self, event: HubEvent) -> None:
         return None
+
+
+class FanOut:
+    """Tells every sink, in order (webhooks, then pickle scans); one sink failing does not stop the others."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = list(sinks)
+
+    def emit(self, event: HubEvent) -> None:
+        for sink in self.sinks:
+            try:
+                sink.emit(event)
+            except Exception:  # emit must not raise: the change already happened
+                logging.getLogger("modelyard.events").exception("event sink %r failed", sink)
 
 
 def branch_ref(kind: str, name: str) -> str:

@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from modelyard.db import Database
 from modelyard.db.schema import accounts, likes, repos
-from modelyard.errors import Unauthorized
+from modelyard.errors import Forbidden, TokenScope, Unauthorized
 from modelyard.hub._time import now
 from modelyard.hub.accounts import Principal
-from modelyard.hub.repos import Repo, Repos, can_read, row_to_repo
+from modelyard.hub.repos import Repo, Repos, can_discuss, can_read, row_to_repo
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,15 @@ class Likes:
         """Like (or unlike) `repo` as `who`; idempotent. Returns the new like count."""
         if who is None:
             raise Unauthorized("You must be authenticated to like a repository")
+        if not can_discuss(repo, who):  # a social write, like a comment: discussion.write or repo.write
+            if not who.can_write:
+                raise Forbidden(
+                    "This token is read-only: use a token with the 'write' role to like a repository"
+                )
+            raise TokenScope(
+                f"This token ({who.role} token {who.token_name!r}) does not have the 'discussion.write' permission "
+                f"on {repo.type.value} {repo.id_str}"
+            )
         with self.db.transaction() as conn:
             key = (likes.c.account_id == who.account.id) & (likes.c.repo_id == repo.id)
             exists = conn.execute(select(likes.c.repo_id).where(key)).first() is not None

@@ -15,13 +15,13 @@ from typing import Any
 
 from modelyard.db import Database
 from modelyard.errors import BadRequest, Forbidden, Unauthorized
-from modelyard.hub import discussions, revisions
+from modelyard.hub import audit, discussions, revisions
 from modelyard.hub.accounts import Principal
 from modelyard.hub.content import Content
 from modelyard.hub.discussions import Event
 from modelyard.hub.events import HubEvent
 from modelyard.hub.files import Files
-from modelyard.hub.repos import Repo, Repos, can_write
+from modelyard.hub.repos import Repo, Repos, can_discuss, can_write
 from modelyard.hub.search import Query, Search
 from modelyard.types import RepoType
 
@@ -136,8 +136,10 @@ class RepoAdmin:
         with self.db.transaction() as conn:
             discussions.get(conn, repo.id, num)
             author = discussions.comment_author(conn, repo.id, num, comment_id)
-            if author != who.account.name or not who.can_write:
-                raise Forbidden("Only the author can edit a comment, with a write token")
+            if author != who.account.name or not can_discuss(repo, who):
+                raise Forbidden(
+                    "Only the author can edit a comment, with a token that may discuss (write, or discussion.write)"
+                )
             ev = discussions.edit_comment(conn, repo.id, num, comment_id, text)
         self._tell(repo, num, ev)
         return ev
@@ -151,6 +153,14 @@ class RepoAdmin:
         with self.db.transaction() as conn:
             discussions.get(conn, repo.id, num)
             ev = discussions.hide_comment(conn, repo.id, num, comment_id, who.account.name)
+            audit.record(
+                conn,
+                "discussion.hide",
+                actor=who,
+                target=f"{repo.key}/discussions/{num}",
+                namespace=repo.namespace,
+                details={"comment": comment_id},
+            )
         self._tell(repo, num, ev)  # the event carries the erased text only
         return ev
 

@@ -173,13 +173,18 @@ class GateLookup(Protocol):
 
 def can_read(repo: Repo, who: Principal | None) -> bool:
     """Metadata and (ungated) files: public repos to everyone; private ones to members of the namespace (any
-    role) whose token allows ``repo.content.read`` on the repo."""
+    role) whose token allows ``repo.content.read`` on the repo, or ``repo.write`` (writing needs reading: preupload,
+    parents, the repo it just created). The gate of a gated repo (`check_download`) still wants the former."""
     if not repo.private:
         return True
+    kind = repo.type.value
     return (
         who is not None
         and who.member_of(repo.namespace)
-        and who.allows(Perm.REPO_CONTENT_READ, repo.type.value, repo.namespace, repo.name)
+        and (
+            who.allows(Perm.REPO_CONTENT_READ, kind, repo.namespace, repo.name)
+            or who.allows(Perm.REPO_WRITE, kind, repo.namespace, repo.name)
+        )
     )
 
 
@@ -555,14 +560,10 @@ class Repos:
             conn.execute(repo_redirects.delete().where(repo_redirects.c.key_lower == repo.key))
             conn.execute(repo_redirects.insert().values(key_lower=repo.key, repo_id=repo.id))
             moved = self.by_id(conn, repo.id)
-            audit.record(
-                conn,
-                "repo.move",
-                actor=who,
-                target=repo.key,
-                namespace=repo.namespace,
-                details={"to": moved.key},
-            )
+            for ns in sorted({repo.namespace.lower(), moved.namespace.lower()}):  # both namespaces' logs
+                audit.record(
+                    conn, "repo.move", actor=who, target=repo.key, namespace=ns, details={"to": moved.key}
+                )
         self.events.emit(HubEvent("repo", "move", repo, moved_to=moved.id_str))
         return moved
 

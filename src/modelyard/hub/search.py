@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select
 
 from modelyard.db import Database
 from modelyard.db.schema import repo_tags, repos
+from modelyard.hub.access import Perm
 from modelyard.hub.accounts import Principal
 from modelyard.hub.repos import Repo, row_to_repo
 from modelyard.types import RepoType
@@ -71,10 +72,20 @@ def _escape(s: str) -> str:
 
 
 def _visible(repo_type: RepoType, who: Principal | None) -> ColumnElement[bool]:
+    """Public repos, and the private ones of the caller's namespaces that its token may read (``repo.content.read``
+    or ``repo.write`` on the namespace or globally; a fine-grained token scoped to single repos lists only those):
+    the SQL form of hub/repos.py `can_read`."""
     conds: list[ColumnElement[bool]] = [repos.c.private == false()]
     if who is not None:
+        kind = repo_type.value
+        perms = {Perm.REPO_CONTENT_READ, Perm.REPO_WRITE}
         names = [who.account.name.lower()] + [o.name.lower() for o in who.orgs]
-        conds += [_prefix_range(f"{repo_type.value}/{n}/") for n in names]
+        conds += [_prefix_range(f"{kind}/{n}/") for n in names if any(who.allows(p, kind, n) for p in perms)]
+        conds += [
+            repos.c.key_lower == f"{kind}/{s.name}".lower()
+            for s in who.grants.scoped
+            if s.kind == kind and perms & s.perms and who.member_of(s.name.split("/", 1)[0])
+        ]
     return or_(*conds)
 
 

@@ -33,8 +33,9 @@ from sqlalchemy import and_, delete, func, or_, select
 from modelyard.db import Database
 from modelyard.db.schema import webhook_attempts, webhook_deliveries, webhook_watches, webhooks
 from modelyard.errors import BadRequest, Forbidden, NotFound, RepoNotFound, Unauthorized, UserNotFound
-from modelyard.hub import webhook_payload
+from modelyard.hub import audit, webhook_payload
 from modelyard.hub._time import now
+from modelyard.hub.access import Perm
 from modelyard.hub.accounts import Accounts, Principal
 from modelyard.hub.events import HubEvent
 from modelyard.hub.repos import Repo, Repos, can_read
@@ -136,6 +137,13 @@ def _validate_url(url: Any, allow_private: bool = True) -> str:
     return url
 
 
+def _audit_url(url: str) -> str:
+    """The webhook URL for the audit log: no user info, query or fragment (they may hold credentials)."""
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}{parts.path}"
+
+
 def _validate_domains(domains: Any) -> tuple[str, ...]:
     if not isinstance(domains, list) or not domains or any(d not in DOMAINS for d in domains):
         raise BadRequest("'domains' must be a non-empty list of 'repo' and 'discussion'")
@@ -214,7 +222,19 @@ class Webhooks:
                 )
             )
             self._set_watched(conn, webhook_id, items)
-            return self._load(conn, webhook_id)
+            created = self._load(conn, webhook_id)
+            audit.record(
+                conn,
+                "webhook.create",
+                actor=who,
+                target=f"webhook/{webhook_id}",
+                namespace=who.account.name,
+                details={
+                    "url": _audit_url(created.url),
+                    "watched": [f"{w.type}/{w.name}" for w in created.watched],
+                },
+            )
+            return created
 
     def update(self, who: Principal | None, webhook_id: str, body: dict[str, Any]) -> Webhook:
         """Change url, watched, domains, secret. `watched: []` keeps the list (the client always sends it);
@@ -255,6 +275,9 @@ class Webhooks:
             conn.execute(webhook_deliveries.delete().where(webhook_deliveries.c.webhook_id == webhook_id))
             conn.execute(webhook_watches.delete().where(webhook_watches.c.webhook_id == webhook_id))
             conn.execute(webhooks.delete().where(webhooks.c.id == webhook_id))
+            audit.record(
+                conn, "webhook.delete", actor=who, target=f"webhook/{webhook_id}", namespace=who.account.name
+            )
 
     def deliveries(self, who: Principal | None, webhook_id: str, limit: int = LOG_SIZE) -> list[Delivery]:
         """The delivery log, newest first: each event's state and every HTTP attempt."""
@@ -500,16 +523,17 @@ class Webhooks:
         return self.accounts.principal_for(acc, "webhook", "read")
 
     @staticmethod
-    def _authenticated(who: Principal | None) -> Principal:
+    def _authenticated(who: Principal | None, perm: str = Perm.WEBHOOKS_READ) -> Principal:
+        """The caller, with a token allowing `perm` (``user.webhooks.read``/``write``) on its own namespace."""
         if who is None:
             raise Unauthorized("You must be authenticated to manage webhooks")
+        who.require(perm, "user", who.account.name)
         return who
 
     def _writer(self, who: Principal | None) -> Principal:
-        who = self._authenticated(who)
-        if not who.can_write:
+        if who is not None and not who.can_write:
             raise Forbidden("This token is read-only: use a token with the 'write' role to manage webhooks")
-        return who
+        return self._authenticated(who, Perm.WEBHOOKS_WRITE)
 
     def _owned(self, conn: Any, who: Principal, webhook_id: str) -> Webhook:
         row = conn.execute(select(webhooks.c.owner_id).where(webhooks.c.id == webhook_id)).first()

@@ -34,6 +34,8 @@ class EndpointConfig:
     autocast: str | None = None
     graph: bool = True
     request_timeout_s: float = 300.0
+    # load even if a pickle file of the snapshot is scanned unsafe (hub/pickles.py): the deployer's explicit choice
+    allow_unsafe_pickle: bool = False
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -91,6 +93,7 @@ class EndpointConfig:
             "autocast": (str, type(None)),
             "graph": bool,
             "request_timeout_s": (int, float),
+            "allow_unsafe_pickle": bool,
         }
         for key, value in values.items():
             expected = types[key]

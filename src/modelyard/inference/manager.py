@@ -12,7 +12,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,8 +108,11 @@ class EndpointManager:
         default_load_estimate_s: float = 15.0,
         failed_retry_s: float = 30.0,
         state_file: Path | None = None,
+        admit: Callable[[EndpointConfig], None] | None = None,
     ) -> None:
         self.source = source
+        # a blocking check before an endpoint is created or resumed (the hub: pickle scans); raises to refuse
+        self.admit = admit
         self.memory_budget_bytes = memory_budget_bytes
         self.max_loaded = max_loaded
         self.reap_interval_s = reap_interval_s
@@ -158,6 +161,8 @@ class EndpointManager:
         self._ensure_reaper()
         if config.name in self.endpoints:
             raise EndpointExists(f"Endpoint {config.name!r} already exists")
+        if self.admit is not None:
+            await asyncio.to_thread(self.admit, config)
         endpoint = Endpoint(config)
         self.endpoints[config.name] = endpoint
         self._save()
@@ -176,6 +181,8 @@ class EndpointManager:
         self._ensure_reaper()
         endpoint = self.get(name)
         if endpoint.state in (PAUSED, UNLOADED, FAILED):
+            if self.admit is not None:
+                await asyncio.to_thread(self.admit, endpoint.config)
             endpoint.state = UNLOADED
             endpoint.error = None
             self._start_load(endpoint)
@@ -237,6 +244,7 @@ class EndpointManager:
             threads=config.threads,
             autocast=config.autocast,
             graph=config.graph,
+            allow_unsafe_pickle=config.allow_unsafe_pickle,
         )
         worker = WorkerProcess(
             spec,

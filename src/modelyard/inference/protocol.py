@@ -30,3 +30,4 @@ class WorkerSpec:
     autocast: str | None = None  # "bfloat16": run the model under torch.autocast (CPU bf16)
     # run the forward as a frozen TorchScript trace where the runtime can and the trace checks out
     graph: bool = True
+    allow_unsafe_pickle: bool = False  # skip the worker's pickle check (hub/pickles.check_snapshot_dir)

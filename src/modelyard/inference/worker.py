@@ -70,6 +70,10 @@ class Worker:
         torch.set_num_threads(self.spec.threads or os.cpu_count() or 1)
         started = time.monotonic()
         model_dir = self.spec.source.snapshot(self.spec.repo_id, self.spec.revision)
+        if not self.spec.allow_unsafe_pickle:  # nothing of the model is loaded before its pickles are checked
+            from modelyard.hub.pickles import check_snapshot_dir
+
+            check_snapshot_dir(model_dir)
         task = normalize_task(self.spec.task) if self.spec.task else infer_task(model_dir)
         runtime = load_runtime(task, model_dir)
         use_graph = getattr(runtime, "use_graph", None)  # runtimes that can trace their forward

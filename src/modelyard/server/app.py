@@ -21,19 +21,24 @@ from modelyard.config import Settings
 from modelyard.db import migrate
 from modelyard.errors import ConfigError, HubError, RepoNotFound
 from modelyard.server import openapi
+from modelyard.server.api import audit as audit_api
 from modelyard.server.api import buckets as buckets_api
 from modelyard.server.api import collections as collections_api
 from modelyard.server.api import commit as commit_api
 from modelyard.server.api import discussions as discussions_api
+from modelyard.server.api import gating as gating_api
 from modelyard.server.api import health as health_api
 from modelyard.server.api import lfs as lfs_api
+from modelyard.server.api import orgs as orgs_api
 from modelyard.server.api import repo_admin as repo_admin_api
 from modelyard.server.api import repos as repos_api
 from modelyard.server.api import resolve as resolve_api
 from modelyard.server.api import social as social_api
+from modelyard.server.api import tokens as tokens_api
 from modelyard.server.api import tree as tree_api
 from modelyard.server.api import webhooks as webhooks_api
 from modelyard.server.api import xet as xet_api
+from modelyard.server.audit_context import AuditContext
 from modelyard.server.edge import EdgeGuard, read_body
 from modelyard.server.errors import (
     EXCEPTION_HANDLERS,
@@ -42,6 +47,7 @@ from modelyard.server.errors import (
     error_response,
     internal_error,
 )
+from modelyard.server.pickle_worker import PickleWorker
 from modelyard.server.ratelimit import RateLimitMiddleware
 from modelyard.server.routing import NO_NAMESPACE, Router, call
 from modelyard.server.services import Services
@@ -71,8 +77,12 @@ def build_router() -> Router:
         r
     )  # duplicate, lfs-files (+ /duplicate), settings/repositories, comment edit/hide
     xet_api.register(r)
+    gating_api.register(r)  # /api/{type}/{repo}/user-access-request/… (gated repos)
     buckets_api.register(r)  # /api/buckets/…, /buckets/{ns}/{name}/resolve/{path}
     webhooks_api.register(r)  # /api/settings/webhooks…
+    tokens_api.register(r)  # /api/settings/tokens…
+    audit_api.register(r)  # /api/admin/audit-log, /api/organizations/{org}/audit-log
+    orgs_api.register(r)  # /api/organizations/{org}/overview, …/members[/{user}], …/settings
     health_api.register(r)  # GET /health, GET /metrics (aggregates only)
     openapi.register(r)  # GET /openapi.json: describes every route above
     return r
@@ -223,6 +233,8 @@ def create_app(
         app.state.endpoint_manager = build_manager(svc)
         webhook_worker = WebhookWorker(svc.webhooks, settings.webhook_timeout, settings.webhook_poll_interval)
         await webhook_worker.start()  # sends queued webhook deliveries (server/webhook_worker.py)
+        pickle_worker = PickleWorker(svc.pickles)  # scans queued pickle files, those left queued too
+        pickle_worker.start()
         flusher = asyncio.create_task(_flush_downloads(svc))  # download counts, batched off the request path
         hooks = getattr(app.state, "startup_hooks", [])
         for hook in hooks:
@@ -234,6 +246,7 @@ def create_app(
                 await hook(app)
             await app.state.endpoint_manager.aclose()
             await webhook_worker.aclose()
+            await run_in_threadpool(pickle_worker.close)
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
@@ -246,6 +259,7 @@ def create_app(
         # EdgeGuard before any routing (a Mount does not match a path holding a newline): control characters, huge heads
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(AuditContext),  # audit.client_ip: the client address of audit entries
             Middleware(EdgeGuard, max_header_size=settings.max_header_size),
         ],
     )

@@ -4,15 +4,21 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 
-from modelyard.errors import RepoNotFound, Unauthorized
+from modelyard.errors import Forbidden, RepoNotFound, TokenScope, Unauthorized
+from modelyard.hub.access import Perm
+from modelyard.hub.accounts import Principal
+from modelyard.hub.audit import Audit
+from modelyard.hub.repos import account_can_write
 from modelyard.inference.auth import Authorizer
-from modelyard.inference.manager import EndpointManager
+from modelyard.inference.config import EndpointConfig
+from modelyard.inference.manager import Endpoint, EndpointManager
 from modelyard.inference.store_source import StoreSource
 from modelyard.server.inference_app import create_inference_app
 from modelyard.server.services import Services
@@ -32,12 +38,61 @@ def build_manager(svc: Services) -> EndpointManager:
         memory_budget_bytes=s.inference_memory_budget_mb * 1024 * 1024,
         max_loaded=s.inference_max_loaded,
         state_file=data / "endpoints.json",
+        admit=hub_admit(svc),
     )
 
 
-def hub_authorizer(svc: Services, write: bool = False) -> Authorizer:
-    """A token may use an endpoint iff it may read the endpoint's model repo (private repos: 404 otherwise);
-    with `write`, managing it (create, delete, pause, resume, unload) needs write access to the repo."""
+def hub_admit(svc: Services) -> Callable[[EndpointConfig], None]:
+    """Refuse (UnsafePickle, 409) to create or resume an endpoint whose snapshot holds a pickle file scanned unsafe
+    or unscannable, scanning files not scanned yet first; `allow_unsafe_pickle` in the config overrides. The worker
+    checks the files it loads again (hub/pickles.check_snapshot_dir): the revision may move before a reload."""
+
+    def admit(config: EndpointConfig) -> None:
+        if config.allow_unsafe_pickle:
+            return
+        rid = RepoId.parse(config.repo_id)
+        svc.pickles.check_revision(RepoType.MODEL, rid.namespace, rid.name, config.revision)
+
+    return admit
+
+
+def endpoint_rule(svc: Services, who: Principal | None, ns: str, name: str, use: str) -> None:
+    """Who may use the endpoints of model `ns/name` (the endpoint's scope entity is its model: a token's
+    ``endpoint`` or ``model`` entity of that name, or the namespace, or global):
+
+    - the account must see the repo (a private one it cannot see is 404), whatever the token;
+    - ``use="view"`` (info, health, listing): ``inference.endpoints.infer.write`` or ``inference.endpoints.write``;
+    - ``use="call"`` (predict, chat, embeddings): ``inference.endpoints.infer.write``; read and write tokens may
+      view and call; a fine-grained one needs no ``repo.content.read`` for it;
+    - ``use="manage"`` (create, delete, pause, resume, unload): write access to the repo (the account's right) and
+      ``inference.endpoints.write``.
+    """
+    manage = use == "manage"
+    account = replace(who, role="write") if who is not None and who.role != "write" else who
+    repo = svc.repos.get(RepoType.MODEL, ns, name, account)  # the account's right (404); the token is next
+    svc.repos.check_download(repo, who)  # an endpoint serves the model's files: a gated model's gate applies
+    if who is None:
+        if manage:
+            raise Unauthorized("You must be authenticated to manage an endpoint")
+        return
+    if manage and not account_can_write(repo, who):
+        raise Forbidden(f"You don't have write access to model {repo.id_str}")
+    if not manage and who.role == "read":
+        return
+
+    def allows(perm: str) -> bool:
+        return who.allows(perm, "endpoint", ns, name) or who.allows(perm, "model", ns, name)
+
+    perm = Perm.ENDPOINTS_WRITE if manage else Perm.ENDPOINTS_INFER
+    if not (allows(perm) or (use == "view" and allows(Perm.ENDPOINTS_WRITE))):
+        raise TokenScope(
+            f"This token ({who.role} token {who.token_name!r}) does not have the {perm!r} permission on the "
+            f"endpoints of model {repo.id_str}"
+        )
+
+
+def hub_authorizer(svc: Services, use: str = "view") -> Authorizer:
+    """Viewing an endpoint, calling it (`use="call"`) or managing it (`use="manage"`): `endpoint_rule`."""
 
     def check(token: str | None, repo_id: str) -> None:
         who = svc.accounts.authenticate(token)
@@ -45,10 +100,7 @@ def hub_authorizer(svc: Services, write: bool = False) -> Authorizer:
             rid = RepoId.parse(repo_id)
         except ValueError:
             raise RepoNotFound(f"Repository {repo_id} not found") from None
-        if write:
-            svc.repos.get_for_write(RepoType.MODEL, rid.namespace, rid.name, who)
-        else:
-            svc.repos.get(RepoType.MODEL, rid.namespace, rid.name, who)
+        endpoint_rule(svc, who, rid.namespace, rid.name, use)
 
     async def authorize(token: str | None, repo_id: str) -> None:
         await run_in_threadpool(check, token, repo_id)
@@ -57,23 +109,47 @@ def hub_authorizer(svc: Services, write: bool = False) -> Authorizer:
 
 
 def hub_is_admin(svc: Services) -> Callable[[str | None], Awaitable[bool]]:
-    """Admin accounts (`modelyard users create NAME --admin`) see every endpoint in listings and metrics."""
+    """Admin accounts (`modelyard users create NAME --admin`) see every endpoint in listings and metrics. An
+    unknown, expired or revoked token is 401 there too (Unauthorized), as on every hub route."""
 
     async def is_admin(token: str | None) -> bool:
         if not token:
             return False
-        try:
-            who = await run_in_threadpool(svc.accounts.authenticate, token)
-        except Unauthorized:
-            return False
+        who = await run_in_threadpool(svc.accounts.authenticate, token)
         return who is not None and who.is_admin
 
     return is_admin
+
+
+def hub_audit(svc: Services) -> Callable[[str, str | None, Endpoint], Awaitable[None]]:
+    """Endpoints live outside the database: their create/delete is recorded in a short transaction right after."""
+    log = Audit(svc.db)
+
+    def write(action: str, token: str | None, endpoint: Endpoint) -> None:
+        who = svc.accounts.authenticate(token)
+        rid = RepoId.parse(endpoint.config.repo_id)
+        log.record(
+            action,
+            actor=who,
+            target=f"endpoint/{endpoint.name}",
+            namespace=rid.namespace,
+            details={"repo": f"model/{rid.namespace}/{rid.name}", "task": endpoint.config.task},
+        )
+
+    async def on_change(action: str, token: str | None, endpoint: Endpoint) -> None:
+        await run_in_threadpool(write, action, token, endpoint)
+
+    return on_change
 
 
 def endpoints_app(state: Any) -> Starlette:
     """The `/endpoints` sub-app over the manager the lifespan created (`state.endpoint_manager`)."""
     svc = state.services
     return create_inference_app(
-        state.endpoint_manager, hub_authorizer(svc), hub_authorizer(svc, write=True), hub_is_admin(svc)
+        state.endpoint_manager,
+        hub_authorizer(svc),
+        hub_authorizer(svc, "manage"),
+        hub_is_admin(svc),
+        hub_audit(svc),
+        hub_authorizer(svc, "call"),
     )

@@ -57,6 +57,8 @@ log = logging.getLogger("modelyard.inference")
 
 Authorize = Callable[[str | None, str], Awaitable[None]]
 IsAdmin = Callable[[str | None], Awaitable[bool]]
+# (action, token, endpoint) after an endpoint was created or deleted: the hub's audit log
+OnChange = Callable[[str, str | None, Endpoint], Awaitable[None]]
 
 MAX_BODY_BYTES = 20 * 1024 * 1024
 MAX_HEADER_BYTES = 64 * 1024  # request line and headers (431 past it); control characters in paths are 400
@@ -90,8 +92,12 @@ class InferenceFront:
         authorize: Authorize,
         manage: Authorize | None = None,
         is_admin: IsAdmin | None = None,
+        on_change: OnChange | None = None,
+        invoke: Authorize | None = None,
     ) -> None:
         self.manager = manager
+        self.invoke = invoke  # extra check for calling an endpoint (the hub: inference.endpoints.infer.write)
+        self.on_change = on_change  # told after an endpoint was created or deleted
         self.authorize = authorize
         self.manage = manage  # extra check for create/delete/pause/resume/unload (the hub: write access)
         self.is_admin = is_admin  # who sees every endpoint in listings and metrics (the hub: admin accounts)
@@ -110,6 +116,13 @@ class InferenceFront:
         if len(self._auth_ok) > 10_000:
             self._auth_ok.clear()
         self._auth_ok[key] = now + AUTH_CACHE_SECONDS
+
+    async def _callable(self, request: Request) -> Endpoint:
+        """The endpoint if the caller may call it: `_endpoint`, then the `invoke` check (not cached)."""
+        endpoint = await self._endpoint(request)
+        if self.invoke is not None:
+            await self.invoke(bearer_token(request), endpoint.config.repo_id)
+        return endpoint
 
     async def _endpoint(self, request: Request) -> Endpoint:
         """The endpoint if the caller may read its repo. An endpoint of a repo the caller cannot see answers
@@ -162,7 +175,7 @@ class InferenceFront:
 
     # -------------------------------------------------------------------------------------- inference
     async def predict(self, request: Request) -> Response:
-        endpoint = await self._endpoint(request)
+        endpoint = await self._callable(request)
         body = await self._body(request)
         wait = self._wait_for_model(request, body)
         task = await self._ready(endpoint, wait)
@@ -196,7 +209,7 @@ class InferenceFront:
         )
 
     async def chat(self, request: Request) -> Response:
-        endpoint = await self._endpoint(request)
+        endpoint = await self._callable(request)
         body = await self._body(request)
         parsed, model, include_usage = parse_chat_request(body)
         wait = self._wait_for_model(request, body)
@@ -219,7 +232,7 @@ class InferenceFront:
         )
 
     async def embeddings(self, request: Request) -> Response:
-        endpoint = await self._endpoint(request)
+        endpoint = await self._callable(request)
         body = await self._body(request)
         parsed, fmt, model = parse_embeddings_request(body)
         wait = self._wait_for_model(request, body)
@@ -295,6 +308,8 @@ class InferenceFront:
         if self.manage is not None:
             await self.manage(bearer_token(request), config.repo_id)
         endpoint = await self.manager.create(config, load=bool(load))
+        if self.on_change is not None:
+            await self.on_change("endpoint.create", bearer_token(request), endpoint)
         return json_response(endpoint.to_dict(), status=201)
 
     async def get_endpoint(self, request: Request) -> Response:
@@ -310,6 +325,8 @@ class InferenceFront:
     async def delete_endpoint(self, request: Request) -> Response:
         endpoint = await self._managed_endpoint(request)
         await self.manager.delete(endpoint.name)
+        if self.on_change is not None:
+            await self.on_change("endpoint.delete", bearer_token(request), endpoint)
         return json_response({"deleted": endpoint.name})
 
     async def action(self, request: Request) -> Response:
@@ -363,13 +380,17 @@ def create_inference_app(
     authorize: Authorize,
     manage: Authorize | None = None,
     is_admin: IsAdmin | None = None,
+    on_change: OnChange | None = None,
+    invoke: Authorize | None = None,
 ) -> Starlette:
     """The ASGI app for inference endpoints. The caller owns ``manager`` and must ``await manager.aclose()``
     at shutdown (a mounted sub-app's lifespan does not run). ``authorize`` gates every use of an endpoint;
     ``manage``, when given, additionally gates creating, deleting, pausing, resuming and unloading one;
     ``is_admin(token)`` says who sees every endpoint in ``/-/metrics`` and the listing (others: the endpoints
-    whose repo they may read). Errors are answered by the shared handlers of server/errors.py."""
-    front = InferenceFront(manager, authorize, manage, is_admin)
+    whose repo they may read); ``on_change`` is told of each endpoint created or deleted (the hub's audit log);
+    ``invoke``, when given, additionally gates calling one (predict, chat, embeddings).
+    Errors are answered by the shared handlers of server/errors.py."""
+    front = InferenceFront(manager, authorize, manage, is_admin, on_change, invoke)
 
     routes = [
         Route("/-/api/endpoints", front.list_endpoints, methods=["GET"]),
@@ -454,6 +475,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_false",
         help="keep the eager forward (default: a frozen TorchScript trace where it gives the same answers)",
     )
+    p.add_argument(
+        "--allow-unsafe-pickle",
+        action="store_true",
+        help="load the model even if a pickle file in it imports something dangerous (hub/pickles.py)",
+    )
     p.add_argument("--memory-budget-mb", type=float, default=None)
     p.add_argument("--max-loaded", type=int, default=None)
     p.add_argument("--log-level", default="warning")
@@ -477,6 +503,7 @@ def build_from_args(args: argparse.Namespace) -> tuple[EndpointManager, Authoriz
         "autocast": args.autocast,
         "graph": args.graph,
         "revision": args.revision,
+        "allow_unsafe_pickle": args.allow_unsafe_pickle,
     }
     if args.hub:
         source = HubSource(args.hub, token=args.hub_token)

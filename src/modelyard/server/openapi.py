@@ -216,6 +216,13 @@ def _components() -> dict[str, Any]:
                             "type": "array",
                             "items": _obj({"rfilename": STR}, ("rfilename",)),
                         },
+                        "securityRepoStatus": _obj(  # with securityStatus=true (hub/pickles.py)
+                            {
+                                "scansDone": BOOL,
+                                "filesWithIssues": {"type": "array", "items": {"type": "object"}},
+                            },
+                            ("scansDone", "filesWithIssues"),
+                        ),
                     },
                     ("_id", "id"),
                 ),
@@ -230,6 +237,14 @@ def _components() -> dict[str, Any]:
                     "lfs": lfs_info,
                     "xetHash": STR,
                     "lastCommit": {"type": ["object", "null"]},
+                    "securityFileStatus": _obj(  # with expand (hub/pickles.py)
+                        {
+                            "status": STR,
+                            "avScan": {"type": "object"},
+                            "pickleImportScan": {"type": ["object", "null"]},
+                        },
+                        ("status", "avScan", "pickleImportScan"),
+                    ),
                 },
                 ("type", "oid", "path", "size"),
             ),
@@ -479,7 +494,11 @@ def _operations() -> dict[str, dict[str, Operation]]:
         repo + "/auth-check/write",
         op("200 if the caller may write the repo", "repos", REPO_PARAMS, auth_ok),
     )
-    info_query = [_query("expand", {"type": "array", "items": STR}), _query("blobs", FLAG)]
+    info_query = [
+        _query("expand", {"type": "array", "items": STR}),
+        _query("blobs", FLAG),
+        _query("securityStatus", FLAG, "adds securityRepoStatus (pickle scans)"),
+    ]
     add("GET", repo, op("Repo info at main", "repos", [*REPO_PARAMS, *info_query], _ok(_s("RepoInfo"))))
     add(
         "GET",
@@ -490,7 +509,7 @@ def _operations() -> dict[str, dict[str, Operation]]:
     # tree, refs, history
     tree_query = [
         _query("recursive", FLAG),
-        _query("expand", FLAG, "adds lastCommit (pages of 50)"),
+        _query("expand", FLAG, "adds lastCommit and securityFileStatus (pages of 50)"),
         _query("limit", {"type": "integer", "minimum": 1}),
         _query("cursor", {"type": "integer", "minimum": 0}),
     ]
@@ -953,6 +972,10 @@ def _operations() -> dict[str, dict[str, Operation]]:
     _repo_admin_operations(add, repo)
     _bucket_operations(add)
     _webhook_operations(add)
+    _token_operations(add)
+    _audit_operations(add)
+    _gating_operations(add, repo)
+    _org_operations(add)
     add(
         "GET",
         "/health",
@@ -1436,6 +1459,292 @@ def _webhook_operations(add: Any) -> None:
             [p_id, _query("limit", INT, "most deliveries returned, 1..1100")],
             _ok({"type": "array", "items": delivery}),
             **kw,
+        ),
+    )
+
+
+def _org_operations(add: Any) -> None:
+    """server/api/orgs.py: the Hub's org overview and members; ModelYard's own member and settings management."""
+    base = "/api/organizations/{org}"
+    p_org = _path_param("org", SEGMENT, "Organisation name")
+    p_user = _path_param("user", SEGMENT, "A member's user name")
+    role = {"type": "string", "enum": ["read", "contributor", "write", "admin"]}
+    member = _obj(
+        {"user": STR, "fullname": STR, "avatarUrl": STR, "type": STR, "isPro": BOOL, "role": role},
+        ("user", "fullname"),
+    )
+    overview = _obj(
+        {
+            "name": STR,
+            "fullname": STR,
+            "avatarUrl": STR,
+            "details": STR,
+            "isVerified": BOOL,
+            "isFollowing": BOOL,
+            "type": STR,
+            "numUsers": INT,
+            "numModels": INT,
+            "numDatasets": INT,
+            "numSpaces": INT,
+            "numFollowers": INT,
+            "numPapers": INT,
+        },
+        ("name", "fullname"),
+    )
+    settings = _obj({"defaultRepoVisibility": {"type": "string", "enum": ["private", "public"]}})
+    kw: dict[str, Any] = {"repo_scoped": False}
+    admin: dict[str, Any] = {"repo_scoped": False, "auth": "required"}
+    add(
+        "GET",
+        base + "/overview",
+        op(
+            "An organisation's overview (repo counts the caller may see)",
+            "orgs",
+            [p_org],
+            _ok(overview),
+            **kw,
+        ),
+    )
+    paging = [
+        _query("limit", INT, "members per page, 1..1000 (default 500)"),
+        _query("cursor", INT, "from the Link: rel=next header"),
+    ]
+    add(
+        "GET",
+        base + "/members",
+        op(
+            "The members, by name; `role` only for members and site admins (token org.read)",
+            "orgs",
+            [p_org, *paging],
+            _ok({"type": "array", "items": member}, headers={"Link": {"schema": STR}}),
+            **kw,
+        ),
+    )
+    add(
+        "POST",
+        base + "/members",
+        op(
+            "Add a member with a role (org admins; token org.write)",
+            "orgs",
+            [p_org],
+            _ok(member),
+            _json_body(_obj({"user": STR, "role": role}, ("user", "role"))),
+            errors=("409",),
+            **admin,
+        ),
+    )
+    add(
+        "PUT",
+        base + "/members/{user}",
+        op(
+            "Change a member's role (org admins; the last admin stays: 409)",
+            "orgs",
+            [p_org, p_user],
+            _ok(member),
+            _json_body(_obj({"role": role}, ("role",))),
+            errors=("409",),
+            **admin,
+        ),
+    )
+    add(
+        "DELETE",
+        base + "/members/{user}",
+        op(
+            "Remove a member (org admins; the last admin stays: 409)",
+            "orgs",
+            [p_org, p_user],
+            _ok(_obj({})),
+            errors=("409",),
+            **admin,
+        ),
+    )
+    add(
+        "GET",
+        base + "/settings",
+        op("The org's settings (members; token org.read)", "orgs", [p_org], _ok(settings), **admin),
+    )
+    add(
+        "PUT",
+        base + "/settings",
+        op(
+            "Change the org's settings (org admins; token org.write)",
+            "orgs",
+            [p_org],
+            _ok(settings),
+            _json_body(_obj(settings["properties"], ("defaultRepoVisibility",))),
+            **admin,
+        ),
+    )
+
+
+def _audit_operations(add: Any) -> None:
+    """server/api/audit.py: the audit log, newest first (ModelYard's own)."""
+    entry = _obj(
+        {
+            "id": INT,
+            "time": STR,
+            "actor": STR,
+            "tokenName": NULLABLE_STR,
+            "action": STR,
+            "target": STR,
+            "namespace": NULLABLE_STR,
+            "details": {"type": "object"},
+            "ip": NULLABLE_STR,
+        },
+        ("id", "time", "actor", "action", "target"),
+    )
+    params = [
+        _query("action", STR, "an action (repo.delete), or a prefix (repo.*)"),
+        _query("actor", STR, "the account name of the actor"),
+        _query("since", STR, "entries at or after this ISO 8601 time"),
+        _query("limit", INT, "entries per page, 1..1000 (default 100)"),
+        _query("cursor", INT, "from the Link: rel=next header"),
+    ]
+    ok = _ok({"type": "array", "items": entry}, headers={"Link": {"schema": STR}})
+    kw: dict[str, Any] = {"repo_scoped": False, "auth": "required"}
+    add(
+        "GET",
+        "/api/admin/audit-log",
+        op("Every audit entry (site admins; token needs org.read)", "audit", params, ok, **kw),
+    )
+    p_org = _path_param("org", SEGMENT, "Organisation name")
+    add(
+        "GET",
+        "/api/organizations/{org}/audit-log",
+        op("The org's audit entries (org admins; token needs org.read)", "audit", [p_org, *params], ok, **kw),
+    )
+
+
+def _gating_operations(add: Any, repo: str) -> None:
+    """server/api/gating.py: access requests of gated repos (hub-protocol-2.md §4)."""
+    base = repo + "/user-access-request"
+    request = _obj(
+        {
+            "requestId": STR,
+            "status": {"type": "string", "enum": ["pending", "accepted", "rejected"]},
+            "timestamp": STR,
+            "updatedAt": STR,
+            "fields": {"type": "object"},
+            "user": _obj({"user": STR, "fullname": STR, "type": STR}),
+            "handledBy": NULLABLE_STR,
+            "rejectionReason": STR,
+        },
+        ("requestId", "status", "timestamp"),
+    )
+    p_status = _path_param(
+        "status", {"type": "string", "enum": ["pending", "accepted", "rejected"]}, "Requests with this status"
+    )
+    kw: dict[str, Any] = {"auth": "required"}
+    add(
+        "GET",
+        base + "/{status}",
+        op(
+            "Access requests of a gated repo (write access; token with repo.access.read), oldest first",
+            "gating",
+            [*REPO_PARAMS, p_status, _query("cursor", INT, "from the Link: rel=next header")],
+            _ok({"type": "array", "items": request}, headers={"Link": {"schema": STR}}),
+            **kw,
+        ),
+    )
+    handle = _obj(
+        {
+            "user": STR,
+            "requestId": STR,
+            "status": {"type": "string", "enum": ["pending", "accepted", "rejected"]},
+            "rejectionReason": STR,
+        },
+        ("status",),
+    )
+    add(
+        "POST",
+        base + "/handle",
+        op(
+            "Accept, reject or cancel (back to pending) a request, by user or requestId (write access)",
+            "gating",
+            REPO_PARAMS,
+            _ok(request),
+            _json_body(handle),
+            **kw,
+        ),
+    )
+    add(
+        "POST",
+        base + "/grant",
+        op(
+            "Give a user access (write access); 400 if the repo is not gated or the user has access",
+            "gating",
+            REPO_PARAMS,
+            _ok(request),
+            _json_body(_obj({"user": STR}, ("user",))),
+            **kw,
+        ),
+    )
+    add(
+        "POST",
+        base + "/request",
+        op(
+            "Ask for access with the answers to the card's extra_gated_fields (ModelYard's own)",
+            "gating",
+            REPO_PARAMS,
+            _ok(request),
+            _json_body(_obj({"fields": {"type": "object"}})),
+            **kw,
+        ),
+    )
+
+
+def _token_operations(add: Any) -> None:
+    """server/api/tokens.py: the caller's access tokens (ModelYard's own; a write-role token only)."""
+    base = "/api/settings/tokens"
+    perms = {"type": "array", "items": STR}
+    entity = _obj({"type": STR, "name": STR}, ("type", "name"))
+    fine = _obj(
+        {
+            "canReadGatedRepos": BOOL,
+            "global": perms,
+            "scoped": {"type": "array", "items": _obj({"entity": entity, "permissions": perms})},
+        }
+    )
+    role = {"type": "string", "enum": ["read", "write", "fineGrained"]}
+    info_props: dict[str, Schema] = {
+        "displayName": STR,
+        "role": role,
+        "createdAt": STR,
+        "expiresAt": NULLABLE_STR,
+        "fineGrained": fine,
+    }
+    info = _obj(info_props, ("displayName", "role", "createdAt"))
+    kw: dict[str, Any] = {"repo_scoped": False, "auth": "required"}
+    add(
+        "GET",
+        base,
+        op(
+            "The caller's tokens, never their values",
+            "tokens",
+            [],
+            _ok({"type": "array", "items": info}),
+            **kw,
+        ),
+    )
+    add(
+        "POST",
+        base,
+        op(
+            "Create a token (read, write or fineGrained, optional expiresAt); its value is shown once",
+            "tokens",
+            [],
+            _ok(_obj({"token": STR, **info_props}, ("token", "displayName", "role"))),
+            _json_body(_obj({"name": STR, "role": role, "fineGrained": fine, "expiresAt": STR}, ("name",))),
+            errors=("409",),
+            **kw,
+        ),
+    )
+    p_name = _path_param("name", SEGMENT, "The token's name")
+    add(
+        "DELETE",
+        base + "/{name}",
+        op(
+            "Revoke a token (its web sessions end too)", "tokens", [p_name], _ok(_obj({"revoked": STR})), **kw
         ),
     )
 

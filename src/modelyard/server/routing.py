@@ -26,6 +26,7 @@ TYPES = r"(?P<type>models|datasets|spaces)"
 _REPO_ACTIONS = (
     "revision|tree|treesize|paths-info|refs|commits|commit|compare|branch|tag|super-squash|lfs-files|discussions"
     "|like|likers|settings|auth-check|xet-read-token|xet-write-token|preupload|resolve|parquet|scan|access-requests"
+    "|user-access-request"
 )
 NO_NAMESPACE = re.compile(
     rf"^/api/{TYPES}/[^/]+(?:/(?:{_REPO_ACTIONS})(?:/.*)?)?/?$"

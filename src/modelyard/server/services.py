@@ -12,8 +12,11 @@ from modelyard.errors import GatedRepo, RepoNotFound
 from modelyard.hub.accounts import Accounts, Principal
 from modelyard.hub.buckets import SCOPE_PREFIX, Buckets
 from modelyard.hub.content import Content
+from modelyard.hub.events import FanOut
 from modelyard.hub.files import Files
+from modelyard.hub.gating import Gating
 from modelyard.hub.lfs import Lfs
+from modelyard.hub.pickles import PickleScans
 from modelyard.hub.pulls import Pulls
 from modelyard.hub.repos import Repos
 from modelyard.hub.search import Search
@@ -35,6 +38,7 @@ class RepoBinding:
     def __init__(self) -> None:
         self.files: Files | None = None
         self.buckets: Buckets | None = None
+        self.gating: Gating | None = None
 
     def holds(self, claims: Claims, sha256: str) -> bool:
         if claims.repo_key.startswith(SCOPE_PREFIX):  # a bucket's token: the bucket id space, never a repo's
@@ -47,6 +51,8 @@ class RepoBinding:
             self.files is not None
             and claims.repo_id is not None
             and self.files.holds(claims.repo_id, sha256, claims.issued_at)
+            # a gated repo: the token's user must have access now (a token of no user, or older than the gate: no)
+            and (self.gating is None or self.gating.token_passes(claims.repo_id, claims.user_id))
         )
 
     def record(self, claims: Claims, files: Sequence[tuple[str, int]]) -> None:
@@ -72,6 +78,8 @@ class Services:
     content: Content  # the only way to read file bytes: whole blob or Xet reconstruction
     buckets: Buckets  # non-versioned storage (hub/buckets.py); its Xet tokens are a scope of their own
     webhooks: Webhooks  # subscriptions and the delivery queue (server/webhook_worker.py sends)
+    pickles: PickleScans  # pickle scan verdicts and queue (server/pickle_worker.py scans)
+    gating: Gating  # access requests of gated repos (hub/gating.py); also `repos.gates`
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -86,14 +94,19 @@ class Services:
             settings.webhook_retry_base,
             settings.webhook_allow_private,
         )
-        repos = Repos(db, store, accounts, events=webhooks)  # webhooks hear of every committed change
+        events = FanOut(webhooks)  # webhooks hear of every committed change; pickle scans join below
+        repos = Repos(db, store, accounts, events=events)
         repos.public_url = settings.public_url.rstrip("/")
+        repos.gates = gating = Gating(db, repos, accounts)  # accepted access requests open gated repos
         secret = settings.resolved_secret()
         binding = RepoBinding()
         xet = XetService(db, store, secret, binding=binding)
         content = Content(store, xet)
+        pickles = PickleScans(db, content)
+        events.sinks.append(pickles)  # a commit queues scans of its new pickle files
         files = Files(db, store, repos, content)
         binding.files = files
+        binding.gating = gating
 
         def repo_holds(who: Principal | None, rtype: RepoType, ns: str, name: str, sha256: str) -> bool:
             try:
@@ -124,6 +137,8 @@ class Services:
             content,
             buckets=buckets,
             webhooks=webhooks,
+            pickles=pickles,
+            gating=gating,
         )
 
     def close(self) -> None:

@@ -28,10 +28,16 @@ def xet_token_payload(cas_url: str, token: str, exp: int) -> tuple[dict[str, obj
 
 
 def xet_token_response(
-    service: XetService, repo_key: str, scope: Scope, cas_url: str, repo_id: int | None = None
+    service: XetService,
+    repo_key: str,
+    scope: Scope,
+    cas_url: str,
+    repo_id: int | None = None,
+    user_id: int | None = None,
 ) -> JSONResponse:
-    """Issue a token for an already-authorised caller and build the 200 response (``repo_id`` binds it)."""
-    token, exp = service.issue_token(repo_key, scope, repo_id)
+    """Issue a token for an already-authorised caller and build the 200 response (``repo_id`` binds it, ``user_id``
+    is the caller: a gated repo's reconstructions check that user's access at each read)."""
+    token, exp = service.issue_token(repo_key, scope, repo_id, user_id)
     body, headers = xet_token_payload(cas_url, token, exp)
     return JSONResponse(body, headers=headers)
 

@@ -1,7 +1,7 @@
 """CAS access tokens and signed xorb-fetch URLs (HMAC-SHA256 over a server secret).
 
 A token is ``xet1.<payload>.<sig>`` where payload is base64url JSON ``{"r": repo_key, "s": scope, "e": exp,
-"t": issued_at}`` plus ``"i": repo_id`` when the hub issued it. Content binding uses the id (a key can be renamed
+"t": issued_at}`` plus ``"i": repo_id`` when the hub issued it and ``"u": user_id`` when a user asked for it. Content binding uses the id (a key can be renamed
 and reused) together with ``t`` (a repo created after the token was issued is another repo, even if a database
 reused the id). The client treats it as opaque; it only sends it back as ``Authorization: Bearer``.
 
@@ -32,6 +32,7 @@ class Claims:
     exp: int
     repo_id: int | None = None
     issued_at: int = 0  # unix seconds: a repo created after this is not the one the token was issued for
+    user_id: int | None = None  # the user it was issued to: gated repos check its access at each read
 
 
 def _b64(data: bytes) -> str:
@@ -52,12 +53,16 @@ class Signer:
         self._url_key = hmac.new(raw, b"modelyard-xet-url", hashlib.sha256).digest()
         self._grant_key = hmac.new(raw, b"modelyard-xet-grant", hashlib.sha256).digest()
 
-    def issue(self, repo_key: str, scope: Scope, ttl_s: int, repo_id: int | None = None) -> tuple[str, int]:
+    def issue(
+        self, repo_key: str, scope: Scope, ttl_s: int, repo_id: int | None = None, user_id: int | None = None
+    ) -> tuple[str, int]:
         issued = int(time.time())
         exp = issued + ttl_s
         claims: dict[str, object] = {"r": repo_key, "s": scope, "e": exp, "t": issued}
         if repo_id is not None:
             claims["i"] = repo_id
+        if user_id is not None:
+            claims["u"] = user_id
         payload = _b64(json.dumps(claims, separators=(",", ":")).encode())
         sig = _b64(hmac.new(self._token_key, f"{_PREFIX}.{payload}".encode(), hashlib.sha256).digest())
         return f"{_PREFIX}.{payload}.{sig}", exp
@@ -71,13 +76,14 @@ class Signer:
             raise XetTokenError("invalid Xet token signature")
         try:
             data = json.loads(_unb64(parts[1]))
-            rid = data.get("i")
+            rid, uid = data.get("i"), data.get("u")
             claims = Claims(
                 str(data["r"]),
                 data["s"],
                 int(data["e"]),
                 None if rid is None else int(rid),
                 int(data.get("t", 0)),
+                None if uid is None else int(uid),
             )
         except (ValueError, KeyError, TypeError, AttributeError):
             raise XetTokenError("malformed Xet token payload") from None

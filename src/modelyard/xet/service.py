@@ -173,9 +173,12 @@ class XetService:
         self._meta_lock = threading.Lock()
 
     # ---- tokens ------------------------------------------------------------------------------------
-    def issue_token(self, repo_key: str, scope: Scope, repo_id: int | None = None) -> tuple[str, int]:
-        """A CAS access token for one repo (``repo_id`` is its stable id) and its expiry (unix seconds)."""
-        return self.signer.issue(repo_key, scope, self.token_ttl_s, repo_id)
+    def issue_token(
+        self, repo_key: str, scope: Scope, repo_id: int | None = None, user_id: int | None = None
+    ) -> tuple[str, int]:
+        """A CAS access token for one repo (``repo_id`` is its stable id), issued to ``user_id`` (the binding checks
+        a gated repo's access with it at each read), and its expiry (unix seconds)."""
+        return self.signer.issue(repo_key, scope, self.token_ttl_s, repo_id, user_id)
 
     def verify_token(self, token: str, need: Scope) -> Claims:
         return self.signer.verify(token, need)

@@ -7,10 +7,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from modelyard.errors import BadRequest, Forbidden, NotFound, TokenScope, Unauthorized
 from modelyard.hub._time import iso
+from modelyard.hub.accounts import Principal
 from modelyard.hub.discussions import Discussion, Event
-from modelyard.hub.repos import Repo, can_write
+from modelyard.hub.repos import Repo, can_discuss, can_manage
 from modelyard.server.api._common import get_repo, json_response, principal, services, sync_json_body
 from modelyard.server.routing import REPO, TYPES, Router
 
@@ -57,6 +58,21 @@ def _who(request: Request) -> Any:
     return who
 
 
+def require_discuss(repo: Repo, who: Principal) -> None:
+    """Opening, commenting (and, for their author, retitling or closing) needs a token that may discuss
+    (hub/repos.py `can_discuss`: not a read token; fine-grained: ``discussion.write`` or ``repo.write``)."""
+    if can_discuss(repo, who):
+        return
+    if not who.can_write:
+        raise Forbidden(
+            "This token is read-only: use a token with the 'write' role to take part in discussions"
+        )
+    raise TokenScope(
+        f"This token ({who.role} token {who.token_name!r}) does not have the 'discussion.write' permission on "
+        f"{repo.type.value} {repo.id_str}"
+    )
+
+
 def listing(request: Request, type: str, ns: str, name: str) -> Response:
     svc = services(request)
     repo = get_repo(request, type, ns, name)
@@ -92,6 +108,7 @@ def create(request: Request, type: str, ns: str, name: str) -> Response:
     svc = services(request)
     repo = get_repo(request, type, ns, name)
     who = _who(request)
+    require_discuss(repo, who)
     body = sync_json_body(request)
     if not isinstance(body, dict):
         raise BadRequest("Body must be a JSON object")
@@ -125,10 +142,13 @@ def action(request: Request, type: str, ns: str, name: str, num: str, action: st
     body = body if isinstance(body, dict) else {}
     d = svc.pulls.discussion(repo, _num(num))
     if action == "comment":
+        require_discuss(repo, who)
         ev = svc.pulls.discussion_comment(who, repo, d.num, str(body.get("comment") or ""))
         return json_response({"newMessage": _event(ev)})
-    if not can_write(repo, who) and who.account.name != d.author:
-        raise Forbidden("Only the author or a maintainer can change this discussion")
+    if not can_manage(repo, who):
+        if who.account.name != d.author:
+            raise Forbidden("Only the author or a maintainer can change this discussion")
+        require_discuss(repo, who)
     if action == "title":
         ev = svc.pulls.discussion_title(who, repo, d.num, str(body.get("title") or ""))
         return json_response({"newTitle": _event(ev)})
@@ -138,7 +158,7 @@ def action(request: Request, type: str, ns: str, name: str, num: str, action: st
             raise BadRequest("status must be 'open' or 'closed'")
         ev = svc.pulls.discussion_status(who, repo, d.num, status, body.get("comment"))
         return json_response({"newStatus": _event(ev)})
-    if not can_write(repo, who):
+    if not can_manage(repo, who):
         raise Forbidden("Only maintainers can merge pull requests")
     svc.pulls.merge_pr(who, repo, d.num, body.get("comment"))
     return json_response({})

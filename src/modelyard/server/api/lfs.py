@@ -38,6 +38,8 @@ def batch(request: Request, ns: str, name: str, prefix: str | None = None) -> Re
     if not isinstance(body, dict):
         raise BadPayload("LFS batch body must be a JSON object")
     who = principal(request)
+    if body.get("operation") == "download":  # download actions hand out file bytes: the gate of a gated repo
+        svc.repos.check_download(repo, who)
     result = svc.lfs.batch(who, repo, body, base_url(request), request.headers.get("authorization"))
     transfers = body.get("transfers")
     if body.get("operation") == "upload" and isinstance(transfers, list) and "xet" in transfers:
@@ -66,7 +68,8 @@ def _xet_transfer(
         if not actions or "upload" not in actions:
             continue
         if headers is None:
-            token, exp = svc.xet.issue_token(repo.key, "write", repo.id)
+            who = principal(request)
+            token, exp = svc.xet.issue_token(repo.key, "write", repo.id, who.account.id if who else None)
             _, headers = xet_token_payload(cas_url(request), token, exp)
             headers["X-Xet-Session-Id"] = session
         obj["actions"] = {"upload": {"href": href, "header": dict(headers)}}

@@ -55,7 +55,8 @@ def duplicate(request: Request, type: str, ns: str, name: str) -> Response:
     target = body.get("repository")
     if not isinstance(target, str) or target.count("/") != 1:
         raise InvalidRepoName("Body needs 'repository': 'namespace/name'")
-    src = get_repo(request, type, ns, name)
+    # a copy of the files: the gate of a gated source applies
+    src = services(request).repos.get_for_download(repo_type(type), ns, name, principal(request))
     dst_ns, dst_name = target.split("/")
     try:
         repo = admin(request).duplicate(principal(request), src, dst_ns, dst_name, _private(body))
@@ -76,7 +77,7 @@ def duplicate_lfs(request: Request, type: str, ns: str, name: str) -> Response:
         raise InvalidRepoName("'target.name' must be 'namespace/name'")
     svc = services(request)
     who = principal(request)
-    src = get_repo(request, type, ns, name)
+    src = svc.repos.get_for_download(repo_type(type), ns, name, who)  # copying bytes out: the gate applies
     d_ns, d_name = dst_id.split("/")
     dst = svc.repos.get(parse_repo_type(target.get("type")), d_ns, d_name, who)
     return json_response({"failed": admin(request).duplicate_objects(who, src, dst, files)})

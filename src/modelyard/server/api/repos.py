@@ -162,7 +162,10 @@ def info(request: Request, type: str, ns: str, name: str, rev: str | None = None
     expand = request.query_params.getlist("expand") or None
     blobs = qbool(request.query_params.get("blobs"))
     st = safetensors_info(svc, repo, files) if not expand or "safetensors" in expand else None
-    return json_response(repo_info(repo, sha, files, blobs=blobs, expand=expand, safetensors=st))
+    extra = None
+    if qbool(request.query_params.get("securityStatus")):  # pickle scans of this revision (hub/pickles.py)
+        extra = {"securityRepoStatus": svc.pickles.repo_status({p: e.sha256 for p, e in files.items()})}
+    return json_response(repo_info(repo, sha, files, blobs=blobs, expand=expand, extra=extra, safetensors=st))
 
 
 def safetensors_info(svc: Services, repo: Repo, files: dict[str, FileEntry]) -> dict[str, Any] | None:
@@ -177,8 +180,8 @@ def auth_check(request: Request, type: str, ns: str, name: str, write: str | Non
     svc = services(request)
     if write:
         svc.repos.get_for_write(repo_type(type), ns, name, principal(request))
-    else:
-        get_repo(request, type, ns, name)
+    else:  # as on the Hub: a gated repo without access answers GatedRepo (401/403)
+        svc.repos.get_for_download(repo_type(type), ns, name, principal(request))
     return json_response({"accessRequest": None})
 
 

@@ -15,7 +15,7 @@ from starlette.types import Receive, Scope, Send
 
 from modelyard.errors import EntryNotFound, RangeNotSatisfiable, RepoNotFound
 from modelyard.hub.revisions import FileEntry
-from modelyard.server.api._common import base_url, download_principal, get_repo, services
+from modelyard.server.api._common import base_url, download_principal, get_repo, principal, services
 from modelyard.server.routing import REV, Router, try_cached
 from modelyard.server.user_content import content_enabled, content_headers, signed_url, verify
 from modelyard.server.xet_routes import xet_refresh_route, xet_resolve_headers
@@ -156,7 +156,8 @@ def _lookup(
             raise RepoNotFound(f"Repository Not Found for {rtype.plural} {ns}/{name}")
         repo = found
     else:
-        repo = svc.repos.get(rtype, ns, name, download_principal(request))
+        # file bytes: the gate of a gated repo too (its README.md stays open)
+        repo = svc.repos.get_for_download(rtype, ns, name, download_principal(request), path)
     sha = svc.files.resolve_rev(repo, rev)
     try:
         entry = svc.files.file(repo, sha, path)
@@ -286,6 +287,7 @@ async def _to_content_origin(
 async def lfs_object(request: Request, rtype: str, ns: str, name: str, oid: str) -> Response:
     svc = services(request)
     repo = await run_in_threadpool(get_repo, request, RepoType.parse(rtype).plural, ns, name)
+    await run_in_threadpool(svc.repos.check_download, repo, principal(request))  # a gated repo's gate
     size = await run_in_threadpool(svc.files.lfs_known, repo, oid)
     if size is None or not await run_in_threadpool(svc.content.exists, oid):
         raise EntryNotFound(f"LFS object {oid} not found")

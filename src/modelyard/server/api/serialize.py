@@ -81,7 +81,10 @@ def last_commit(c: Commit | None) -> dict[str, Any] | None:
 
 
 def tree_entry(
-    t: TreeEntry, commits: dict[str, Commit] | None, xet_hashes: dict[str, str | None] | None = None
+    t: TreeEntry,
+    commits: dict[str, Commit] | None,
+    xet_hashes: dict[str, str | None] | None = None,
+    security: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     d: dict[str, Any] = {"type": t.type, "oid": t.oid, "path": t.path}
     if t.type == "file":
@@ -95,6 +98,8 @@ def tree_entry(
         d["size"] = 0
     if commits is not None:
         d["lastCommit"] = last_commit(commits.get(t.last_commit_sha))
+    if security is not None and t.path in security:  # expand: the file's scan results (hub/pickles.py)
+        d["securityFileStatus"] = security[t.path]
     return d
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -29,6 +30,13 @@ def _xet_hashes(request: Request, entries: list[TreeEntry]) -> dict[str, str | N
     return {e.sha256: content.xet_hash(e.sha256) for e in entries if e.lfs}
 
 
+def _security(request: Request, entries: list[TreeEntry], expand: bool) -> dict[str, dict[str, Any]] | None:
+    """With expand, each file's ``securityFileStatus`` (pickle scans, hub/pickles.py)."""
+    if not expand:
+        return None
+    return services(request).pickles.file_statuses({e.path: e.sha256 for e in entries if e.type == "file"})
+
+
 def tree(request: Request, type: str, ns: str, name: str, rev: str, path: str = "") -> Response:
     svc = services(request)
     repo = get_repo(request, type, ns, name)
@@ -53,7 +61,8 @@ def tree(request: Request, type: str, ns: str, name: str, rev: str, path: str = 
     if cursor + page_size < len(entries):
         headers.update(next_link(request, cursor=cursor + page_size))
     xets = _xet_hashes(request, page)
-    return json_response([tree_entry(e, commits, xets) for e in page], headers=headers)
+    security = _security(request, page, expand)
+    return json_response([tree_entry(e, commits, xets, security) for e in page], headers=headers)
 
 
 def paths_info(request: Request, type: str, ns: str, name: str, rev: str) -> Response:
@@ -82,7 +91,10 @@ def paths_info(request: Request, type: str, ns: str, name: str, rev: str) -> Res
         svc.files.commits(repo, {e.last_commit_sha for e in entries if e.last_commit_sha}) if expand else None
     )
     xets = _xet_hashes(request, entries)
-    return json_response([tree_entry(e, commits, xets) for e in entries], headers={"X-Repo-Commit": sha})
+    security = _security(request, entries, expand)
+    return json_response(
+        [tree_entry(e, commits, xets, security) for e in entries], headers={"X-Repo-Commit": sha}
+    )
 
 
 def refs(request: Request, type: str, ns: str, name: str) -> Response:

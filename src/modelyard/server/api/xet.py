@@ -20,11 +20,16 @@ def cas_url(request: Request) -> str:
 def token(request: Request, type: str, ns: str, name: str, kind: str, rev: str) -> Response:
     svc = services(request)
     repo = get_repo(request, type, ns, name)
+    who = principal(request)
     if kind == "write":
         create_pr = qbool(request.query_params.get("create_pr"))
-        svc.repos.check_push(principal(request), repo, None if create_pr else rev, create_pr)
+        svc.repos.check_push(who, repo, None if create_pr else rev, create_pr)
+    else:  # a read token opens the repo's file bytes: the gate of a gated repo
+        svc.repos.check_download(repo, who)
     scope: Scope = "write" if kind == "write" else "read"
-    return xet_token_response(svc.xet, repo.key, scope, cas_url(request), repo_id=repo.id)
+    # bound to the caller too: the CAS re-checks a gated repo's access at each reconstruction
+    user_id = who.account.id if who is not None else None
+    return xet_token_response(svc.xet, repo.key, scope, cas_url(request), repo_id=repo.id, user_id=user_id)
 
 
 def telemetry(request: Request) -> Response:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.errors import NotFound
 from modelyard.server.web import collection_views as cv
+from modelyard.server.web import gating_views as gv
 from modelyard.server.web import repo_views as rv
 from modelyard.server.web import views as v
 from modelyard.server.web.render import Pages
@@ -79,6 +80,18 @@ def web_routes() -> list[BaseRoute]:
             Route(
                 base + "/like",
                 v.with_form(pages, functools.partial(rv.like, prefix=prefix)),
+                methods=["POST"],
+            ),
+            # gated repos: ask for access (the repo page's form); the maintainers' review page and its buttons
+            Route(
+                base + "/ask-access",
+                v.with_form(pages, functools.partial(gv.ask_access, prefix=prefix)),
+                methods=["POST"],
+            ),
+            Route(base + "/settings/gated-user-access", g(gv.access_page, prefix=prefix), methods=["GET"]),
+            Route(
+                base + "/settings/gated-user-access",
+                v.with_form(pages, functools.partial(gv.handle_access, prefix=prefix)),
                 methods=["POST"],
             ),
         ]

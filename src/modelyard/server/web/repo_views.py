@@ -16,6 +16,7 @@ from modelyard.hub.likes import Likes
 from modelyard.hub.repos import Repo
 from modelyard.hub.revisions import FileEntry
 from modelyard.hub.safetensors import repo_parameters
+from modelyard.server.web import gating_views
 from modelyard.server.web.render import Pages, base_url, render_markdown, services, web_principal
 from modelyard.server.web.security import check_csrf
 from modelyard.server.web.snippets import snippets
@@ -87,13 +88,24 @@ def _card_html(request: Request, files: dict[str, FileEntry]) -> str | None:
     return render_markdown(body)
 
 
+def _pickle_issues(request: Request, files: dict[str, FileEntry]) -> list[dict[str, Any]]:
+    """Files of this revision whose pickles were scanned unsafe or suspicious (hub/pickles.py), for the banner."""
+    scans = services(request).pickles.for_files({p: e.sha256 for p, e in files.items()})
+    return [
+        {"path": p, "level": s.level, "imports": s.flagged_imports, "error": s.error}
+        for p, s in sorted(scans.items())
+        if s is not None and s.level is not None
+    ]
+
+
 def repo_page(pages: Pages, request: Request, ns: str, name: str, prefix: str | None = None) -> Response:
     repo = _repo(request, prefix, ns, name)
     ctx = _ctx(request, repo, "main", "card")
     svc = services(request)
     files: dict[str, FileEntry] = ctx["files"]
     preview = None
-    if repo.type is RepoType.DATASET:
+    # dataset rows are file bytes: not shown past a gate
+    if repo.type is RepoType.DATASET and gating_views.has_download_access(request, repo):
         preview = _rows_ctx(request, repo, files, None, None, 0, 10)
     params = repo_parameters(svc.content, files) if repo.type is RepoType.MODEL else None
     widget = repo.card_data.get("widget") if repo.card_data else None
@@ -111,6 +123,8 @@ def repo_page(pages: Pages, request: Request, ns: str, name: str, prefix: str | 
         preview=preview,
         widget_example=example,
         last_commit=svc.files.commits(repo, {ctx["sha"]}).get(ctx["sha"]),
+        pickle_issues=_pickle_issues(request, files),
+        gate=gating_views.gate_context(request, repo),  # gated: the access box (the card stays visible)
     )
 
 
@@ -150,6 +164,7 @@ def blob_page(
     entry = files.get(path)
     if entry is None:
         raise EntryNotFound(f"{path} does not exist at {rev}")
+    services(request).repos.check_download(repo, web_principal(request), path)  # a preview is file bytes
     content = None
     rendered = None
     error = None
@@ -172,6 +187,7 @@ def blob_page(
         error=error,
         raw_url=raw,
         is_data=path.lower().endswith(viewer.DATA_EXTS),
+        pickle_issues=_pickle_issues(request, {path: entry}),
     )
 
 
@@ -193,6 +209,7 @@ def commit_page(
 ) -> Response:
     repo = _repo(request, prefix, ns, name)
     svc = services(request)
+    svc.repos.check_download(repo, web_principal(request))  # diffs show file bytes: a gated repo's gate
     full = svc.files.resolve_rev(repo, sha)
     commit = svc.files.commits(repo, {full})[full]
     new = svc.files.manifest(repo, full)
@@ -231,6 +248,7 @@ def _rows_ctx(
 
 def dataset_viewer(pages: Pages, request: Request, ns: str, name: str) -> Response:
     repo = _repo(request, "datasets", ns, name)
+    services(request).repos.check_download(repo, web_principal(request))  # rows are file bytes
     qp = request.query_params
     rev = qp.get("revision") or "main"
     ctx = _ctx(request, repo, rev, "viewer")

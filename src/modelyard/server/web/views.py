@@ -41,7 +41,9 @@ def guarded(pages: Pages, fn: View) -> Endpoint:
         try:
             return await run_in_threadpool(fn, request, **request.path_params)
         except HubError as e:
-            status = 404 if e.status in (401, 403) and "Repo" in e.code else e.status
+            # a private repo is 404 to others; a gated one says so (403, 401 anonymous: log in to ask)
+            hidden = e.status in (401, 403) and "Repo" in e.code and e.code != "GatedRepo"
+            status = 404 if hidden else e.status
             page = await run_in_threadpool(
                 pages.render,
                 request,
