@@ -9,7 +9,7 @@ keep-alive) back to back on ``HEAD /{repo}/resolve/main/config.json`` (the first
 * a **private org** repo, a member with the ``read`` role (org role lookup).
 
 Prints req/s, p50 and p99 per case and the ratio to the baseline (same server, same run): the portable figure.
-Then times the pickle scanner on a torch checkpoint of ``--pickle-mb`` MB (``hub/pickles.py``), in MB/s.
+Then times the pickle scanner on a torch checkpoint of ``--pickle-mb`` MB (``hub/pickle_scanner.py``), in MB/s.
 
 Usage: python bench/access_bench.py [--duration 8] [--connections 32] [--pickle-mb 200] [--json out.json]
 Needs hey (apt-get install hey).
@@ -74,15 +74,15 @@ def scan_speed(mb: int, work: Path) -> dict[str, float]:
     """Seconds and MB/s for the pickle scan of a torch checkpoint of `mb` MB (tensor storage skipped by design)."""
     import torch
 
-    from modelyard.hub import pickles
+    from modelyard.hub import pickle_scanner
 
     path = work / "model.bin"
     torch.save({"w": torch.zeros(mb * 1024 * 1024 // 4)}, path)
     t0 = time.perf_counter()
     with path.open("rb") as f:
-        result = pickles.scan_stream(f, "model.bin")
+        status, _imports, _err = pickle_scanner.scan_stream(f)
     dt = time.perf_counter() - t0
-    return {"mb": mb, "seconds": dt, "mb_per_s": mb / dt, "status": result.status}  # type: ignore[dict-item]
+    return {"mb": mb, "seconds": dt, "mb_per_s": mb / dt, "status": status}  # type: ignore[dict-item]
 
 
 def main() -> None:
