@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,3 +113,46 @@ def _make_web_repos(live_server: Any, mode: str) -> WebRepos:
     for data in (weights, parquet_data):  # the viewer, previews and parameter counts read what `mode` stored
         assert_arrived(live_server, hashlib.sha256(data).hexdigest(), mode)
     return WebRepos(model, dataset, private, live_server.url, live_server.alice, mode)
+
+
+def _browser_page(browser: Any, viewport: dict[str, int], **options: Any) -> Iterator[Any]:
+    ctx = browser.new_context(viewport=viewport, **options)
+    pg = ctx.new_page()
+    pg.set_default_timeout(15000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    # the pages' strict CSP must not block anything they use (inline handlers, inline styles, ...)
+    pg.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+    yield pg
+    ctx.close()
+    assert not errors, errors
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Debian Chromium through Playwright; skipped (saying why) when either is missing."""
+    from tests.web._browser import ARGS, CHROMIUM
+
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (dev group)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A desktop-sized page (1440x900); JavaScript errors and CSP violations fail the test."""
+    from tests.web._browser import DESKTOP
+
+    yield from _browser_page(browser, DESKTOP)
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    """A phone-sized page (390x844, touch); JavaScript errors and CSP violations fail the test."""
+    from tests.web._browser import PHONE
+
+    yield from _browser_page(browser, PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)

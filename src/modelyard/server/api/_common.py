@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -13,7 +14,7 @@ from modelyard import jsonlimits
 from modelyard.errors import BadRequest
 from modelyard.hub.accounts import Principal
 from modelyard.hub.repos import Repo
-from modelyard.server.context import LOGIN_COOKIE, cookie_principal
+from modelyard.server.context import LOGIN_COOKIE, cookie_principal, current_session
 from modelyard.server.context import base_url as base_url
 from modelyard.server.context import services as services
 from modelyard.types import RepoType
@@ -40,13 +41,31 @@ def bearer(request: Request) -> str | None:
     return None
 
 
+CSRF_HEADER = "x-csrf-token"
+
+
 def principal(request: Request) -> Principal | None:
+    """The caller: its Bearer (or git Basic) token; else, for the web UI's own scripts, the browser's web session,
+    but only with the session's CSRF secret in `X-CSRF-Token` (a header no cross-site form can send, and no
+    cross-origin script may set without a CORS preflight we never grant). A wrong header counts as anonymous."""
     cached = request.scope.get("modelyard.principal", ...)
     if cached is not ...:
         return cached  # type: ignore[no-any-return]
-    who = services(request).accounts.authenticate(bearer(request))
+    token = bearer(request)
+    if token is None and request.headers.get(CSRF_HEADER) and request.cookies.get(LOGIN_COOKIE):
+        who = _session_principal(request)
+    else:
+        who = services(request).accounts.authenticate(token)
     request.scope["modelyard.principal"] = who
     return who
+
+
+def _session_principal(request: Request) -> Principal | None:
+    session = current_session(request)
+    sent = request.headers.get(CSRF_HEADER, "")
+    if session is None or not hmac.compare_digest(sent.encode(), session.csrf_secret.encode()):
+        return None
+    return session.principal
 
 
 def download_principal(request: Request) -> Principal | None:

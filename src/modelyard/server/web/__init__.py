@@ -3,7 +3,6 @@ HF API: everything the raw-path API router does not match falls through to these
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 
 from starlette.datastructures import MutableHeaders
@@ -14,14 +13,18 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.errors import NotFound
+from modelyard.server.web import account_views, discussion_views, edit_views, endpoint_views, settings_views
 from modelyard.server.web import collection_views as cv
 from modelyard.server.web import gating_views as gv
 from modelyard.server.web import repo_views as rv
 from modelyard.server.web import views as v
+from modelyard.server.web.kit import RouteKit
 from modelyard.server.web.render import Pages
 from modelyard.server.web.security import PAGE_HEADERS
 
 STATIC = Path(__file__).parent / "static"
+# the area modules: each adds its fixed routes and its repo routes (kit.py)
+AREAS = (account_views, edit_views, discussion_views, settings_views, endpoint_views)
 
 
 class NoSniff:
@@ -47,27 +50,27 @@ def _page_not_found(pages: Pages, request: Request, **_: str) -> Response:
 
 
 def web_routes() -> list[BaseRoute]:
-    """The web UI's routes. Fixed paths first, then `/{user}`, then `/{ns}/{name}/...` repo pages."""
-    pages = Pages()
-
-    def g(fn: v.View, **bound: object) -> v.Endpoint:
-        return v.guarded(pages, functools.partial(fn, pages, **bound))
-
+    """The web UI's routes. Fixed paths first (each area module's `routes(kit)`), then `/{user}`, then the
+    `/{ns}/{name}/...` repo pages (each area module's `repo_routes(kit, base, prefix)`), then the 404 page."""
+    kit = RouteKit(Pages())
+    g, form = kit.page, kit.form
     routes: list[BaseRoute] = [
         Mount("/static", app=NoSniff(StaticFiles(directory=STATIC)), name="static"),
         Route("/", g(v.list_page), methods=["GET"]),
         Route("/login", g(v.login_form), methods=["GET"]),
-        Route("/login", v.with_form(pages, functools.partial(v.login_submit, pages)), methods=["POST"]),
+        Route("/login", form(v.login_submit), methods=["POST"]),
         Route("/logout", g(v.logout_page), methods=["GET"]),
-        Route("/logout", v.with_form(pages, functools.partial(v.logout_submit, pages)), methods=["POST"]),
+        Route("/logout", form(v.logout_submit), methods=["POST"]),
         Route("/models", g(v.list_page, plural="models"), methods=["GET"]),
         Route("/datasets", g(v.list_page, plural="datasets"), methods=["GET"]),
         Route("/spaces", g(v.list_page, plural="spaces"), methods=["GET"]),
         Route("/datasets/{ns}/{name}/viewer", g(rv.dataset_viewer), methods=["GET"]),
         Route("/collections/{owner}", g(cv.owner_page), methods=["GET"]),
         Route("/collections/{owner}/{slug}", g(cv.collection_page), methods=["GET"]),
-        Route("/{user}", g(v.user_page), methods=["GET"]),
     ]
+    for area in AREAS:
+        routes += area.routes(kit)
+    routes.append(Route("/{user}", g(v.user_page), methods=["GET"]))
     for prefix in ("datasets", "spaces", None):
         base = f"/{prefix}/{{ns}}/{{name}}" if prefix else "/{ns}/{name}"
         routes += [
@@ -77,24 +80,20 @@ def web_routes() -> list[BaseRoute]:
             Route(base + "/blob/{rev}/{path:path}", g(rv.blob_page, prefix=prefix), methods=["GET"]),
             Route(base + "/commits/{rev}", g(rv.commits_page, prefix=prefix), methods=["GET"]),
             Route(base + "/commit/{sha}", g(rv.commit_page, prefix=prefix), methods=["GET"]),
-            Route(
-                base + "/like",
-                v.with_form(pages, functools.partial(rv.like, prefix=prefix)),
-                methods=["POST"],
-            ),
+            Route(base + "/like", form(rv.like, prefix=prefix, with_pages=False), methods=["POST"]),
             # gated repos: ask for access (the repo page's form); the maintainers' review page and its buttons
             Route(
-                base + "/ask-access",
-                v.with_form(pages, functools.partial(gv.ask_access, prefix=prefix)),
-                methods=["POST"],
+                base + "/ask-access", form(gv.ask_access, prefix=prefix, with_pages=False), methods=["POST"]
             ),
             Route(base + "/settings/gated-user-access", g(gv.access_page, prefix=prefix), methods=["GET"]),
             Route(
                 base + "/settings/gated-user-access",
-                v.with_form(pages, functools.partial(gv.handle_access, prefix=prefix)),
+                form(gv.handle_access, prefix=prefix, with_pages=False),
                 methods=["POST"],
             ),
         ]
+        for area in AREAS:
+            routes += area.repo_routes(kit, base, prefix)
     routes.append(Route("/{path:path}", g(_page_not_found), methods=["GET"]))
     return routes
 

@@ -13,7 +13,7 @@ from modelyard.errors import BadRequest, EntryNotFound, Forbidden, HubError
 from modelyard.hub import viewer
 from modelyard.hub.cards import split_front_matter
 from modelyard.hub.likes import Likes
-from modelyard.hub.repos import Repo
+from modelyard.hub.repos import Repo, can_manage, can_write
 from modelyard.hub.revisions import FileEntry
 from modelyard.hub.safetensors import repo_parameters
 from modelyard.server.web import gating_views
@@ -32,8 +32,11 @@ def _repo(request: Request, prefix: str | None, ns: str, name: str) -> Repo:
     return services(request).repos.get(PREFIX[prefix], ns, name, web_principal(request))
 
 
-def _ctx(request: Request, repo: Repo, rev: str, tab: str) -> dict[str, Any]:
+def repo_context(request: Request, repo: Repo, rev: str, tab: str) -> dict[str, Any]:
+    """What every repo page's template needs for its header and tabs (`repo_header` in _macros.html): the repo,
+    the revision and its files, the active tab, the repo's URL, the viewer's like and what the viewer may do."""
     svc = services(request)
+    who = web_principal(request)
     sha = svc.files.resolve_rev(repo, rev)
     files = svc.files.manifest(repo, sha)
     url = "/" + repo.type.url_prefix + repo.id_str
@@ -44,8 +47,14 @@ def _ctx(request: Request, repo: Repo, rev: str, tab: str) -> dict[str, Any]:
         "files": files,
         "tab": tab,
         "repo_url": url,
-        "liked": Likes(svc.db).has_liked(web_principal(request), repo),
+        "liked": Likes(svc.db).has_liked(who, repo),
+        "can_write": can_write(repo, who),
+        "can_manage": can_manage(repo, who),
+        "community_count": sum(1 for d in svc.pulls.discussions(repo) if d.status == "open"),
     }
+
+
+_ctx = repo_context
 
 
 def _chips(repo: Repo) -> list[tuple[str, str, str]]:

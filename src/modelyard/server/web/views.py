@@ -140,29 +140,49 @@ def login_form(pages: Pages, request: Request, error: str | None = None, status:
     )
 
 
-def with_form(pages: Pages, fn: View) -> Endpoint:
-    """A POST form view: the url-encoded/multipart fields are read into the scope, then `fn` runs `guarded`."""
+def with_form(pages: Pages, fn: View, max_body: int = MAX_FORM_BODY, max_files: int = 0) -> Endpoint:
+    """A POST form view: the url-encoded/multipart fields are read into the scope (files, up to `max_files`, into
+    `modelyard.files`: starlette spools them to disk past 1 MB), then `fn` runs `guarded`."""
     inner = guarded(pages, fn)
 
     @functools.wraps(fn)
     async def endpoint(request: Request) -> Response:
         fields: dict[str, str] = {}
+        multi: list[tuple[str, str]] = []
+        files: list[tuple[str, Any]] = []
         size = request.headers.get("content-length", "")
         # a body too big (or of unknown size) stays unread: no fields, so the CSRF check refuses it
-        if size.isdigit() and int(size) <= MAX_FORM_BODY:
+        if size.isdigit() and int(size) <= max_body:
             try:
-                form = await request.form(max_files=0)
-                fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+                form = await request.form(max_files=max_files, max_part_size=max(max_body, 1024 * 1024))
+                for k, val in form.multi_items():
+                    if isinstance(val, str):
+                        fields[k] = val
+                        multi.append((k, val))
+                    else:
+                        files.append((k, val))
             except Exception:  # a malformed body: no fields either
-                fields = {}
+                fields, multi, files = {}, [], []
         request.scope["modelyard.form"] = fields
-        return await inner(request)
+        request.scope["modelyard.form_multi"] = multi
+        request.scope["modelyard.files"] = files
+        try:
+            return await inner(request)
+        finally:
+            for _, f in files:
+                await f.close()
 
     return endpoint
 
 
 def form_fields(request: Request) -> dict[str, str]:
+    """A form POST's fields (the last value of a repeated name)."""
     return request.scope.get("modelyard.form") or {}  # type: ignore[no-any-return]
+
+
+def form_list(request: Request, name: str) -> list[str]:
+    """Every value of a repeated form field (checkboxes, multi-selects), in the form's order."""
+    return [val for k, val in request.scope.get("modelyard.form_multi") or [] if k == name]
 
 
 def login_submit(pages: Pages, request: Request) -> Response:
