@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from starlette.routing import Mount, Route
+from tests.web._http import error_code, web_client
 
 from modelyard.server.web import web_routes
-from tests.web._http import error_code, web_client
 
 
 def _post_paths(ns: str, name: str) -> list[str]:
