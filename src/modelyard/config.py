@@ -120,6 +120,13 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("inference_max_loaded", int, 8, "Most endpoint models loaded at once."),
     Option("seed", _bool, False, "Seed a demo user, token and repos on start (for newcomers)."),
+    Option(
+        "upstream_url",
+        str,
+        "https://huggingface.co",
+        "Web pages: links to models and datasets that are not on this hub (card metadata, card links) point "
+        "there (marked external); empty: shown as plain text.",
+    ),
     Option("log_level", str, "info", "Log level for the server."),
     Option(
         "webhook_max_attempts",
@@ -177,6 +184,7 @@ class Settings:
     inference_memory_budget_mb: int = 4096
     inference_max_loaded: int = 8
     seed: bool = False
+    upstream_url: str = "https://huggingface.co"
     log_level: str = "info"
     webhook_max_attempts: int = 5
     webhook_retry_base: float = 10.0

@@ -71,6 +71,13 @@ class InvalidYaml(BadRequest):
     code = "InvalidYaml"
 
 
+class FileNotEditable(BadRequest):
+    """The web editor edits text files only: not LFS/Xet or binary files, not past its size cap."""
+
+    code = "FileNotEditable"
+    status = 422
+
+
 class BadChecksum(BadRequest):
     code = "BadChecksum"
 

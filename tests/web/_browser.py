@@ -62,7 +62,8 @@ def csrf(page: Any) -> str:
 def no_sideways_scroll(page: Any) -> None:
     """The page fits its viewport's width (nothing scrolls sideways on a phone)."""
     width = page.evaluate("document.documentElement.scrollWidth")
-    view = page.evaluate("window.innerWidth")
+    # the viewport's CSS width: a mobile page's window.innerWidth grows with content wider than the screen
+    view = page.viewport_size["width"] if page.viewport_size else page.evaluate("window.innerWidth")
     assert width <= view, f"{page.url} is {width}px wide in a {view}px viewport"
 
 

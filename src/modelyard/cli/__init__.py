@@ -176,6 +176,59 @@ def users_list(ctx: click.Context) -> None:
         click.echo(f"{a.kind}\t{a.name}\t{a.fullname}" + ("\tadmin" if a.is_admin else ""))
 
 
+@users.command("set-password")
+@click.argument("name")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from stdin (scripts) instead of a prompt."
+)
+@click.pass_context
+def users_set_password(ctx: click.Context, name: str, password_stdin: bool) -> None:
+    """Set a user's web login password (stored as an argon2 hash); their web sessions end."""
+    from modelyard.hub import passwords
+    from modelyard.hub.sessions import Sessions
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    acc = _accounts(ctx)
+    try:
+        a = acc.set_password_hash(name, passwords.hash_password(password, name))
+    except HubError as e:
+        _fail(e)
+    s = _settings(ctx)
+    Sessions(acc.db, acc, s.session_idle_timeout, s.session_max_age).end_for_account(a.id)
+    click.echo(f"Password set for {a.name}")
+
+
+@main.group()
+def invites() -> None:
+    """Invite links for signing up (they work in every sign-up mode, "closed" included)."""
+
+
+@invites.command("create")
+@click.option("--org", default=None, help="The invitee also joins this organization.")
+@click.option(
+    "--role", type=click.Choice(ORG_ROLES), default="read", show_default=True, help="Their role in --org."
+)
+@click.option(
+    "--days", type=click.IntRange(1, 90), default=7, show_default=True, help="Days the link stays valid."
+)
+@click.pass_context
+def invites_create(ctx: click.Context, org: str | None, role: str, days: int) -> None:
+    """Print a single-use sign-up link (only its sha256 is stored)."""
+    from modelyard.hub.signup import Signup
+
+    acc = _accounts(ctx)
+    try:
+        code = Signup(acc.db, acc).create_invite(None, org, role if org else None, days, system=True)
+    except HubError as e:
+        _fail(e)
+    s = _settings(ctx)
+    base = (s.public_url or f"http://{s.host}:{s.port}").rstrip("/")
+    click.echo(f"{base}/join?invite={code}")
+
+
 @main.group()
 def orgs() -> None:
     """Manage organization members (roles: read, contributor, write, admin) and settings."""

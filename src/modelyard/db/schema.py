@@ -41,6 +41,9 @@ accounts = Table(
     Column("is_admin", Boolean, nullable=False, default=False, server_default=false()),
     # migration 0010_access: an org setting, new repos in the namespace are private unless asked otherwise
     Column("default_private", Boolean, nullable=False, default=False, server_default=false()),
+    # migration 0014_accounts: web login password (argon2 hash, hub.passwords; NULL: no password login) and email
+    Column("password_hash", String(200), nullable=True),
+    Column("email", String(254), nullable=True),
 )
 
 # owner: hub.accounts
@@ -288,8 +291,11 @@ web_sessions = Table(
         "token_hash",
         String(64),
         ForeignKey("tokens.token_hash", ondelete="CASCADE"),
-        nullable=False,
+        nullable=True,  # migration 0014_accounts: NULL for a password login (bound to account_id instead)
         index=True,
+    ),
+    Column(
+        "account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True, index=True
     ),
     Column("csrf_secret", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -513,3 +519,51 @@ pickle_scans = Table(
 )
 
 Index("ix_pickle_scans_status", pickle_scans.c.status, pickle_scans.c.queued_at)
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.signup — site settings, sign-up invites and admin-issued password reset links (migration 0014_accounts).
+# Invite and reset codes are random; only their sha256 is stored. Each is single use (used_at) and expires.
+site_settings = Table(
+    "site_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+invites = Table(
+    "invites",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("created_by", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
+    Column("by_site_admin", Boolean, nullable=False, default=False),  # valid for sign-up even when "closed"
+    Column("org_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("role", String(16), nullable=True),  # the org role the invitee gets
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("used_by", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
+)
+
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("created_by", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.repos — downloads per repo per UTC day (migration 0015_downloads_daily), written by the same
+# flush as `repos.downloads`; the model page draws the last 30 days.
+from sqlalchemy import Date  # noqa: E402
+
+downloads_daily = Table(
+    "downloads_daily",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("count", BigInteger, nullable=False, default=0),
+)

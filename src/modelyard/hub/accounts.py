@@ -59,6 +59,14 @@ RESERVED_NAMES = frozenset(
         "users",
         "health",
         "metrics",
+        # web pages (issue 12)
+        "new-dataset",
+        "new-space",
+        "join",
+        "admin",
+        "inference-endpoints",
+        "invite",
+        "reset-password",
     }
 )
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
@@ -130,6 +138,30 @@ class Principal:
             )
 
 
+MAX_TOKENS = 200  # per user
+
+
+def require_token_manager(who: Principal) -> None:
+    """TokenScope unless `who` may manage tokens: a plain ``write`` token or a password session."""
+    if who.role != "write":
+        raise TokenScope(
+            f"This token ({who.role} token {who.token_name!r}) cannot manage access tokens: "
+            "use a token with the 'write' role"
+        )
+
+
+def check_entities(who: Principal, grants: Grants) -> None:
+    """Forbidden unless every scoped entity is the caller's namespace, one of its orgs, or a resource in them."""
+    for s in grants.scoped:
+        namespace = s.name if s.kind in ("user", "org") else s.name.split("/", 1)[0]
+        own = namespace.lower() == who.account.name.lower()
+        if (s.kind == "user" and not own) or (s.kind == "org" and own) or not who.member_of(namespace):
+            raise Forbidden(
+                f"Cannot scope a token to {s.kind} {s.name!r}: only your own namespace, your organizations "
+                "and the resources in them"
+            )
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -140,13 +172,25 @@ class Accounts:
         # token hash -> principal, kept until the next commit anywhere (a revoked token stops at once)
         self._principals: VersionedCache[str, Principal | None] = VersionedCache(db)
 
-    def create(self, name: str, fullname: str = "", kind: str = "user", is_admin: bool = False) -> Account:
+    def create(
+        self,
+        name: str,
+        fullname: str = "",
+        kind: str = "user",
+        is_admin: bool = False,
+        password_hash: str | None = None,
+        email: str = "",
+    ) -> Account:
+        """A new user or org. Names follow `valid_name` and are not RESERVED_NAMES (InvalidRepoName, 400); a taken
+        name is a Conflict (409). `password_hash` (hub.passwords) and `email` are for users signing up."""
         if not valid_name(name):
             raise InvalidRepoName(f"Invalid account name {name!r}")
         if name.lower() in RESERVED_NAMES:
             raise InvalidRepoName(f"{name!r} is reserved: pick another user or organization name")
         if kind not in {"user", "org"}:
             raise ValueError("kind must be 'user' or 'org'")
+        fullname = _check_fullname(fullname)
+        email = _check_email(email)
         with self.db.transaction() as conn:
             if conn.execute(select(accounts.c.id).where(accounts.c.name_lower == name.lower())).first():
                 raise Conflict(f"Account {name!r} already exists")
@@ -158,6 +202,8 @@ class Accounts:
                     kind=kind,
                     created_at=now(),
                     is_admin=is_admin and kind == "user",
+                    password_hash=password_hash if kind == "user" else None,
+                    email=email or None,
                 )
             )
             pk = res.inserted_primary_key
@@ -188,6 +234,69 @@ class Accounts:
             q = q.where(accounts.c.kind == kind)
         with self.db.read() as conn:
             return [Account(r.id, r.name, r.fullname, r.kind, bool(r.is_admin)) for r in conn.execute(q)]
+
+    # --- web login: password hash, profile (migration 0014_accounts) -------------------------------
+
+    def password_hash(self, name: str) -> tuple[Account | None, str | None]:
+        """The user called `name` and its argon2 password hash (None, None for unknown names; orgs have none)."""
+        with self.db.read() as conn:
+            row = conn.execute(select(accounts).where(accounts.c.name_lower == name.lower())).first()
+        if row is None or row.kind != "user":
+            return None, None
+        return Account(row.id, row.name, row.fullname, row.kind, bool(row.is_admin)), row.password_hash
+
+    def set_password_hash(self, user: str, password_hash: str, actor: Principal | None = None) -> Account:
+        """Store a user's new password hash (hub.passwords makes it); recorded in the audit log."""
+        acc = self.get(user)
+        if acc.kind != "user":
+            raise BadRequest("only users have passwords")
+        with self.db.transaction() as conn:
+            conn.execute(accounts.update().where(accounts.c.id == acc.id).values(password_hash=password_hash))
+            audit.record(conn, "user.password", actor=actor, target=f"user/{acc.name}", namespace=acc.name)
+        return acc
+
+    def profile(self, name: str) -> dict[str, Any]:
+        """fullname, email, createdAt and whether a password is set, for the settings and admin pages."""
+        acc = self.get(name)
+        with self.db.read() as conn:
+            row = conn.execute(select(accounts).where(accounts.c.id == acc.id)).one()
+        return {
+            "fullname": row.fullname,
+            "email": row.email or "",
+            "createdAt": _iso(row.created_at),
+            "hasPassword": bool(row.password_hash),
+        }
+
+    def update_profile(self, user: str, fullname: str, email: str, actor: Principal | None = None) -> None:
+        fullname, email = _check_fullname(fullname), _check_email(email)
+        acc = self.get(user)
+        with self.db.transaction() as conn:
+            conn.execute(
+                accounts.update()
+                .where(accounts.c.id == acc.id)
+                .values(fullname=fullname or acc.name, email=email or None)
+            )
+            audit.record(conn, "user.profile", actor=actor, target=f"user/{acc.name}", namespace=acc.name)
+
+    def overview(self) -> builtins.list[dict[str, Any]]:
+        """Every account with its creation time and whether it has a password (the admin page)."""
+        with self.db.read() as conn:
+            rows = conn.execute(select(accounts).order_by(accounts.c.name_lower)).all()
+        return [
+            {
+                "account": Account(r.id, r.name, r.fullname, r.kind, bool(r.is_admin)),
+                "createdAt": _iso(r.created_at),
+                "hasPassword": bool(r.password_hash),
+            }
+            for r in rows
+        ]
+
+    def token_hashes(self, account_id: int) -> builtins.list[str]:
+        """The sha256 of every token of an account (hub.sessions ends the sessions opened with them)."""
+        with self.db.read() as conn:
+            return list(
+                conn.execute(select(tokens.c.token_hash).where(tokens.c.account_id == account_id)).scalars()
+            )
 
     def set_admin(self, user: str, is_admin: bool = True) -> Account:
         """Make `user` an admin (sees every endpoint in listings and metrics), or no longer one."""
@@ -415,6 +524,39 @@ class Accounts:
             )
         return token
 
+    def issue_token(
+        self,
+        who: Principal | None,
+        name: str,
+        role: str,
+        grants: Grants | None = None,
+        expires_at: datetime | None = None,
+    ) -> str:
+        """A new token for the caller's own account, under the escalation guard (the API's and the web page's one
+        rule): only a plain ``write`` token (or password session) manages tokens, so a read or scoped token can
+        never mint a broader one; a fine-grained token may only be scoped to the caller's namespace, its orgs and
+        what is in them; names are unique per user (1 to 100 characters, no '/'), at most MAX_TOKENS per user."""
+        if who is None:
+            raise Unauthorized("You must be authenticated to manage access tokens")
+        require_token_manager(who)
+        name = name.strip() if isinstance(name, str) else ""
+        if not name or len(name) > 100 or "/" in name:
+            raise BadRequest("Invalid token name: 1 to 100 characters, no '/'")
+        if role not in TOKEN_ROLES:
+            raise BadRequest(f"Invalid token role {role!r}: one of {', '.join(TOKEN_ROLES)}")
+        if role == "fineGrained":
+            if grants is None:
+                raise BadRequest("A fineGrained token needs its permissions")
+            check_entities(who, grants)
+        elif grants is not None and grants.role == "fineGrained":
+            raise BadRequest("'fineGrained' is only for tokens with the 'fineGrained' role")
+        existing = self.token_infos(who.account.name)
+        if any(t["displayName"] == name for t in existing):
+            raise Conflict(f"You already have a token called {name!r}: revoke it or pick another name")
+        if len(existing) >= MAX_TOKENS:
+            raise Conflict(f"At most {MAX_TOKENS} tokens per user: revoke some first")
+        return self.create_token(who.account.name, name, role, grants, expires_at, actor=who)
+
     def token_infos(self, user: str) -> builtins.list[dict[str, Any]]:
         """The user's tokens, without their values: name, role, createdAt, expiresAt, fineGrained."""
         acc = self.get(user)
@@ -513,6 +655,22 @@ class Accounts:
             tuple((o.name.lower(), r) for o, r in orgs),
             expires,
         )
+
+
+def _check_fullname(fullname: str) -> str:
+    fullname = fullname.strip()
+    if len(fullname) > 200 or any(ord(c) < 32 or ord(c) == 127 for c in fullname):
+        raise BadRequest("The full name is at most 200 printable characters")
+    return fullname
+
+
+def _check_email(email: str) -> str:
+    email = email.strip()
+    if email and (
+        len(email) > 254 or email.count("@") != 1 or any(c.isspace() or ord(c) < 32 for c in email)
+    ):
+        raise BadRequest(f"Invalid email address {email[:60]!r}")
+    return email
 
 
 def _iso(t: datetime | None) -> str | None:

@@ -172,4 +172,28 @@ def index_keys(
         keys |= {library, f"library:{library}"}
     if pipeline_tag:
         keys |= {pipeline_tag, f"pipeline_tag:{pipeline_tag}"}
+    relation = model_relation(card, library)  # the model tree: children found by `base_model:<relation>:<id>`
+    keys |= {f"base_model:{relation}:{b}" for b in _as_list(card.get("base_model"))}
+    keys |= {f"model:{m}" for m in _as_list(card.get("models"))}  # spaces using a model (the card's `models`)
     return {k[:200] for k in keys if k}
+
+
+RELATIONS = ("finetune", "adapter", "quantized", "merge")
+
+
+def model_relation(card: dict[str, Any] | None, library: str | None = None) -> str:
+    """How a model relates to its `base_model`: the card's `base_model_relation`, else as the Hub infers it
+    (several bases: merge; a PEFT library or tag: adapter; GGUF or a quantization tag: quantized; else finetune)."""
+    card = card or {}
+    given = card.get("base_model_relation")
+    if isinstance(given, str) and given.lower() in RELATIONS:
+        return given.lower()
+    tags = {t.lower() for t in _as_list(card.get("tags"))}
+    lib = str(library or card.get("library_name") or "").lower()
+    if len(_as_list(card.get("base_model"))) > 1:
+        return "merge"
+    if lib == "peft" or "peft" in tags or "lora" in tags:
+        return "adapter"
+    if lib == "gguf" or tags & {"gguf", "gptq", "awq", "4-bit", "8-bit", "bitsandbytes", "exl2"}:
+        return "quantized"
+    return "finetune"

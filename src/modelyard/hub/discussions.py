@@ -124,6 +124,16 @@ def list_all(conn: Connection, repo_id: int) -> list[Discussion]:
     return [_row(r) for r in rows]
 
 
+def comment_counts(conn: Connection, repo_id: int) -> dict[int, int]:
+    """Number of comments (the opening post included) of each discussion of a repo: {num: count}."""
+    rows = conn.execute(
+        select(discussion_events.c.num, func.count())
+        .where(discussion_events.c.repo_id == repo_id, discussion_events.c.type == "comment")
+        .group_by(discussion_events.c.num)
+    )
+    return {int(num): int(n) for num, n in rows}
+
+
 def set_status(
     conn: Connection, repo_id: int, num: int, status: str, author: str, merge_commit: str | None = None
 ) -> Event:

@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelyard.db import Database
@@ -171,6 +171,14 @@ class PickleScans:
                 .limit(limit)
             )
             return list(rows.scalars())
+
+    def queued_count(self) -> int:
+        """Contents waiting for a scan: the admin page's queue figure."""
+        with self.db.read() as conn:
+            n = conn.execute(
+                select(func.count()).select_from(pickle_scans).where(pickle_scans.c.status == QUEUED)
+            ).scalar()
+        return int(n or 0)
 
     def run_queued(self, limit: int = 16) -> int:
         """Scan up to `limit` queued contents (the worker's step; also the CLI's); how many were scanned."""

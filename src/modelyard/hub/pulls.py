@@ -2,16 +2,73 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from modelyard.db import Database
-from modelyard.errors import BadRequest, BlobNotFound, EntryNotFound, RevisionNotFound
+from modelyard.errors import (
+    BadRequest,
+    BlobNotFound,
+    EntryNotFound,
+    Forbidden,
+    RevisionNotFound,
+    TokenScope,
+    Unauthorized,
+)
 from modelyard.hub import discussions, revisions
 from modelyard.hub.accounts import Principal
 from modelyard.hub.cards import parse_card
 from modelyard.hub.content import Content
 from modelyard.hub.discussions import Discussion, Event
 from modelyard.hub.events import HubEvent, RefUpdate
-from modelyard.hub.repos import Repo, Repos
+from modelyard.hub.repos import Repo, Repos, can_discuss, can_manage
 from modelyard.hub.revisions import Commit, FileEntry
+
+
+# --- who may do what (the API routes and the web pages both call these) ---------------------------------------
+def check_discuss(repo: Repo, who: Principal | None) -> Principal:
+    """Opening, commenting (and, for their author, retitling or closing) needs a token that may discuss
+    (hub/repos.py `can_discuss`: not a read token; fine-grained: ``discussion.write`` or ``repo.write``)."""
+    if who is None:
+        raise Unauthorized("You must be authenticated")
+    if can_discuss(repo, who):
+        return who
+    if not who.can_write:
+        raise Forbidden(
+            "This token is read-only: use a token with the 'write' role to take part in discussions"
+        )
+    raise TokenScope(
+        f"This token ({who.role} token {who.token_name!r}) does not have the 'discussion.write' permission on "
+        f"{repo.type.value} {repo.id_str}"
+    )
+
+
+def check_change(repo: Repo, who: Principal | None, d: Discussion) -> Principal:
+    """Retitle, close or reopen: the discussion's author (with a token that may discuss) or a maintainer."""
+    if who is None:
+        raise Unauthorized("You must be authenticated")
+    if not can_manage(repo, who):
+        if who.account.name != d.author:
+            raise Forbidden("Only the author or a maintainer can change this discussion")
+        check_discuss(repo, who)
+    return who
+
+
+def check_merge(repo: Repo, who: Principal | None) -> Principal:
+    """Merging a pull request: maintainers only (the right to push to the repo)."""
+    if who is None:
+        raise Unauthorized("You must be authenticated")
+    if not can_manage(repo, who):
+        raise Forbidden("Only maintainers can merge pull requests")
+    return who
+
+
+def allowed(check: Callable[..., object], *args: object) -> bool:
+    """Whether a `check_*` passes (for pages that show only the buttons their viewer may use)."""
+    try:
+        check(*args)
+    except (Unauthorized, Forbidden):
+        return False
+    return True
 
 
 class Pulls:
@@ -26,9 +83,33 @@ class Pulls:
         with self.db.read() as conn:
             return discussions.list_all(conn, repo.id)
 
+    def comment_counts(self, repo: Repo) -> dict[int, int]:
+        """{num: comments (the opening post included)} of the repo's discussions, for listings."""
+        with self.db.read() as conn:
+            return discussions.comment_counts(conn, repo.id)
+
     def discussion(self, repo: Repo, num: int) -> Discussion:
         with self.db.read() as conn:
             return discussions.get(conn, repo.id, num)
+
+    def pr_revisions(self, repo: Repo, num: int) -> tuple[str | None, str]:
+        """(fork point, head) of pull request `num`: its diff is fork → head, what `merge_pr` applies to the base
+        (the fork point stays the same after the merge). RevisionNotFound if it has no refs/pr/{num}."""
+        with self.db.read() as conn:
+            d = discussions.get(conn, repo.id, num)
+            head = revisions.get_ref(conn, repo.id, "pr", str(num))
+            if not d.is_pr or head is None:
+                raise RevisionNotFound(f"Invalid rev id: refs/pr/{num}")
+            base = revisions.get_ref(conn, repo.id, "branch", d.base_ref or "main")
+            base_hist: set[str] = set()
+            cur: str | None = base.commit_sha if base else None
+            while cur:
+                base_hist.add(cur)
+                cur = revisions.get_commit(conn, repo.id, cur).parent_sha
+            fork: str | None = head.commit_sha
+            while fork and fork not in base_hist:
+                fork = revisions.get_commit(conn, repo.id, fork).parent_sha
+            return fork, head.commit_sha
 
     def open_discussion(
         self, who: Principal, repo: Repo, title: str, description: str, is_pr: bool

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import Connection, select
 
 from modelyard.db import Database
 from modelyard.db.cache import VersionedCache
-from modelyard.db.schema import repo_redirects, repos
+from modelyard.db.schema import downloads_daily, repo_redirects, repos
 from modelyard.errors import (
     BadRequest,
     Conflict,
@@ -605,6 +605,34 @@ class Repos:
         counts, every few seconds from the server's lifespan and once on close. `get` adds the pending ones."""
         self.downloads.add(repo_id)
 
+    def _add_daily(self, conn: Connection, repo_id: int, day: date, n: int) -> None:
+        """downloads_daily += n for (repo, day): an upsert (SQLite and PostgreSQL both have ON CONFLICT)."""
+        if self.db.is_sqlite:
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert  # type: ignore[assignment]
+        stmt = insert(downloads_daily).values(repo_id=repo_id, day=day, count=n)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["repo_id", "day"], set_={"count": downloads_daily.c.count + n}
+            )
+        )
+
+    def downloads_by_day(self, repo: Repo, days: int = 30) -> list[tuple[date, int]]:
+        """Downloads of the last `days` UTC days (today last; days without downloads count 0), the pending ones
+        of today included."""
+        today = now().date()
+        first = today - timedelta(days=days - 1)
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(downloads_daily.c.day, downloads_daily.c.count).where(
+                    downloads_daily.c.repo_id == repo.id, downloads_daily.c.day >= first
+                )
+            ).all()
+        counts = {r[0]: int(r[1]) for r in rows}
+        counts[today] = counts.get(today, 0) + self.downloads.pending(repo.id)
+        return [(first + timedelta(days=i), counts.get(first + timedelta(days=i), 0)) for i in range(days)]
+
     def flush_downloads(self) -> int:
         """Write the pending download counts in one transaction; the number of repos updated. On failure (a full
         disk: InsufficientStorage) the counts stay pending for the next flush and the error is raised."""
@@ -613,10 +641,13 @@ class Repos:
             if not batch:
                 return 0
             try:
+                day = now().date()
                 with self.db.transaction() as conn:
                     for repo_id, n in batch.items():
                         more = repos.c.downloads + n
-                        conn.execute(repos.update().where(repos.c.id == repo_id).values(downloads=more))
+                        upd = repos.update().where(repos.c.id == repo_id).values(downloads=more)
+                        if conn.execute(upd).rowcount:  # a repo deleted meanwhile has no row to count in
+                            self._add_daily(conn, repo_id, day, n)
             except BaseException:
                 self.downloads.restore()
                 raise

@@ -7,15 +7,17 @@ substring of `namespace/name`, case-insensitive.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, false, func, or_, select, text
+from sqlalchemy import ColumnElement, Connection, Select, and_, case, false, func, or_, select, text
 
 from modelyard.db import Database
-from modelyard.db.schema import repo_tags, repos
+from modelyard.db.schema import accounts, repo_tags, repos
 from modelyard.hub.access import Perm
-from modelyard.hub.accounts import Principal
+from modelyard.hub.accounts import Account, Principal
 from modelyard.hub.repos import Repo, row_to_repo
 from modelyard.types import RepoType
 
@@ -31,6 +33,7 @@ SORTS = {
     "id": repos.c.key_lower,
 }
 Facet = list[tuple[str, int]]
+FACET_CAP = 2000  # facets_within counts over at most this many matching repos (then says "≈")
 FACET_PREFIXES = ("pipeline_tag:", "library:", "license:", "language:", "task_categories:")
 
 
@@ -121,8 +124,8 @@ class Search:
             rows = conn.execute(text(f"SELECT rowid FROM repo_search WHERE {where} LIMIT :cap"), params).all()
         return None if len(rows) > self.FTS_CAP else [int(r[0]) for r in rows]
 
-    def list(self, q: Query, who: Principal | None) -> tuple[list[Repo], bool]:
-        """One page of repos matching `q` that `who` may see, and whether more follow."""
+    def _where(self, q: Query, who: Principal | None) -> list[ColumnElement[bool]] | None:
+        """The conditions of `q` for `who` (visibility included); None when nothing can match."""
         t = q.repo_type.value
         conds: list[ColumnElement[bool]] = [_visible(q.repo_type, who)]
         if q.author:  # implies the type: key_lower starts with "<type>/<author>/"
@@ -134,22 +137,98 @@ class Search:
             ids = self._fts_ids(t, terms)
             if ids is not None:  # few matches: look them up by primary key
                 if not ids:
-                    return [], False
+                    return None
                 conds.append(repos.c.id.in_(ids))
             else:  # common terms (or no FTS): filter while walking the sort order; matches come early
                 conds += [repos.c.key_lower.like(f"{t}/%{_escape(s)}%", escape="\\") for s in terms]
         for key in q.tag_keys():
             conds.append(repos.c.id.in_(select(repo_tags.c.repo_id).where(repo_tags.c.tag == key)))
+        return conds
+
+    @staticmethod
+    def _ordered(stmt: Select[Any], q: Query) -> Select[Any]:
         col = SORTS.get(q.sort or "")
-        stmt = select(repos).where(and_(*conds))
         if col is not None:
-            stmt = stmt.order_by(col.asc() if q.ascending else col.desc(), repos.c.id.desc())
-        else:
-            stmt = stmt.order_by(repos.c.id.desc())
-        stmt = stmt.offset(q.offset).limit(q.limit + 1)
+            return stmt.order_by(col.asc() if q.ascending else col.desc(), repos.c.id.desc())
+        return stmt.order_by(repos.c.id.desc())
+
+    def list(self, q: Query, who: Principal | None) -> tuple[list[Repo], bool]:
+        """One page of repos matching `q` that `who` may see, and whether more follow."""
+        conds = self._where(q, who)
+        if conds is None:
+            return [], False
+        stmt = self._ordered(select(repos).where(and_(*conds)), q).offset(q.offset).limit(q.limit + 1)
         with self.db.read() as conn:
             rows = conn.execute(stmt).all()
         return [row_to_repo(r) for r in rows[: q.limit]], len(rows) > q.limit
+
+    def facets_within(
+        self, q: Query, who: Principal | None, per_prefix: int = 12, cap: int = FACET_CAP
+    ) -> tuple[dict[str, Facet], bool]:
+        """The most used values of each facet among the repos matching `q` that `who` may see (its page and
+        offset ignored), and whether the counts are approximate: past `cap` matches, only the first `cap` in
+        `q`'s sort order are counted (bounded work on a big hub)."""
+        conds = self._where(q, who)
+        if conds is None:
+            return {}, False
+        ids = self._ordered(select(repos.c.id).where(and_(*conds)), q)
+        counted = ids.limit(cap).subquery()
+        ranges = or_(*[and_(repo_tags.c.tag >= p, repo_tags.c.tag < p[:-1] + ";") for p in FACET_PREFIXES])
+        stmt = (  # one pass: walk the matches in sort order, look up each one's tags by primary key
+            select(repo_tags.c.tag, func.count().label("n"))
+            .join(counted, counted.c.id == repo_tags.c.repo_id)
+            .where(ranges)
+            .group_by(repo_tags.c.tag)
+        )
+        with self.db.read() as conn:
+            counts = {r.tag: int(r.n) for r in conn.execute(stmt)}
+            past_cap = select(func.count()).select_from(ids.offset(cap).limit(1).subquery())
+            approx = bool(conn.execute(past_cap).scalar_one())
+        out: dict[str, Facet] = {}
+        for prefix in FACET_PREFIXES:
+            vals = sorted(
+                ((k[len(prefix) :], n) for k, n in counts.items() if k.startswith(prefix)),
+                key=lambda kv: (-kv[1], kv[0]),
+            )[:per_prefix]
+            if vals:
+                out[prefix[:-1]] = vals
+        return out, approx
+
+    def accounts(self, term: str, limit: int = 10) -> tuple[builtins.list[Account], bool]:
+        """Users and organisations whose name or full name contains `term` (case-insensitive), names that
+        start with it first; and whether more match. Accounts are public (their private repos are not)."""
+        t = term.strip().lower()
+        if not t:
+            return [], False
+        pat = f"%{_escape(t)}%"
+        starts = case((accounts.c.name_lower.like(f"{_escape(t)}%", escape="\\"), 0), else_=1)
+        stmt = (
+            select(accounts)
+            .where(
+                or_(
+                    accounts.c.name_lower.like(pat, escape="\\"),
+                    func.lower(accounts.c.fullname).like(pat, escape="\\"),
+                )
+            )
+            .order_by(starts, func.length(accounts.c.name_lower), accounts.c.name_lower)
+            .limit(limit + 1)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(stmt).all()
+        found = [Account(r.id, r.name, r.fullname, r.kind, bool(r.is_admin)) for r in rows[:limit]]
+        return found, len(rows) > limit
+
+    def existing(self, repo_type: RepoType, ids: Iterable[str], who: Principal | None) -> dict[str, str]:
+        """Which of the repo ids ("ns/name", any case) exist and `who` may see: {lower-cased id: id as stored}.
+        One query (web pages use it to link card metadata only to repos on this hub)."""
+        keys = sorted({f"{repo_type.value}/{i}".lower() for i in ids if i.count("/") == 1})[:500]
+        if not keys:
+            return {}
+        stmt = select(repos.c.namespace, repos.c.name).where(
+            repos.c.key_lower.in_(keys), _visible(repo_type, who)
+        )
+        with self.db.read() as conn:
+            return {f"{r.namespace}/{r.name}".lower(): f"{r.namespace}/{r.name}" for r in conn.execute(stmt)}
 
     def facets(self, repo_type: RepoType, per_prefix: int = 12) -> dict[str, Facet]:
         """The most used values of each facet among public repos: {"license": [("mit", 12), ...], ...}."""

@@ -7,6 +7,11 @@ re-read from that token on every use, so revoking the token (`modelyard tokens r
 `web_sessions.token_hash`) ends every session opened with it, and the session never has more rights than it.
 The cookie value is a fresh random id (not a token, useless as a Bearer credential); logging in again rotates
 it, logging out deletes the row.
+
+A password login (migration 0014_accounts) opens a session bound to the account instead (`token_hash` NULL,
+`account_id` set): its principal is a full "write" principal of the account (`Accounts.principal_for(..., "web")`),
+re-read on every use, and deleting the account ends it (cascade). Changing or resetting a password ends the
+account's other sessions, password and token ones alike (`end_for_account`).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from modelyard.hub.accounts import Accounts, Principal, hash_token
 SESSION_PREFIX = "mys_"
 # last_seen_at is written at most this often per session (a page view must not cost a write each time)
 TOUCH_INTERVAL = timedelta(seconds=60)
+WEB_TOKEN_NAME = "web"  # the token name a password session's principal carries (audit log: "via web")
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,44 @@ class Sessions:
             conn.execute(web_sessions.insert().values(**row))
         return session_id, Session(id_hash, principal, csrf, expires)
 
+    def create_for_account(self, account_id: int, replaces: str | None = None) -> tuple[str, Session]:
+        """A new session for a user who proved their password (the caller checked it); `replaces` is ended."""
+        acc = self.accounts.by_id(account_id)
+        if acc is None or acc.kind != "user":
+            raise Unauthorized("No such user")
+        principal = self.accounts.principal_for(acc, WEB_TOKEN_NAME, "write")
+        session_id = SESSION_PREFIX + secrets.token_urlsafe(32)
+        t = now()
+        id_hash, csrf, expires = _hash(session_id), secrets.token_urlsafe(32), t + self.max_age
+        with self.db.transaction() as conn:
+            conn.execute(delete(web_sessions).where(web_sessions.c.expires_at <= t))
+            if replaces:
+                conn.execute(delete(web_sessions).where(web_sessions.c.id_hash == _hash(replaces)))
+            conn.execute(
+                web_sessions.insert().values(
+                    id_hash=id_hash,
+                    token_hash=None,
+                    account_id=acc.id,
+                    csrf_secret=csrf,
+                    created_at=t,
+                    last_seen_at=t,
+                    expires_at=expires,
+                )
+            )
+        return session_id, Session(id_hash, principal, csrf, expires)
+
+    def end_for_account(self, account_id: int, keep: str | None = None) -> int:
+        """End every session of an account (password ones and those opened with its tokens) but the session whose
+        id hash is `keep` (the one changing the password); returns how many ended."""
+        hashes = self.accounts.token_hashes(account_id)
+        with self.db.transaction() as conn:
+            cond = web_sessions.c.account_id == account_id
+            if hashes:
+                cond = cond | web_sessions.c.token_hash.in_(hashes)
+            if keep:
+                cond = cond & (web_sessions.c.id_hash != keep)
+            return int(conn.execute(delete(web_sessions).where(cond)).rowcount or 0)
+
     def get(self, session_id: str | None) -> Session | None:
         """The live session for a cookie value, or None (unknown, expired, token revoked)."""
         if not session_id or not session_id.startswith(SESSION_PREFIX) or len(session_id) > 200:
@@ -90,9 +134,17 @@ class Sessions:
         if t >= expires or t - last_seen >= self.idle:
             self.delete(session_id)
             return None
-        try:
-            principal = self.accounts.authenticate_hash(row.token_hash)
-        except HubError:  # the token was revoked (the cascade normally removed the row already)
+        principal: Principal | None = None
+        if row.token_hash is not None:
+            try:
+                principal = self.accounts.authenticate_hash(row.token_hash)
+            except HubError:  # the token was revoked (the cascade normally removed the row already)
+                principal = None
+        elif row.account_id is not None:  # a password login: the account as it is now
+            acc = self.accounts.by_id(row.account_id)
+            if acc is not None and acc.kind == "user":
+                principal = self.accounts.principal_for(acc, WEB_TOKEN_NAME, "write")
+        if principal is None:
             self.delete(session_id)
             return None
         if t - last_seen >= TOUCH_INTERVAL or self.idle <= TOUCH_INTERVAL:

@@ -57,6 +57,50 @@ class FileChange:
     additions: int = 0
     deletions: int = 0
     diff: str | None = None
+    old_sha256: str | None = None  # content hashes, shown for LFS/Xet files (whose bytes get no line diff)
+    new_sha256: str | None = None
+
+    @property
+    def lines(self) -> list[DiffLine]:
+        """The unified diff as numbered lines (old/new line numbers), for the web's `diff` macro."""
+        return diff_lines(self.diff or "")
+
+
+@dataclass(frozen=True)
+class DiffLine:
+    kind: str  # "hunk" | "add" | "del" | "ctx"
+    old: int | None  # line number in the old file (None for additions and hunk headers)
+    new: int | None  # line number in the new file (None for deletions and hunk headers)
+    text: str
+
+
+_HUNK_RE = re.compile(r"^@@ -(\d+)(?:,\d+)? \+(\d+)(?:,\d+)? @@")
+
+
+def diff_lines(text: str) -> list[DiffLine]:
+    """Parse a unified diff (without its ---/+++ header lines) into numbered lines."""
+    out: list[DiffLine] = []
+    old = new = 0
+    for ln in text.splitlines():
+        if ln.startswith(("--- ", "+++ ")) and not out:
+            continue
+        m = _HUNK_RE.match(ln)
+        if m:
+            old, new = int(m.group(1)), int(m.group(2))
+            out.append(DiffLine("hunk", None, None, ln))
+        elif ln.startswith("+"):
+            out.append(DiffLine("add", None, new, ln[1:]))
+            new += 1
+        elif ln.startswith("-"):
+            out.append(DiffLine("del", old, None, ln[1:]))
+            old += 1
+        elif ln.startswith("\\"):  # "\ No newline at end of file"
+            continue
+        else:
+            out.append(DiffLine("ctx", old, new, ln[1:]))
+            old += 1
+            new += 1
+    return out
 
 
 def is_binary(sample: bytes) -> bool:
@@ -263,12 +307,15 @@ def diff(content: Content, old: dict[str, FileEntry], new: dict[str, FileEntry])
             continue
         status = "added" if a is None else "removed" if b is None else "modified"
         lfs = bool((a and a.lfs) or (b and b.lfs))
-        change = FileChange(path, status, a.size if a else None, b.size if b else None, lfs)
+        shas = {"old_sha256": a.sha256 if a else None, "new_sha256": b.sha256 if b else None}
+        change = FileChange(path, status, a.size if a else None, b.size if b else None, lfs, **shas)
         text = _text_diff(content, a, b, path)  # LFS and Xet files too, when small and text
         if text is not None:
             adds = sum(1 for ln in text.splitlines() if ln.startswith("+") and not ln.startswith("+++"))
             dels = sum(1 for ln in text.splitlines() if ln.startswith("-") and not ln.startswith("---"))
-            change = FileChange(path, status, change.old_size, change.new_size, lfs, adds, dels, text)
+            change = FileChange(
+                path, status, change.old_size, change.new_size, lfs, adds, dels, text, **shas
+            )
         out.append(change)
     return out
 

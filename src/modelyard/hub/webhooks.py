@@ -394,6 +394,16 @@ class Webhooks:
                 )
 
     # --- the worker's side ------------------------------------------------------------------------
+    def pending_count(self) -> int:
+        """Deliveries waiting to be sent (or retried): the admin page's queue figure."""
+        with self.db.read() as conn:
+            n = conn.execute(
+                select(func.count())
+                .select_from(webhook_deliveries)
+                .where(webhook_deliveries.c.state == "pending")
+            ).scalar()
+        return int(n or 0)
+
     def claim_due(self, limit: int = 16, lease_ms: int = 60_000) -> list[DeliveryJob]:
         """Due pending deliveries, leased for `lease_ms` (a crashed sender's rows come back after it). A delivery
         whose webhook is disabled, or whose repo its owner may no longer read, is logged as skipped instead."""

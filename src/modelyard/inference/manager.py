@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ UNLOADED = "unloaded"  # scaled to zero: loads on the next request
 LOADING = "loading"
 READY = "ready"
 FAILED = "failed"
+LOG_LINES = 50  # lifecycle events kept per endpoint (`Endpoint.logs`, shown on its web page)
 
 
 class RequestTimeout(HubError):
@@ -64,6 +66,8 @@ class Endpoint:
     in_flight: int = 0
     item_seconds: float = 0.0
     load_task: asyncio.Task[None] | None = None
+    # recent lifecycle events and failed requests: (wall time, level, message), oldest first
+    logs: deque[tuple[float, str, str]] = field(default_factory=lambda: deque(maxlen=LOG_LINES))
 
     @property
     def name(self) -> str:
@@ -87,7 +91,15 @@ class Endpoint:
             "last_load_seconds": self.last_load_seconds,
             "pid": self.worker.pid if self.worker and self.state in (LOADING, READY) else None,
             "config": self.config.to_dict(),
+            "logs": [{"time": t, "level": level, "message": text} for t, level, text in self.logs],
         }
+
+    def event(self, level: str, message: str) -> None:
+        """Keep a log line (`logs`, at most LOG_LINES) and write it to the `modelyard.inference` logger."""
+        self.logs.append((time.time(), level, message))
+        log.log(
+            logging.WARNING if level == "warning" else logging.INFO, "endpoint %s: %s", self.name, message
+        )
 
 
 class EndpointManager:
@@ -165,6 +177,7 @@ class EndpointManager:
             await asyncio.to_thread(self.admit, config)
         endpoint = Endpoint(config)
         self.endpoints[config.name] = endpoint
+        endpoint.event("info", f"created for {config.repo_id}@{config.revision}")
         self._save()
         if load:
             self._start_load(endpoint)
@@ -174,6 +187,7 @@ class EndpointManager:
         endpoint = self.get(name)
         await self._unload(endpoint, reason="paused")
         endpoint.state = PAUSED
+        endpoint.event("info", "paused")
         self._save()
         return endpoint
 
@@ -185,6 +199,7 @@ class EndpointManager:
                 await asyncio.to_thread(self.admit, endpoint.config)
             endpoint.state = UNLOADED
             endpoint.error = None
+            endpoint.event("info", "resumed")
             self._start_load(endpoint)
             self._save()
         return endpoint
@@ -255,6 +270,7 @@ class EndpointManager:
         endpoint.error = None
         endpoint.load_started = time.monotonic()
         endpoint.worker = worker
+        endpoint.event("info", f"loading {config.repo_id}@{config.revision}")
         self.metrics.inc("modelyard_inference_loads_total", {"endpoint": endpoint.name})
         worker.start()
         endpoint.load_task = asyncio.get_running_loop().create_task(self._finish_load(endpoint, worker))
@@ -268,7 +284,7 @@ class EndpointManager:
                 endpoint.error = exc.message
                 endpoint.failed_at = time.monotonic()
                 endpoint.worker = None
-                log.warning("endpoint %s failed to load: %s", endpoint.name, exc.message)
+                endpoint.event("warning", f"failed to load: {exc.message}")
             await asyncio.to_thread(worker.stop)
             return
         if endpoint.worker is not worker:  # unloaded meanwhile
@@ -283,9 +299,7 @@ class EndpointManager:
             {"endpoint": endpoint.name},
             endpoint.last_load_seconds,
         )
-        log.info(
-            "endpoint %s ready in %.1fs (%s)", endpoint.name, endpoint.last_load_seconds, info.get("task")
-        )
+        endpoint.event("info", f"ready in {endpoint.last_load_seconds:.1f}s ({info.get('task')})")
         self._make_room(endpoint, 0)
 
     def _loaded(self, exclude: Endpoint) -> list[Endpoint]:
@@ -322,7 +336,7 @@ class EndpointManager:
             self.metrics.inc(
                 "modelyard_inference_unloads_total", {"endpoint": endpoint.name, "reason": reason}
             )
-            log.info("endpoint %s unloaded (%s)", endpoint.name, reason)
+            endpoint.event("info", f"unloaded ({reason})")
         if worker is not None:
             await asyncio.to_thread(worker.stop)
 
@@ -334,7 +348,7 @@ class EndpointManager:
             self.metrics.inc(
                 "modelyard_inference_unloads_total", {"endpoint": endpoint.name, "reason": "crash"}
             )
-            log.warning("endpoint %s: worker %s exited", endpoint.name, worker.pid)
+            endpoint.event("warning", f"worker {worker.pid} exited unexpectedly")
 
     def _on_batch(self, endpoint: Endpoint, stats: tuple[int, int, float]) -> None:
         items, _requests, seconds = stats
@@ -404,6 +418,8 @@ class EndpointManager:
         endpoint.last_used = time.monotonic()
         labels = {"endpoint": endpoint.name}
         self.metrics.inc("modelyard_inference_requests_total", {**labels, "status": str(status)})
+        if status >= 500:  # the status only: a model's error message may quote another caller's input
+            endpoint.event("warning", f"request failed with HTTP {status}")
         self.metrics.observe(
             "modelyard_inference_request_duration_seconds", labels, time.monotonic() - started
         )

@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelyard.errors import Forbidden, RepoNotFound, TokenScope, Unauthorized
+from modelyard.errors import Forbidden, HubError, RepoNotFound, TokenScope, Unauthorized
 from modelyard.hub.access import Perm
 from modelyard.hub.accounts import Principal
 from modelyard.hub.audit import Audit
@@ -20,11 +25,17 @@ from modelyard.inference.auth import Authorizer
 from modelyard.inference.config import EndpointConfig
 from modelyard.inference.manager import Endpoint, EndpointManager
 from modelyard.inference.store_source import StoreSource
+from modelyard.server.api._common import CSRF_HEADER, principal
+from modelyard.server.context import LOGIN_COOKIE
 from modelyard.server.inference_app import create_inference_app
 from modelyard.server.services import Services
 from modelyard.types import RepoId, RepoType
 
 PREFIX = "/endpoints"
+# (marker, principal) of a request the web UI's own script made with the session cookie and its X-CSRF-Token
+_WEB_CALLER: ContextVar[tuple[str, Principal] | None] = ContextVar(
+    "modelyard_endpoint_web_caller", default=None
+)
 
 
 def build_manager(svc: Services) -> EndpointManager:
@@ -91,11 +102,67 @@ def endpoint_rule(svc: Services, who: Principal | None, ns: str, name: str, use:
         )
 
 
+def can_deploy(svc: Services, who: Principal | None, ns: str, name: str) -> bool:
+    """Whether `who` may create and manage endpoints of model `ns/name` (`endpoint_rule`, ``use="manage"``): the
+    web pages show the Deploy and Pause/Resume/Delete buttons only then."""
+    if who is None:
+        return False
+    try:
+        endpoint_rule(svc, who, ns, name, "manage")
+    except HubError:
+        return False
+    return True
+
+
+def caller(svc: Services, token: str | None) -> Principal | None:
+    """Who a bearer token of the `/endpoints` sub-app is: the marker `WebSession` gave this request stands for the
+    web session's principal; anything else is an access token (unknown, expired or revoked: 401)."""
+    web = _WEB_CALLER.get()
+    if web is not None and token is not None and hmac.compare_digest(token.encode(), web[0].encode()):
+        return web[1]
+    return svc.accounts.authenticate(token)
+
+
+class WebSession:
+    """The web UI's scripts (the inference widget, the endpoint page) call `/endpoints` as the logged-in user: a
+    request with no Authorization header, the session cookie and the session's secret in `X-CSRF-Token` is the
+    session's principal, by the API's own rule (api/_common.principal: no cross-site form can send that header).
+    The front authorises by bearer token, so the request gets a random one-request marker as its token, which
+    `caller` maps back to the principal (a marker never outlives its request: the context variable is this
+    request's). A wrong or missing header leaves the request anonymous."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope)
+        headers = request.headers
+        if (
+            scope["type"] != "http"
+            or "authorization" in headers
+            or not headers.get(CSRF_HEADER)
+            or not request.cookies.get(LOGIN_COOKIE)
+        ):
+            await self.app(scope, receive, send)
+            return
+        who = await run_in_threadpool(principal, request)
+        if who is None:
+            await self.app(scope, receive, send)
+            return
+        marker = "web-session." + secrets.token_urlsafe(32)
+        scope = {**scope, "headers": [*scope["headers"], (b"authorization", f"Bearer {marker}".encode())]}
+        reset = _WEB_CALLER.set((marker, who))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _WEB_CALLER.reset(reset)
+
+
 def hub_authorizer(svc: Services, use: str = "view") -> Authorizer:
     """Viewing an endpoint, calling it (`use="call"`) or managing it (`use="manage"`): `endpoint_rule`."""
 
     def check(token: str | None, repo_id: str) -> None:
-        who = svc.accounts.authenticate(token)
+        who = caller(svc, token)
         try:
             rid = RepoId.parse(repo_id)
         except ValueError:
@@ -115,26 +182,30 @@ def hub_is_admin(svc: Services) -> Callable[[str | None], Awaitable[bool]]:
     async def is_admin(token: str | None) -> bool:
         if not token:
             return False
-        who = await run_in_threadpool(svc.accounts.authenticate, token)
+        who = await run_in_threadpool(caller, svc, token)
         return who is not None and who.is_admin
 
     return is_admin
 
 
+def audit_endpoint(svc: Services, action: str, who: Principal | None, endpoint: Endpoint) -> None:
+    """Endpoints live outside the database: their create/delete is recorded in a short transaction right after
+    (by the management API and by the web pages alike)."""
+    rid = RepoId.parse(endpoint.config.repo_id)
+    Audit(svc.db).record(
+        action,
+        actor=who,
+        target=f"endpoint/{endpoint.name}",
+        namespace=rid.namespace,
+        details={"repo": f"model/{rid.namespace}/{rid.name}", "task": endpoint.config.task},
+    )
+
+
 def hub_audit(svc: Services) -> Callable[[str, str | None, Endpoint], Awaitable[None]]:
-    """Endpoints live outside the database: their create/delete is recorded in a short transaction right after."""
-    log = Audit(svc.db)
+    """The management API's audit hook: `audit_endpoint` for the caller of `token`."""
 
     def write(action: str, token: str | None, endpoint: Endpoint) -> None:
-        who = svc.accounts.authenticate(token)
-        rid = RepoId.parse(endpoint.config.repo_id)
-        log.record(
-            action,
-            actor=who,
-            target=f"endpoint/{endpoint.name}",
-            namespace=rid.namespace,
-            details={"repo": f"model/{rid.namespace}/{rid.name}", "task": endpoint.config.task},
-        )
+        audit_endpoint(svc, action, caller(svc, token), endpoint)
 
     async def on_change(action: str, token: str | None, endpoint: Endpoint) -> None:
         await run_in_threadpool(write, action, token, endpoint)
@@ -142,10 +213,11 @@ def hub_audit(svc: Services) -> Callable[[str, str | None, Endpoint], Awaitable[
     return on_change
 
 
-def endpoints_app(state: Any) -> Starlette:
-    """The `/endpoints` sub-app over the manager the lifespan created (`state.endpoint_manager`)."""
+def endpoints_app(state: Any) -> ASGIApp:
+    """The `/endpoints` sub-app over the manager the lifespan created (`state.endpoint_manager`); the web UI's
+    scripts may call it with the login cookie and X-CSRF-Token (`WebSession`)."""
     svc = state.services
-    return create_inference_app(
+    app: Starlette = create_inference_app(
         state.endpoint_manager,
         hub_authorizer(svc),
         hub_authorizer(svc, "manage"),
@@ -153,3 +225,4 @@ def endpoints_app(state: Any) -> Starlette:
         hub_audit(svc),
         hub_authorizer(svc, "call"),
     )
+    return WebSession(app)

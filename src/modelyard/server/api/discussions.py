@@ -7,11 +7,12 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import BadRequest, Forbidden, NotFound, TokenScope, Unauthorized
+from modelyard.errors import BadRequest, NotFound, Unauthorized
 from modelyard.hub._time import iso
 from modelyard.hub.accounts import Principal
 from modelyard.hub.discussions import Discussion, Event
-from modelyard.hub.repos import Repo, can_discuss, can_manage
+from modelyard.hub.pulls import check_change, check_discuss, check_merge
+from modelyard.hub.repos import Repo
 from modelyard.server.api._common import get_repo, json_response, principal, services, sync_json_body
 from modelyard.server.routing import REPO, TYPES, Router
 
@@ -60,17 +61,8 @@ def _who(request: Request) -> Any:
 
 def require_discuss(repo: Repo, who: Principal) -> None:
     """Opening, commenting (and, for their author, retitling or closing) needs a token that may discuss
-    (hub/repos.py `can_discuss`: not a read token; fine-grained: ``discussion.write`` or ``repo.write``)."""
-    if can_discuss(repo, who):
-        return
-    if not who.can_write:
-        raise Forbidden(
-            "This token is read-only: use a token with the 'write' role to take part in discussions"
-        )
-    raise TokenScope(
-        f"This token ({who.role} token {who.token_name!r}) does not have the 'discussion.write' permission on "
-        f"{repo.type.value} {repo.id_str}"
-    )
+    (the rule is hub/pulls.py `check_discuss`, shared with the web pages)."""
+    check_discuss(repo, who)
 
 
 def listing(request: Request, type: str, ns: str, name: str) -> Response:
@@ -145,10 +137,7 @@ def action(request: Request, type: str, ns: str, name: str, num: str, action: st
         require_discuss(repo, who)
         ev = svc.pulls.discussion_comment(who, repo, d.num, str(body.get("comment") or ""))
         return json_response({"newMessage": _event(ev)})
-    if not can_manage(repo, who):
-        if who.account.name != d.author:
-            raise Forbidden("Only the author or a maintainer can change this discussion")
-        require_discuss(repo, who)
+    check_change(repo, who, d)  # the author or a maintainer (hub/pulls.py)
     if action == "title":
         ev = svc.pulls.discussion_title(who, repo, d.num, str(body.get("title") or ""))
         return json_response({"newTitle": _event(ev)})
@@ -158,8 +147,7 @@ def action(request: Request, type: str, ns: str, name: str, num: str, action: st
             raise BadRequest("status must be 'open' or 'closed'")
         ev = svc.pulls.discussion_status(who, repo, d.num, status, body.get("comment"))
         return json_response({"newStatus": _event(ev)})
-    if not can_manage(repo, who):
-        raise Forbidden("Only maintainers can merge pull requests")
+    check_merge(repo, who)
     svc.pulls.merge_pr(who, repo, d.num, body.get("comment"))
     return json_response({})
 

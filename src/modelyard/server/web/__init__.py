@@ -17,7 +17,9 @@ from modelyard.server.web import account_views, discussion_views, edit_views, en
 from modelyard.server.web import collection_views as cv
 from modelyard.server.web import gating_views as gv
 from modelyard.server.web import repo_views as rv
+from modelyard.server.web import search_views as sv
 from modelyard.server.web import views as v
+from modelyard.server.web.compress import HtmlGZip
 from modelyard.server.web.kit import RouteKit
 from modelyard.server.web.render import Pages
 from modelyard.server.web.security import PAGE_HEADERS
@@ -57,13 +59,12 @@ def web_routes() -> list[BaseRoute]:
     routes: list[BaseRoute] = [
         Mount("/static", app=NoSniff(StaticFiles(directory=STATIC)), name="static"),
         Route("/", g(v.list_page), methods=["GET"]),
-        Route("/login", g(v.login_form), methods=["GET"]),
-        Route("/login", form(v.login_submit), methods=["POST"]),
         Route("/logout", g(v.logout_page), methods=["GET"]),
         Route("/logout", form(v.logout_submit), methods=["POST"]),
         Route("/models", g(v.list_page, plural="models"), methods=["GET"]),
         Route("/datasets", g(v.list_page, plural="datasets"), methods=["GET"]),
         Route("/spaces", g(v.list_page, plural="spaces"), methods=["GET"]),
+        Route("/search", g(sv.search_page), methods=["GET"]),
         Route("/datasets/{ns}/{name}/viewer", g(rv.dataset_viewer), methods=["GET"]),
         Route("/collections/{owner}", g(cv.owner_page), methods=["GET"]),
         Route("/collections/{owner}/{slug}", g(cv.collection_page), methods=["GET"]),
@@ -95,6 +96,9 @@ def web_routes() -> list[BaseRoute]:
         for area in AREAS:
             routes += area.repo_routes(kit, base, prefix)
     routes.append(Route("/{path:path}", g(_page_not_found), methods=["GET"]))
+    for r in routes:  # gzip for the HTML pages (never downloads: those are the API's routes, and static files)
+        if isinstance(r, Route):
+            r.app = HtmlGZip(r.app)
     return routes
 
 

@@ -11,13 +11,24 @@ from starlette.responses import RedirectResponse, Response
 
 from modelyard.errors import BadRequest, EntryNotFound, Forbidden, HubError
 from modelyard.hub import viewer
-from modelyard.hub.cards import split_front_matter
+from modelyard.hub.cards import model_relation, split_front_matter
 from modelyard.hub.likes import Likes
-from modelyard.hub.repos import Repo, can_manage, can_write
+from modelyard.hub.repos import Repo, can_discuss, can_manage, can_write
 from modelyard.hub.revisions import FileEntry
 from modelyard.hub.safetensors import repo_parameters
-from modelyard.server.web import gating_views
-from modelyard.server.web.render import Pages, base_url, render_markdown, services, web_principal
+from modelyard.hub.search import Query
+from modelyard.server.endpoints import can_deploy
+from modelyard.server.web import card_meta, gating_views
+from modelyard.server.web.render import (
+    PREVIEW_CAP,
+    Pages,
+    bar_chart,
+    base_url,
+    code_table,
+    render_markdown,
+    services,
+    web_principal,
+)
 from modelyard.server.web.security import check_csrf
 from modelyard.server.web.snippets import snippets
 from modelyard.types import RepoType
@@ -26,6 +37,10 @@ log = logging.getLogger("modelyard.web")
 PREFIX = {"datasets": RepoType.DATASET, "spaces": RepoType.SPACE, None: RepoType.MODEL}
 ROWS_PER_PAGE = 50
 HISTORY_PAGE = 30
+CHART_DAYS = 30  # the downloads chart
+TREE_LIMIT = 200  # models built on this one, looked at for the model tree
+TREE_SHOWN = 5  # shown per relation (then a link to all of them)
+SPACES_SHOWN = 10
 
 
 def _repo(request: Request, prefix: str | None, ns: str, name: str) -> Repo:
@@ -50,42 +65,34 @@ def repo_context(request: Request, repo: Repo, rev: str, tab: str) -> dict[str, 
         "liked": Likes(svc.db).has_liked(who, repo),
         "can_write": can_write(repo, who),
         "can_manage": can_manage(repo, who),
+        # edit links (edit_views): writers commit, users who may discuss open a pull request
+        "can_propose": who is not None and who.can_write and (can_write(repo, who) or can_discuss(repo, who)),
         "community_count": sum(1 for d in svc.pulls.discussions(repo) if d.status == "open"),
+        # the Deploy button (endpoint_views): server/endpoints.endpoint_rule, use="manage"
+        "can_deploy": repo.type is RepoType.MODEL and can_deploy(svc, who, repo.namespace, repo.name),
     }
 
 
 _ctx = repo_context
 
 
-def _chips(repo: Repo) -> list[tuple[str, str, str]]:
-    """(kind, label, filter link) for the metadata chips under the title."""
-    card = repo.card_data or {}
-    plural = repo.type.plural
-    out: list[tuple[str, str, str]] = []
+def _linker(request: Request, refs: dict[RepoType, set[str]]) -> card_meta.Linker:
+    """Which of the repos a card names are on this hub (and visible to the viewer): one query per type."""
+    svc = services(request)
+    who = web_principal(request)
+    local = {t: svc.search.existing(t, ids, who) if ids else {} for t, ids in refs.items()}
+    return card_meta.Linker(local, svc.settings.upstream_url)
 
-    def as_list(v: Any) -> list[str]:
-        return [str(x) for x in v] if isinstance(v, list) else [str(v)] if v else []
 
-    if repo.pipeline_tag:
-        out.append(("task", repo.pipeline_tag, f"/{plural}?pipeline_tag={repo.pipeline_tag}"))
-    for t in as_list(card.get("task_categories")):
-        out.append(("task", t, f"/{plural}?tag=task_categories:{t}"))
-    if repo.library_name:
-        out.append(("library", repo.library_name, f"/{plural}?library={repo.library_name}"))
-    for lang in as_list(card.get("language")):
-        out.append(("language", lang, f"/{plural}?language={lang}"))
-    for lic in as_list(card.get("license")):
-        out.append(("license", lic, f"/{plural}?license={lic}"))
-    for d in as_list(card.get("datasets")):
-        out.append(("dataset", d, f"/datasets/{d}"))
-    for b in as_list(card.get("base_model")):
-        out.append(("base model", b, f"/{b}"))
-    for t in as_list(card.get("tags")):
-        out.append(("tag", t, f"/{plural}?tag={t}"))
+def _merge_refs(*refs: dict[RepoType, set[str]]) -> dict[RepoType, set[str]]:
+    out: dict[RepoType, set[str]] = {}
+    for r in refs:
+        for t, ids in r.items():
+            out.setdefault(t, set()).update(ids)
     return out
 
 
-def _card_html(request: Request, files: dict[str, FileEntry]) -> str | None:
+def _read_card(request: Request, files: dict[str, FileEntry]) -> str | None:
     e = files.get("README.md")
     if e is None:
         return None
@@ -93,8 +100,61 @@ def _card_html(request: Request, files: dict[str, FileEntry]) -> str | None:
         text = viewer.read_text(services(request).content, e, 2 * 1024 * 1024)
     except (OSError, HubError):
         return None
-    _, body = split_front_matter(text)
-    return render_markdown(body)
+    return split_front_matter(text)[1]
+
+
+def render_card(
+    request: Request,
+    body: str,
+    repo_url: str,
+    rev: str,
+    files: dict[str, FileEntry],
+    folder: str = "",
+    refs: dict[RepoType, set[str]] | None = None,
+) -> tuple[str, card_meta.Linker]:
+    """Markdown to sanitised HTML, its links checked (card_meta.CardLinks): links to repos that are not on this hub
+    point upstream or become text; relative links resolve to the repo's files. Also the Linker it used (with
+    `refs`, the repos named by the card's metadata, looked up in the same queries)."""
+    html = render_markdown(body)
+    links = _linker(request, _merge_refs(card_meta.card_repo_ids(html), refs or {}))
+    names = card_meta.card_account_names(html)
+    svc = services(request)
+    known = {n.lower() for n in names if svc.accounts.find(n) is not None} if names else set()
+    rewriter = card_meta.CardLinks(links, repo_url, rev, files, folder, known)
+    return card_meta.demote_headings(rewriter.rewrite(html)), links
+
+
+def _model_tree(request: Request, repo: Repo, links: card_meta.Linker) -> dict[str, Any] | None:
+    """The model tree: the base models (parents) and the local models built on this one, by relation."""
+    card = repo.card_data or {}
+    parents = [links.repo(RepoType.MODEL, b) for b in card_meta.as_list(card.get("base_model"))]
+    relation = model_relation(card, repo.library_name)
+    q = Query(RepoType.MODEL, filters=[f"base_model:{repo.id_str}"], sort="downloads", limit=TREE_LIMIT)
+    children, more = services(request).search.list(q, web_principal(request))
+    groups: dict[str, list[Repo]] = {}
+    for child in children:
+        if child.id != repo.id:
+            groups.setdefault(model_relation(child.card_data, child.library_name), []).append(child)
+    kids = [
+        {
+            "relation": rel,
+            "title": title,
+            "count": len(groups[rel]),
+            "more": more,
+            "repos": groups[rel][:TREE_SHOWN],
+            "link": "/models?" + urlencode({"tag": f"base_model:{rel}:{repo.id_str}"}),
+        }
+        for rel, title in card_meta.RELATION_TITLES.items()
+        if groups.get(rel)
+    ]
+    if not parents and not kids:
+        return None
+    return {"parents": parents, "relation": relation, "children": kids}
+
+
+def _spaces_using(request: Request, repo: Repo) -> list[Repo]:
+    q = Query(RepoType.SPACE, filters=[f"model:{repo.id_str}"], sort="likes", limit=SPACES_SHOWN)
+    return services(request).search.list(q, web_principal(request))[0]
 
 
 def _pickle_issues(request: Request, files: dict[str, FileEntry]) -> list[dict[str, Any]]:
@@ -112,21 +172,44 @@ def repo_page(pages: Pages, request: Request, ns: str, name: str, prefix: str | 
     ctx = _ctx(request, repo, "main", "card")
     svc = services(request)
     files: dict[str, FileEntry] = ctx["files"]
+    card = repo.card_data or {}
     preview = None
     # dataset rows are file bytes: not shown past a gate
     if repo.type is RepoType.DATASET and gating_views.has_download_access(request, repo):
         preview = _rows_ctx(request, repo, files, None, None, 0, 10)
-    params = repo_parameters(svc.content, files) if repo.type is RepoType.MODEL else None
-    widget = repo.card_data.get("widget") if repo.card_data else None
+    is_model = repo.type is RepoType.MODEL
+    params = repo_parameters(svc.content, files) if is_model else None
+    widget = card.get("widget")
     example = ""
     if isinstance(widget, list) and widget and isinstance(widget[0], dict):
         example = str(widget[0].get("text") or "")
+    refs = card_meta.referenced(card, repo.tags)
+    body = _read_card(request, files)
+    if body is not None:
+        card_html, links = render_card(request, body, ctx["repo_url"], "main", files, refs=refs)
+    else:
+        card_html, links = None, _linker(request, refs)
     return pages.render(
         request,
         "repo.html",
         **ctx,
-        card_html=_card_html(request, files),
-        chips=_chips(repo),
+        card_html=card_html,
+        meta_rows=card_meta.metadata_rows(
+            repo.type, card, repo.tags, repo.pipeline_tag, repo.library_name, links
+        ),
+        evals=card_meta.eval_results(card),
+        eval_links={
+            r.dataset_type: links.repo(RepoType.DATASET, r.dataset_type, r.dataset)
+            for r in card_meta.eval_results(card)
+            if r.dataset_type
+        },
+        train_datasets=card_meta.training_datasets(card, links) if is_model else [],
+        tree=_model_tree(request, repo, links) if is_model else None,
+        spaces_using=_spaces_using(request, repo) if is_model else [],
+        space_models=[links.repo(RepoType.MODEL, m) for m in card_meta.as_list(card.get("models"))]
+        if repo.type is RepoType.SPACE
+        else [],
+        chart=bar_chart(svc.repos.downloads_by_day(repo, CHART_DAYS)),
         snippets=snippets(repo, base_url(request)),
         params=params,
         preview=preview,
@@ -174,13 +257,26 @@ def blob_page(
     if entry is None:
         raise EntryNotFound(f"{path} does not exist at {rev}")
     services(request).repos.check_download(repo, web_principal(request), path)  # a preview is file bytes
+    is_md = path.lower().endswith((".md", ".markdown"))
+    view = "raw" if request.query_params.get("view") == "raw" or not is_md else "rendered"
     content = None
     rendered = None
+    code = None
     error = None
+    shown = 0
     try:
-        content = viewer.preview(services(request).content, entry)
-        if content.text is not None and path.lower().endswith(".md"):
-            rendered = render_markdown(split_front_matter(content.text)[1])
+        content = viewer.preview(services(request).content, entry, PREVIEW_CAP)
+        if content.text is not None:
+            text = content.text
+            if content.truncated and "\n" in text:
+                text = text[: text.rindex("\n") + 1]  # whole lines only
+            shown = len(text.encode())
+            if view == "rendered":
+                folder = path.rpartition("/")[0]
+                body = split_front_matter(text)[1]
+                rendered = render_card(request, body, ctx["repo_url"], rev, files, folder)[0]
+            else:
+                code = code_table(text, path)
     except (OSError, HubError):
         error = "The content of this file is not available for preview."
     raw = f"/{repo.type.url_prefix}{repo.id_str}/resolve/{rev}/{path}"
@@ -193,6 +289,10 @@ def blob_page(
         crumbs=_crumbs(path),
         content=content,
         rendered=rendered,
+        code=code,
+        view=view,
+        is_md=is_md,
+        shown=shown,
         error=error,
         raw_url=raw,
         is_data=path.lower().endswith(viewer.DATA_EXTS),
@@ -225,7 +325,7 @@ def commit_page(
     old = svc.files.manifest(repo, commit.parent_sha) if commit.parent_sha else {}
     try:
         changes = viewer.diff(svc.content, old, new)
-    except OSError:
+    except (OSError, HubError):
         changes = []
     ctx = _ctx(request, repo, full, "commits")
     return pages.render(request, "commit.html", **ctx, commit=commit, changes=changes)

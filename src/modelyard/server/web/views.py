@@ -85,8 +85,9 @@ def list_page(pages: Pages, request: Request, plural: str = "models") -> Respons
         offset=(page - 1) * PAGE_SIZE,
     )
     svc = services(request)
-    repos, more = svc.search.list(q, web_principal(request))
-    facets = svc.search.facets(rtype)
+    who = web_principal(request)
+    repos, more = svc.search.list(q, who)
+    facets, approx = svc.search.facets_within(q, who)  # counted within the search and filters
     active = {k: qp.get(k) for k in ("pipeline_tag", "library", "license", "language", "author") if qp.get(k)}
 
     def link(**changes: Any) -> str:
@@ -96,6 +97,12 @@ def list_page(pages: Pages, request: Request, plural: str = "models") -> Respons
             if v is None:
                 params.pop(k, None)
         return f"/{plural}?{urlencode(params)}"
+
+    def type_link(other: str) -> str:
+        """The same search in another type's listing (the type-specific task/library/tag filters dropped)."""
+        keep = ("search", "author", "license", "language", "sort")
+        params = [(k, v) for k, v in qp.multi_items() if k in keep and v]
+        return f"/{other}?{urlencode(params)}" if params else f"/{other}"
 
     return pages.render(
         request,
@@ -107,6 +114,9 @@ def list_page(pages: Pages, request: Request, plural: str = "models") -> Respons
         sort=sort,
         sorts=SORTS,
         facets=facets,
+        facets_approx=approx,
+        type_link=type_link,
+        search_query=qp.get("search", ""),
         active=active,
         tags=q.filters,
         page=page,
@@ -125,18 +135,23 @@ def user_page(pages: Pages, request: Request, user: str) -> Response:
     for plural, rtype in TYPES.items():
         repos, more = svc.search.list(Query(rtype, author=acc.name, sort="lastModified", limit=50), who)
         sections.append((plural, repos, more))
+    from modelyard.hub import activity
+    from modelyard.hub.collections import Collections
     from modelyard.hub.likes import Likes
 
     liked = Likes(svc.db).by_user(acc.id, who)[:20] if acc.kind == "user" else []
-    from modelyard.hub.collections import Collections
-
+    events = activity.recent(svc.db, acc, who, limit=30) if acc.kind == "user" else []
+    members = svc.accounts.members(acc.name) if acc.kind == "org" else []
     colls = Collections(svc.db, svc.repos, svc.accounts, svc.buckets).of_owner(acc.name, who)
-    return pages.render(request, "user.html", account=acc, sections=sections, liked=liked, collections=colls)
-
-
-def login_form(pages: Pages, request: Request, error: str | None = None, status: int = 200) -> Response:
     return pages.render(
-        request, "login.html", status, error=error, next=request.query_params.get("next", "/")
+        request,
+        "user.html",
+        account=acc,
+        sections=sections,
+        liked=liked,
+        collections=colls,
+        events=events,
+        members=members,
     )
 
 
@@ -185,33 +200,7 @@ def form_list(request: Request, name: str) -> list[str]:
     return [val for k, val in request.scope.get("modelyard.form_multi") or [] if k == name]
 
 
-def login_submit(pages: Pages, request: Request) -> Response:
-    """Check the CSRF token and the access token, then open a new session (the old one, if any, is ended)."""
-    form = form_fields(request)
-    check_csrf(request, form)
-    token = str(form.get("token") or "").strip()
-    nxt = str(form.get("next") or "/")
-    if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt:
-        nxt = "/"
-    try:
-        sid, _ = (
-            sessions(request).create(token, replaces=request.cookies.get(COOKIE)) if token else (None, None)
-        )
-    except HubError:
-        sid = None
-    if sid is None:
-        return login_form(pages, request, "Invalid token", 401)
-    resp = RedirectResponse(nxt, status_code=303)
-    resp.set_cookie(
-        COOKIE,
-        sid,
-        max_age=services(request).settings.session_max_age,
-        httponly=True,
-        samesite="lax",
-        secure=secure_cookies(request),
-        path="/",
-    )
-    return resp
+# login (token and password forms), sign-up and account pages: account_views.py
 
 
 def logout_page(pages: Pages, request: Request) -> Response:
