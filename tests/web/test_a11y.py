@@ -63,6 +63,8 @@ def test_like_button_label_and_skip_link(page: Any, site: Site) -> None:  # noqa
     page.goto(f"{site.url}/{site.model}")
     label = page.locator(".likebtn").get_attribute("aria-label") or ""
     assert "like" in label.lower() and "♥" not in label, label
+    hidden = page.locator(".skip-link").bounding_box()
+    assert hidden is not None and hidden["y"] + hidden["height"] <= 0  # off screen until focused
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip-link"
     box = page.locator(".skip-link").bounding_box()

@@ -586,3 +586,30 @@ def test_cli_set_password_and_invite(hub: Any) -> None:
     code = out.stdout.strip().rsplit("=", 1)[1]
     with _client(hub) as c:  # the hub is "closed": the operator's invite opens it
         assert join(c, _name(), code).status_code == 303
+
+
+def test_profile_and_api_with_a_password_session(hub: Any) -> None:
+    name = _name()
+    hub.services.accounts.create(name, password_hash=passwords.hash_password(PW))
+    with login_pw(hub, name) as c:
+        csrf = page_csrf(c)
+        hub_error(
+            c.post("/settings/profile", data={"fullname": "A", "email": "not an email", "csrf_token": csrf}),
+            400,
+        )
+        hub_error(c.post("/settings/profile", data={"fullname": "x" * 300, "csrf_token": csrf}), 400)
+        r = c.post(
+            "/settings/profile", data={"fullname": "Pat Doe", "email": "pat@example.org", "csrf_token": csrf}
+        )
+        assert r.status_code == 303
+        assert hub.services.accounts.profile(name) | {"createdAt": None} == {
+            "fullname": "Pat Doe",
+            "email": "pat@example.org",
+            "createdAt": None,
+            "hasPassword": True,
+        }
+        # the pages' scripts call the JSON API as the password session's user (cookie + X-CSRF-Token) ...
+        me = c.get("/api/whoami-v2", headers={"x-csrf-token": csrf})
+        assert me.status_code == 200 and me.json()["name"] == name
+        # ... and without the header the cookie is not a credential
+        assert c.get("/api/whoami-v2").status_code == 401

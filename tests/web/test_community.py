@@ -451,3 +451,24 @@ def test_dataset_discussions(live_server: Any) -> None:
     listing = bob.get(f"/datasets/{repo}/discussions")
     assert listing.status_code == 200 and "About the data" in listing.text
     assert api.get_repo_discussions(repo, repo_type="dataset").__next__().title == "About the data"
+
+
+@needs_chromium
+def test_browser_new_discussion(page: Any, setup: Setup) -> None:
+    s = setup
+    login(page, s.hub.url, s.hub.bob)
+    page.goto(f"{s.url}/discussions")
+    page.click("a:has-text('New discussion')")
+    page.wait_for_url("**/discussions/new")
+    b.axe(page)
+    page.fill("#d-title", "Bob wonders")
+    page.fill("#d-description", "Is there a **bigger** one?")
+    page.click("#new-discussion-form button[type=submit]")
+    page.wait_for_url(re.compile(r".*/discussions/\d+$"))
+    assert page.inner_text("#thread-title").endswith("Bob wonders")
+    assert page.locator(".comment-body strong", has_text="bigger").count() == 1
+    # bob is the author: he may close it (and reopen it)
+    page.click("#status-form button:has-text('Close')")
+    page.locator(".thread-meta .d-status.closed").wait_for()
+    page.click("#status-form button:has-text('Reopen')")
+    page.locator(".thread-meta .d-status.open").wait_for()

@@ -246,6 +246,76 @@ def test_widget_text_generation_streams(page: Any, live_server: Any, tiny_dirs: 
         _delete(hub, name)
 
 
+# a 1x1 PNG and a short WAV: the widget sends the file's bytes as they are
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360f80f00000101000518d84e0000000049454e44ae426082"
+)
+WAV = b"RIFF$\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80>\x00\x00\x00}\x00\x00\x02\x00\x10\x00data\x00\x00\x00\x00"
+
+
+@browser_only
+def test_widget_file_and_image_tasks(page: Any, live_server: Any) -> None:
+    """Image classification and ASR post the chosen file's bytes; an image answer (text-to-image) is drawn. The
+    endpoint is stubbed with the documented shapes (docs/inference.md), like test_browser.py's widget test."""
+    hub = live_server
+    repo = f"alice/ep-stub-{uuid.uuid4().hex[:6]}"
+    hub.api().create_repo(repo)
+    sent: list[tuple[str, bytes]] = []
+    task = {"value": ""}
+
+    def listing(route: Any) -> None:
+        ep = {"name": "stubbed", "repo_id": repo, "state": "ready", "task": task["value"]}
+        route.fulfill(json={"endpoints": [ep]})
+
+    def predict(route: Any) -> None:
+        sent.append((route.request.headers.get("content-type", ""), route.request.post_data_buffer or b""))
+        if task["value"] == "image-classification":
+            route.fulfill(json=[{"label": "tabby cat", "score": 0.8}, {"label": "dog", "score": 0.2}])
+        elif task["value"] == "automatic-speech-recognition":
+            route.fulfill(json={"text": "hello from the audio"})
+        else:
+            route.fulfill(body=PNG, content_type="image/png")
+
+    page.route("**/endpoints/-/api/endpoints", listing)
+    page.route("**/endpoints/stubbed", predict)
+    widget = page.locator("#inference-widget")
+    out = widget.locator(".widget-output")
+
+    task["value"] = "image-classification"
+    page.goto(f"{hub.url}/{repo}")
+    widget.wait_for(state="visible")
+    assert widget.locator("textarea").count() == 0
+    widget.locator("input[type=file]").set_input_files(
+        {"name": "cat.png", "mimeType": "image/png", "buffer": PNG}
+    )
+    widget.locator("button:has-text('Compute')").click()
+    page.wait_for_selector("#inference-widget .widget-output img.widget-image")
+    assert "tabby cat" in out.inner_text() and out.locator(".bar").count() == 2
+    assert sent[-1] == ("image/png", PNG)
+
+    task["value"] = "automatic-speech-recognition"
+    page.goto(f"{hub.url}/{repo}")
+    widget.wait_for(state="visible")
+    widget.locator("input[type=file]").set_input_files(
+        {"name": "a.wav", "mimeType": "audio/wav", "buffer": WAV}
+    )
+    widget.locator("button:has-text('Compute')").click()
+    page.wait_for_selector("#inference-widget .widget-output pre.generated")
+    assert out.inner_text().strip() == "hello from the audio"
+    assert sent[-1] == ("audio/wav", WAV)
+
+    task["value"] = "text-to-image"
+    page.goto(f"{hub.url}/{repo}")
+    widget.wait_for(state="visible")
+    widget.locator("textarea").fill("a red square")
+    widget.locator("button:has-text('Compute')").click()
+    page.wait_for_selector("#inference-widget .widget-output img.widget-image")
+    assert page.evaluate(
+        "document.querySelector('#inference-widget img.widget-image').src.startsWith('data:image/png')"
+    )
+
+
 @browser_only
 def test_endpoint_pages_fit_a_phone(phone: Any, live_server: Any, classifier: str) -> None:
     hub = live_server
@@ -254,6 +324,7 @@ def test_endpoint_pages_fit_a_phone(phone: Any, live_server: Any, classifier: st
     for path in (f"/{classifier}/deploy", f"/inference-endpoints/{name}", "/inference-endpoints"):
         phone.goto(hub.url + path)
         no_sideways_scroll(phone)
+    shot(phone, "endpoints-list-phone")
     axe(phone)
 
 
@@ -275,6 +346,8 @@ def test_deploy_form_errors_rerender(live_server: Any, classifier: str) -> None:
         ({"name": "other-1", "task": "no-such-task"}, 422, "UnsupportedTask"),
         ({"name": "other-2", "max_batch_size": "lots"}, 422, "InvalidInput"),
         ({"name": "other-3", "max_wait_ms": "99999"}, 422, "InvalidInput"),
+        ({"name": "other-5", "keep_alive_s": "nan"}, 422, "InvalidInput"),
+        ({"name": "other-6", "keep_alive_s": "-1"}, 422, "InvalidInput"),
         ({"name": "other-4", "revision": "no-such-branch"}, 404, "RevisionNotFound"),
     ):
         r = alice.post(url, data={**base, **change})
@@ -282,7 +355,7 @@ def test_deploy_form_errors_rerender(live_server: Any, classifier: str) -> None:
         assert 'role="alert"' in r.text and code in r.text, change
         assert 'id="deploy-form"' in r.text  # the form again, with what was typed
     names = {e["name"] for e in httpx.get(hub.url + MGMT, headers=hub.auth()).json()["endpoints"]}
-    assert not names & {"other-1", "other-2", "other-3", "other-4"}
+    assert not names & {f"other-{i}" for i in range(1, 7)}
 
 
 def test_deploy_and_manage_attacks(live_server: Any, classifier: str) -> None:

@@ -209,7 +209,7 @@ def test_browser_visibility_and_delete(page: Any, live_server: Any) -> None:
     page.wait_for_url(f"**/{repo}/settings#visibility")
     assert page.inner_text("#current-visibility") == "private"
     assert _info(hub, repo).private is True
-    page.check("#gating-form input[value=manual]")
+    page.select_option("#gating select[name=gated]", "manual")
     page.click("#gating-form button")
     page.wait_for_url(f"**/{repo}/settings#gating")
     assert _info(hub, repo).gated == "manual"

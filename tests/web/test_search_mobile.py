@@ -158,6 +158,18 @@ def test_facets_count_within_the_search(site: Site) -> None:
     assert "mit" not in narrowed
 
 
+def test_facets_are_bounded_and_say_so(live_server: Any, site: Site) -> None:
+    from modelyard.hub.search import Query
+    from modelyard.types import RepoType
+
+    search = live_server.services.search
+    q = Query(RepoType.MODEL, search=[site.tag], sort="downloads")  # the zq… model and the yy… one
+    exact, approx = search.facets_within(q, None)
+    assert not approx and dict(exact["license"])["mit"] == 2
+    bounded, approx = search.facets_within(q, None, cap=1)
+    assert approx and dict(bounded["license"])["mit"] == 1
+
+
 def test_type_tabs_keep_the_query(site: Site) -> None:
     html = httpx.get(f"{site.url}/models", params={"search": "abc", "license": "mit", "sort": "likes"}).text
     nav = html.split('class="types"', 1)[1].split("</nav>", 1)[0]

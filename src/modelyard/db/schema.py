@@ -294,9 +294,7 @@ web_sessions = Table(
         nullable=True,  # migration 0014_accounts: NULL for a password login (bound to account_id instead)
         index=True,
     ),
-    Column(
-        "account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True, index=True
-    ),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True, index=True),
     Column("csrf_secret", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("last_seen_at", DateTime(timezone=True), nullable=False),

@@ -62,6 +62,12 @@ ACTIONS = frozenset(
         "endpoint.create",
         "endpoint.delete",
         "discussion.hide",
+        # web accounts (hub/signup.py, hub/accounts.py)
+        "user.password",
+        "user.profile",
+        "user.reset_link",
+        "invite.create",
+        "site.signup_mode",
     }
 )
 # targets whose second segment is the namespace they belong to ("model/acme/x", "user/bob", "bucket/acme/b")

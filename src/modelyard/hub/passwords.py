@@ -36,6 +36,11 @@ def hash_password(password: str, username: str = "") -> str:
     return _HASHER.hash(password)
 
 
+def rehash(password: str) -> str:
+    """A fresh hash of a password that just verified (today's parameters; no policy check: it is not new)."""
+    return _HASHER.hash(password)
+
+
 @functools.cache
 def _dummy_hash() -> str:
     return _HASHER.hash("modelyard: no such user, same cost")

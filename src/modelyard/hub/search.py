@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, Select, and_, case, false, func, or_, select, text
 
 from modelyard.db import Database
+from modelyard.db.cache import VersionedCache
 from modelyard.db.schema import accounts, repo_tags, repos
 from modelyard.hub.access import Perm
 from modelyard.hub.accounts import Account, Principal
@@ -33,7 +34,7 @@ SORTS = {
     "id": repos.c.key_lower,
 }
 Facet = list[tuple[str, int]]
-FACET_CAP = 2000  # facets_within counts over at most this many matching repos (then says "≈")
+FACET_CAP = 1000  # facets_within counts over at most this many matching repos (then says "≈")
 FACET_PREFIXES = ("pipeline_tag:", "library:", "license:", "language:", "task_categories:")
 
 
@@ -106,6 +107,11 @@ class Search:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._fts: bool | None = None
+        # (type, terms) -> the FTS ids (every repo, visible or not: callers filter), until the next commit;
+        # a listing page asks twice (its rows, its facet counts)
+        self._fts_cache: VersionedCache[tuple[str, tuple[str, ...]], list[int] | None] = VersionedCache(
+            db, max_entries=256
+        )
 
     def _has_fts(self) -> bool:
         if self._fts is None:
@@ -117,6 +123,11 @@ class Search:
         there is no index, a term is too short or has LIKE metacharacters, or more than FTS_CAP repos match."""
         if not self._has_fts() or any(len(s) < 3 or set(s) & {"%", "_", "\\", "'"} for s in terms):
             return None
+        return self._fts_cache.get_or_load(
+            (repo_type, tuple(terms)), lambda: self._fts_query(repo_type, terms)
+        )
+
+    def _fts_query(self, repo_type: str, terms: list[str]) -> list[int] | None:
         where = " AND ".join(f"key_lower LIKE :p{i}" for i in range(len(terms)))
         params: dict[str, object] = {f"p{i}": f"{repo_type}/%{s}%" for i, s in enumerate(terms)}
         params["cap"] = self.FTS_CAP + 1

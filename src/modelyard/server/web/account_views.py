@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from modelyard.errors import BadRequest, Forbidden, HubError, NotFound, RateLimited, Unauthorized
 from modelyard.hub import passwords
 from modelyard.hub._time import now
-from modelyard.hub.access import ALL_PERMS, ORG_ROLES, Grants
+from modelyard.hub.access import ALL_PERMS, ORG_ROLES, Grants, Perm
 from modelyard.hub.accounts import Principal, require_token_manager
 from modelyard.hub.signup import INVITE_DAYS, MAX_INVITE_DAYS, SIGNUP_MODES, Signup
 from modelyard.server.context import current_session, secure_cookies, sessions
@@ -163,7 +163,7 @@ def login_submit(pages: Pages, request: Request) -> Response:
             b.spend(k)
         return _login_error(pages, request, Unauthorized(INVALID_LOGIN), nxt, username)
     if passwords.needs_rehash(stored):
-        accounts.set_password_hash(acc.name, passwords.hash_password(password))
+        accounts.set_password_hash(acc.name, passwords.rehash(password))
     return _open_session(request, RedirectResponse(nxt, status_code=303), acc.id)
 
 
@@ -447,7 +447,7 @@ def members_page(pages: Pages, request: Request, org: str) -> Response:
     who = web_principal(request)
     if who is None:
         return _login_redirect(request)
-    o = services(request).accounts.require_org_admin(who, org)
+    o = services(request).accounts.require_org_admin(who, org, Perm.ORG_READ)  # the POSTs need org.write
     return pages.render(request, "account/org_members.html", **_members_ctx(request, o.name))
 
 

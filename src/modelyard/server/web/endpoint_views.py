@@ -10,6 +10,7 @@ server's event loop: these sync views (threadpool) call it through `anyio.from_t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -118,7 +119,9 @@ def _config(fields: dict[str, str], repo_id: str) -> EndpointConfig:
     try:
         keep_alive = float(keep) if keep else None  # empty: never scale to zero
     except ValueError:
-        raise InvalidInput("Keep-alive must be a number of seconds (empty: never unload)") from None
+        keep_alive = math.nan
+    if keep_alive is not None and not (math.isfinite(keep_alive) and keep_alive >= 0):
+        raise InvalidInput("Keep-alive must be a number of seconds, 0 or more (empty: never unload)")
     return EndpointConfig(
         name=(fields.get("name") or "").strip() or default_name(repo_id),
         repo_id=repo_id,

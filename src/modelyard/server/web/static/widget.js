@@ -250,8 +250,14 @@
     widget.hidden = false;
     widget.dataset.endpoint = ep.name;
     widget.dataset.task = task || "";
-    if (state) {  // the endpoint page shows the live state itself
-      state.textContent = presetName ? (task || "") : (ep.name || "") + (ep.state ? " · " + ep.state : "") + (task ? " · " + task : "");
+    if (state && presetName) {  // the endpoint page shows the live state itself
+      state.textContent = task || "";
+    } else if (state) {  // the model page: the endpoint's name links to its page (state, logs, charts)
+      state.textContent = "";
+      var link = el("a", "", ep.name || "");
+      link.href = "/inference-endpoints/" + encodeURIComponent(ep.name || "");
+      state.appendChild(link);
+      state.appendChild(document.createTextNode((ep.state ? " · " + ep.state : "") + (task ? " · " + task : "")));
     }
     var setup = setupFor(task);
     form.addEventListener("submit", function (ev) {
