@@ -83,7 +83,7 @@ def test_dataset_rows(page: Any, web_repos: WebRepos) -> None:
 
 def test_login_and_private_repo(page: Any, web_repos: WebRepos) -> None:
     page.goto(f"{web_repos.url}/{web_repos.private}")
-    assert page.locator(".error-page h1").inner_text() == "404"
+    assert page.locator(".error-page h1").inner_text() == "Repository not found"
     page.click("text=log in")
     page.fill("input[name=token]", web_repos.token)
     page.click("button:has-text('Log in')")
@@ -97,7 +97,7 @@ def test_login_and_private_repo(page: Any, web_repos: WebRepos) -> None:
     page.click("button:has-text('Log out')")
     page.wait_for_url(web_repos.url + "/")
     page.goto(f"{web_repos.url}/{web_repos.private}")
-    assert page.locator(".error-page h1").inner_text() == "404"
+    assert page.locator(".error-page h1").inner_text() == "Repository not found"
 
 
 def test_selects_without_inline_handlers(page: Any, web_repos: WebRepos) -> None:

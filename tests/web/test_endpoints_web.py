@@ -6,6 +6,7 @@ widget's session auth on `/endpoints` (cookie + X-CSRF-Token, never the cookie a
 from __future__ import annotations
 
 import os
+import pickle
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,13 @@ MGMT = "/endpoints/-/api/endpoints"
 browser_only = pytest.mark.skipif(
     not os.path.exists("/usr/bin/chromium"), reason="/usr/bin/chromium missing: apt-get install chromium"
 )
+
+
+class _Evil:
+    """Pickled, it names os.system (never unpickled here): the hub's scan refuses to deploy it."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, ("echo pwned",))
 
 
 def login(page: Any, url: str, token: str) -> None:
@@ -354,8 +362,14 @@ def test_deploy_form_errors_rerender(live_server: Any, classifier: str) -> None:
         assert r.status_code == status, (change, r.status_code, r.text[:300])
         assert 'role="alert"' in r.text and code in r.text, change
         assert 'id="deploy-form"' in r.text  # the form again, with what was typed
+    # a model with a pickle file that imports os.system: 409 UnsafePickle, said on the form (nothing created)
+    evil = f"alice/ep-evil-{uuid.uuid4().hex[:6]}"
+    hub.api().create_repo(evil)
+    hub.api().upload_file(path_or_fileobj=pickle.dumps(_Evil()), path_in_repo="model.pkl", repo_id=evil)
+    r = alice.post(f"/{evil}/deploy", data={**base, "name": "other-evil"})
+    assert r.status_code == 409 and "UnsafePickle" in r.text and 'role="alert"' in r.text, r.text[:300]
     names = {e["name"] for e in httpx.get(hub.url + MGMT, headers=hub.auth()).json()["endpoints"]}
-    assert not names & {f"other-{i}" for i in range(1, 7)}
+    assert not names & {"other-evil", *(f"other-{i}" for i in range(1, 7))}
 
 
 def test_deploy_and_manage_attacks(live_server: Any, classifier: str) -> None:

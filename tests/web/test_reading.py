@@ -107,6 +107,9 @@ def reading(live_server: Any) -> Reading:
                 "docs/notes.md", b"---\ntitle: x\n---\n# Notes title\n\nSee [back](../LICENSE).\n"
             ),
             CommitOperationAdd("tokenizer.json", big),
+            CommitOperationAdd(
+                "minified.json", json.dumps({f"k{i}": [i, None] for i in range(200)}).encode()
+            ),
             CommitOperationAdd("train.py", b"def train(x):\n    return x < 1  # <b>not bold</b>\n"),
             CommitOperationAdd("weights.dat", b"\0\1" * 3000),
             CommitOperationAdd(
@@ -313,6 +316,13 @@ def test_big_json_is_capped_highlighted_and_fast(reading: Reading) -> None:
         assert d.status_code == 200 and "content-encoding" not in d.headers, path
     d = httpx.get(f"{reading.url}/api/models/{reading.model}", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in d.headers
+
+
+def test_minified_json_is_pretty_printed(reading: Reading) -> None:
+    html = _get(f"{reading.url}/{reading.model}/blob/main/minified.json").text
+    assert 'id="pretty-note"' in html and "shown indented" in html
+    assert '<td class="ln">401</td>' in html  # 200 keys, one line each for the key and its list, ...
+    assert '<span class="nt">"k0"</span>' in html
 
 
 def test_code_is_escaped_and_highlighted(reading: Reading) -> None:

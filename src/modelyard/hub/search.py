@@ -241,6 +241,74 @@ class Search:
         with self.db.read() as conn:
             return {f"{r.namespace}/{r.name}".lower(): f"{r.namespace}/{r.name}" for r in conn.execute(stmt)}
 
+    def facets_within(
+        self, q: Query, who: Principal | None, per_prefix: int = 12, cap: int = FACET_CAP
+    ) -> tuple[dict[str, Facet], bool]:
+        """The most used values of each facet among the repos matching `q` that `who` may see (its page and
+        offset ignored), and whether the counts are approximate: past `cap` matches, only the first `cap` in
+        `q`'s sort order are counted (bounded work on a big hub)."""
+        conds = self._where(q, who)
+        if conds is None:
+            return {}, False
+        ids = self._ordered(select(repos.c.id).where(and_(*conds)), q)
+        counted = ids.limit(cap).subquery()
+        ranges = or_(*[and_(repo_tags.c.tag >= p, repo_tags.c.tag < p[:-1] + ";") for p in FACET_PREFIXES])
+        stmt = (  # one pass: walk the matches in sort order, look up each one's tags by primary key
+            select(repo_tags.c.tag, func.count().label("n"))
+            .join(counted, counted.c.id == repo_tags.c.repo_id)
+            .where(ranges)
+            .group_by(repo_tags.c.tag)
+        )
+        with self.db.read() as conn:
+            counts = {r.tag: int(r.n) for r in conn.execute(stmt)}
+            past_cap = select(func.count()).select_from(ids.offset(cap).limit(1).subquery())
+            approx = bool(conn.execute(past_cap).scalar_one())
+        out: dict[str, Facet] = {}
+        for prefix in FACET_PREFIXES:
+            vals = sorted(
+                ((k[len(prefix) :], n) for k, n in counts.items() if k.startswith(prefix)),
+                key=lambda kv: (-kv[1], kv[0]),
+            )[:per_prefix]
+            if vals:
+                out[prefix[:-1]] = vals
+        return out, approx
+
+    def accounts(self, term: str, limit: int = 10) -> tuple[builtins.list[Account], bool]:
+        """Users and organisations whose name or full name contains `term` (case-insensitive), names that
+        start with it first; and whether more match. Accounts are public (their private repos are not)."""
+        t = term.strip().lower()
+        if not t:
+            return [], False
+        pat = f"%{_escape(t)}%"
+        starts = case((accounts.c.name_lower.like(f"{_escape(t)}%", escape="\\"), 0), else_=1)
+        stmt = (
+            select(accounts)
+            .where(
+                or_(
+                    accounts.c.name_lower.like(pat, escape="\\"),
+                    func.lower(accounts.c.fullname).like(pat, escape="\\"),
+                )
+            )
+            .order_by(starts, func.length(accounts.c.name_lower), accounts.c.name_lower)
+            .limit(limit + 1)
+        )
+        with self.db.read() as conn:
+            rows = conn.execute(stmt).all()
+        found = [Account(r.id, r.name, r.fullname, r.kind, bool(r.is_admin)) for r in rows[:limit]]
+        return found, len(rows) > limit
+
+    def existing(self, repo_type: RepoType, ids: Iterable[str], who: Principal | None) -> dict[str, str]:
+        """Which of the repo ids ("ns/name", any case) exist and `who` may see: {lower-cased id: id as stored}.
+        One query (web pages use it to link card metadata only to repos on this hub)."""
+        keys = sorted({f"{repo_type.value}/{i}".lower() for i in ids if i.count("/") == 1})[:500]
+        if not keys:
+            return {}
+        stmt = select(repos.c.namespace, repos.c.name).where(
+            repos.c.key_lower.in_(keys), _visible(repo_type, who)
+        )
+        with self.db.read() as conn:
+            return {f"{r.namespace}/{r.name}".lower(): f"{r.namespace}/{r.name}" for r in conn.execute(stmt)}
+
     def facets(self, repo_type: RepoType, per_prefix: int = 12) -> dict[str, Facet]:
         """The most used values of each facet among public repos: {"license": [("mit", 12), ...], ...}."""
         out: dict[str, Facet] = {}

@@ -121,6 +121,22 @@ def preview(content: Content, entry: FileEntry, limit: int = TEXT_PREVIEW) -> Te
     return TextPreview(data.decode("utf-8", errors="replace"), entry.size > limit)
 
 
+PRETTY_JSON_MAX = 4 * 1024 * 1024  # minified JSON files up to this size are pretty-printed for the viewer
+
+
+def pretty_json(content: Content, entry: FileEntry, sample: str) -> str | None:
+    """A minified JSON file (its first line longer than 1000 characters, in `sample`: the start of the file)
+    pretty-printed with 2-space indents; None when it is not minified JSON or too big to parse for a page."""
+    first = sample.split("\n", 1)[0]
+    if entry.size > PRETTY_JSON_MAX or len(first) < 1000 or not entry.path.lower().endswith(".json"):
+        return None
+    try:
+        data = json.loads(read_text(content, entry, PRETTY_JSON_MAX))
+    except ValueError:
+        return None
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
 def read_text(content: Content, entry: FileEntry, limit: int = TEXT_PREVIEW) -> str:
     with content.open(entry.sha256) as f:
         return f.read(limit).decode("utf-8", errors="replace")
@@ -307,14 +323,22 @@ def diff(content: Content, old: dict[str, FileEntry], new: dict[str, FileEntry])
             continue
         status = "added" if a is None else "removed" if b is None else "modified"
         lfs = bool((a and a.lfs) or (b and b.lfs))
-        shas = {"old_sha256": a.sha256 if a else None, "new_sha256": b.sha256 if b else None}
-        change = FileChange(path, status, a.size if a else None, b.size if b else None, lfs, **shas)
+        old_sha, new_sha = (a.sha256 if a else None), (b.sha256 if b else None)
+        change = FileChange(
+            path,
+            status,
+            a.size if a else None,
+            b.size if b else None,
+            lfs,
+            old_sha256=old_sha,
+            new_sha256=new_sha,
+        )
         text = _text_diff(content, a, b, path)  # LFS and Xet files too, when small and text
         if text is not None:
             adds = sum(1 for ln in text.splitlines() if ln.startswith("+") and not ln.startswith("+++"))
             dels = sum(1 for ln in text.splitlines() if ln.startswith("-") and not ln.startswith("---"))
             change = FileChange(
-                path, status, change.old_size, change.new_size, lfs, adds, dels, text, **shas
+                path, status, change.old_size, change.new_size, lfs, adds, dels, text, old_sha, new_sha
             )
         out.append(change)
     return out

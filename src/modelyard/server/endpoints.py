@@ -135,11 +135,13 @@ class WebSession:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         request = Request(scope)
         headers = request.headers
         if (
-            scope["type"] != "http"
-            or "authorization" in headers
+            "authorization" in headers
             or not headers.get(CSRF_HEADER)
             or not request.cookies.get(LOGIN_COOKIE)
         ):

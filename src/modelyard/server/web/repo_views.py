@@ -264,10 +264,15 @@ def blob_page(
     code = None
     error = None
     shown = 0
+    pretty_size = None
     try:
         content = viewer.preview(services(request).content, entry, PREVIEW_CAP)
         if content.text is not None:
             text = content.text
+            pretty = viewer.pretty_json(services(request).content, entry, text) if view == "raw" else None
+            if pretty is not None:  # a minified JSON file: shown indented (the Download button has it as is)
+                text, pretty_size = pretty[:PREVIEW_CAP], len(pretty.encode())
+                content = viewer.TextPreview(text, len(pretty) > PREVIEW_CAP)
             if content.truncated and "\n" in text:
                 text = text[: text.rindex("\n") + 1]  # whole lines only
             shown = len(text.encode())
@@ -293,6 +298,7 @@ def blob_page(
         view=view,
         is_md=is_md,
         shown=shown,
+        pretty_size=pretty_size,
         error=error,
         raw_url=raw,
         is_data=path.lower().endswith(viewer.DATA_EXTS),
