@@ -85,9 +85,9 @@ def test_login_and_private_repo(page: Any, web_repos: WebRepos) -> None:
     page.goto(f"{web_repos.url}/{web_repos.private}")
     assert page.locator(".error-page h1").inner_text() == "Repository not found"
     page.click("text=log in")
-    page.fill("input[name=token]", web_repos.token)
-    page.click("button:has-text('Log in')")
-    page.wait_for_url(f"**/{web_repos.private}")
+    page.fill("form.token-login input[name=token]", web_repos.token)
+    page.click("form.token-login button[type=submit]")
+    page.wait_for_url(f"{web_repos.url}/{web_repos.private}")
     assert page.locator(".badge.private").count() >= 1
     assert not page.evaluate("document.cookie.includes('modelyard_session')")  # HttpOnly
     # like (a CSRF-protected form) and log out (POST, with its CSRF token) from the page

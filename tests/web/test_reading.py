@@ -110,6 +110,7 @@ def reading(live_server: Any) -> Reading:
             CommitOperationAdd(
                 "minified.json", json.dumps({f"k{i}": [i, None] for i in range(200)}).encode()
             ),
+            CommitOperationAdd("vocab.txt", "".join(f"w{i}\n" for i in range(12000)).encode()),
             CommitOperationAdd("train.py", b"def train(x):\n    return x < 1  # <b>not bold</b>\n"),
             CommitOperationAdd("weights.dat", b"\0\1" * 3000),
             CommitOperationAdd(
@@ -298,7 +299,7 @@ def test_big_json_is_capped_highlighted_and_fast(reading: Reading) -> None:
     assert (
         '<span class="nt">&#34;token0&#34;</span>' in r.text or '<span class="nt">"token0"</span>' in r.text
     )
-    assert 'id="L1"' in r.text and '<td class="ln">1</td>' in r.text
+    assert "<tr><td>1</td><td>" in r.text
     assert "token27999" not in r.text  # past the cap
     assert len(r.content) < 3_000_000
     assert "Content-Encoding" not in r.headers
@@ -321,14 +322,20 @@ def test_big_json_is_capped_highlighted_and_fast(reading: Reading) -> None:
 def test_minified_json_is_pretty_printed(reading: Reading) -> None:
     html = _get(f"{reading.url}/{reading.model}/blob/main/minified.json").text
     assert 'id="pretty-note"' in html and "shown indented" in html
-    assert '<td class="ln">401</td>' in html  # 200 keys, one line each for the key and its list, ...
+    assert "<tr><td>401</td>" in html  # 200 keys, one line each for the key and its list, ...
     assert '<span class="nt">"k0"</span>' in html
+
+
+def test_long_files_show_10k_lines(reading: Reading) -> None:
+    html = _get(f"{reading.url}/{reading.model}/blob/main/vocab.txt").text
+    assert "<tr><td>10000</td><td>w9999</td></tr>" in html and "<tr><td>10001</td>" not in html
+    assert 'id="preview-truncated"' in html
 
 
 def test_code_is_escaped_and_highlighted(reading: Reading) -> None:
     html = _get(f"{reading.url}/{reading.model}/blob/main/train.py").text
     assert "<b>not bold</b>" not in html and "&lt;b&gt;not bold&lt;/b&gt;" in html
-    assert '<span class="k">def</span>' in html and '<td class="ln">2</td>' in html
+    assert '<span class="k">def</span>' in html and "<tr><td>2</td>" in html
     assert "showing the first" not in html
     binary = _get(f"{reading.url}/{reading.model}/blob/main/weights.dat").text
     assert "Binary file" in binary
@@ -341,7 +348,7 @@ def test_markdown_rendered_and_raw(reading: Reading) -> None:
     assert f'href="/{reading.model}/blob/main/LICENSE"' in rendered  # ../LICENSE, from docs/
     assert 'aria-current="page">Rendered' in rendered and 'href="?view=raw"' in rendered
     raw = _get(base, params={"view": "raw"}).text
-    assert "Notes title</h2>" not in raw and "# Notes title" in raw and '<td class="ln">4</td>' in raw
+    assert "Notes title</h2>" not in raw and "# Notes title" in raw and "<tr><td>4</td>" in raw
     assert 'aria-current="page">Raw' in raw
     readme = _get(f"{reading.url}/{reading.model}/blob/main/README.md").text
     assert '<h2 class="md-h1">Base model' in readme

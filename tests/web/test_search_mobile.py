@@ -186,7 +186,12 @@ def test_user_page_activity_likes_and_org_members(site: Site) -> None:
     bob = httpx.get(f"{site.url}/bob").text
     assert f"Question from bob {site.tag}" in bob and f"/discussions/{site.pr_num}" in bob
     org = httpx.get(f"{site.url}/acme").text
-    assert 'id="org-members"' in org and 'href="/alice"' in org
+    members = org.split('id="org-members"', 1)[1].split("</section>", 1)[0]
+    assert 'href="/alice"' in members and 'class="badge"' not in members  # roles: members only (as the API)
+    for token, sees in ((site.bob, False), (site.alice, True)):
+        client, _ = web_client(site.url, token)
+        html = client.get("/acme").text.split('id="org-members"', 1)[1].split("</section>", 1)[0]
+        assert ('class="badge"' in html) is sees
     assert httpx.get(f"{site.url}/nobody-{site.tag}").status_code == 404
 
 

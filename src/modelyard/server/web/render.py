@@ -73,6 +73,7 @@ def ago(dt: datetime | None) -> str:
 
 # --- the file viewer's code: class-based highlighting (styles in static/reading.css) ----------------------
 PREVIEW_CAP = 200 * 1000  # bytes of a file the viewer shows (then: "showing the first N kB")
+PREVIEW_LINES = 10_000  # and at most this many lines
 PYGMENTS_CAP = 256 * 1000  # Pygments on at most this much text (big JSON uses the fast highlighter)
 _JSON_TOKEN = re.compile(
     r'("(?:[^"\\\n]|\\.)*")(\s*:)?|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|\b(true|false|null)\b|([{}\[\]])'
@@ -139,7 +140,7 @@ def code_table(text: str, path: str) -> Markup:
     """A line-numbered, highlighted table of `text` (the file viewer). The HTML is built here (Pygments or the
     JSON highlighter escape every character of `text`): a Jinja loop over 10k lines costs more."""
     rows = [
-        f'<tr id="L{i}"><td class="ln">{i}</td><td class="src">{ln}</td></tr>'
+        f"<tr><td>{i}</td><td>{ln}</td></tr>"  # short rows: 10k lines stay small (CSS styles by position)
         for i, ln in enumerate(highlight_lines(text, path), 1)
     ]
     caption = '<caption class="sr-only">File content with line numbers</caption>'

@@ -21,6 +21,7 @@ from modelyard.server.endpoints import can_deploy
 from modelyard.server.web import card_meta, gating_views
 from modelyard.server.web.render import (
     PREVIEW_CAP,
+    PREVIEW_LINES,
     Pages,
     bar_chart,
     base_url,
@@ -119,7 +120,8 @@ def render_card(
     links = _linker(request, _merge_refs(card_meta.card_repo_ids(html), refs or {}))
     names = card_meta.card_account_names(html)
     svc = services(request)
-    known = {n.lower() for n in names if svc.accounts.find(n) is not None} if names else set()
+    # user pages a card links to (bounded: a card naming thousands only gets the first 50 looked up)
+    known = {n.lower() for n in sorted(names)[:50] if svc.accounts.find(n) is not None}
     rewriter = card_meta.CardLinks(links, repo_url, rev, files, folder, known)
     return card_meta.demote_headings(rewriter.rewrite(html)), links
 
@@ -152,9 +154,10 @@ def _model_tree(request: Request, repo: Repo, links: card_meta.Linker) -> dict[s
     return {"parents": parents, "relation": relation, "children": kids}
 
 
-def _spaces_using(request: Request, repo: Repo) -> list[Repo]:
+def _spaces_using(request: Request, repo: Repo) -> tuple[list[Repo], bool]:
+    """Spaces whose card lists this model (`models:`, indexed as `model:<id>` by hub/cards.index_keys)."""
     q = Query(RepoType.SPACE, filters=[f"model:{repo.id_str}"], sort="likes", limit=SPACES_SHOWN)
-    return services(request).search.list(q, web_principal(request))[0]
+    return services(request).search.list(q, web_principal(request))
 
 
 def _pickle_issues(request: Request, files: dict[str, FileEntry]) -> list[dict[str, Any]]:
@@ -205,7 +208,7 @@ def repo_page(pages: Pages, request: Request, ns: str, name: str, prefix: str | 
         },
         train_datasets=card_meta.training_datasets(card, links) if is_model else [],
         tree=_model_tree(request, repo, links) if is_model else None,
-        spaces_using=_spaces_using(request, repo) if is_model else [],
+        spaces_using=_spaces_using(request, repo) if is_model else ([], False),
         space_models=[links.repo(RepoType.MODEL, m) for m in card_meta.as_list(card.get("models"))]
         if repo.type is RepoType.SPACE
         else [],
@@ -275,6 +278,9 @@ def blob_page(
                 content = viewer.TextPreview(text, len(pretty) > PREVIEW_CAP)
             if content.truncated and "\n" in text:
                 text = text[: text.rindex("\n") + 1]  # whole lines only
+            if text.count("\n") > PREVIEW_LINES:
+                text = "\n".join(text.split("\n", PREVIEW_LINES)[:PREVIEW_LINES]) + "\n"
+                content = viewer.TextPreview(text, True)
             shown = len(text.encode())
             if view == "rendered":
                 folder = path.rpartition("/")[0]

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse, Response
 
 from modelyard.errors import HubError, UserNotFound
 from modelyard.hub.search import Query
+from modelyard.server.api.orgs import _sees_private as org_roles_visible
 from modelyard.server.context import secure_cookies, sessions
 from modelyard.server.errors import error_response
 from modelyard.server.web.render import COOKIE, Pages, services, web_principal
@@ -142,6 +143,8 @@ def user_page(pages: Pages, request: Request, user: str) -> Response:
     liked = Likes(svc.db).by_user(acc.id, who)[:20] if acc.kind == "user" else []
     events = activity.recent(svc.db, acc, who, limit=30) if acc.kind == "user" else []
     members = svc.accounts.members(acc.name) if acc.kind == "org" else []
+    # member names are public; their roles only to members and site admins (the API's rule, api/orgs.py)
+    show_roles = acc.kind == "org" and org_roles_visible(who, acc)
     colls = Collections(svc.db, svc.repos, svc.accounts, svc.buckets).of_owner(acc.name, who)
     return pages.render(
         request,
@@ -152,6 +155,7 @@ def user_page(pages: Pages, request: Request, user: str) -> Response:
         collections=colls,
         events=events,
         members=members,
+        show_roles=show_roles,
     )
 
 

@@ -40,6 +40,14 @@
     });
   }
   focusableScrollers();
+
+  // On a phone the repo tabs scroll sideways in their strip: bring the current one into view.
+  document.querySelectorAll("nav.tabs").forEach(function (tabs) {
+    var active = tabs.querySelector("a.active");
+    if (active && tabs.scrollWidth > tabs.clientWidth) {
+      tabs.scrollLeft = Math.max(0, active.offsetLeft - tabs.offsetLeft - 24);
+    }
+  });
   window.addEventListener("resize", focusableScrollers);
   // The inference widget lives in widget.js (loaded by the pages that show it).
 })();
