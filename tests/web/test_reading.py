@@ -287,7 +287,7 @@ def test_community_tab_counts_open_discussions(reading: Reading, live_server: An
 
 
 # --- the file viewer -----------------------------------------------------------------------------------
-def test_big_json_is_capped_highlighted_and_fast(reading: Reading) -> None:
+def test_big_json_is_capped_highlighted_and_fast(reading: Reading, live_server: Any) -> None:
     url = f"{reading.url}/{reading.model}/blob/main/tokenizer.json"
     assert reading.big_json_size > 700_000
     t0 = time.perf_counter()
@@ -317,6 +317,15 @@ def test_big_json_is_capped_highlighted_and_fast(reading: Reading) -> None:
         assert d.status_code == 200 and "content-encoding" not in d.headers, path
     d = httpx.get(f"{reading.url}/api/models/{reading.model}", headers={"Accept-Encoding": "gzip"})
     assert "content-encoding" not in d.headers
+    # logged-in pages hold the session's CSRF token: never compressed (BREACH)
+    with httpx.Client(base_url=reading.url, timeout=30) as c:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/login").text)
+        assert csrf is not None
+        login = c.post("/login", data={"token": live_server.alice, "csrf_token": csrf.group(1), "next": "/"})
+        assert login.status_code == 303
+        mine = c.get(url, headers={"Accept-Encoding": "gzip"})
+        assert mine.status_code == 200 and 'name="csrf-token"' in mine.text
+        assert "content-encoding" not in mine.headers
 
 
 def test_minified_json_is_pretty_printed(reading: Reading) -> None:

@@ -1,6 +1,10 @@
 """gzip for the web UI's HTML pages only. Wraps each web page route (server/web/__init__.py), so file downloads
 (/resolve, the API, LFS and Xet transfers, static files) never pass through it; and even here only responses
-with a `text/html` content type and no Content-Encoding of their own are compressed."""
+with a `text/html` content type and no Content-Encoding of their own are compressed.
+
+Pages of logged-in browsers (with the session cookie) are sent uncompressed: they hold the session's CSRF token
+next to text the request chose (a search query), and compressing both together would let a network observer
+guess the token from response sizes (BREACH). Anonymous pages carry no such secret."""
 
 from __future__ import annotations
 
@@ -11,8 +15,14 @@ from anyio import to_thread
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from modelyard.server.context import LOGIN_COOKIE
+
 MIN_SIZE = 1024  # smaller pages are sent as they are
 THREAD_OVER = 256 * 1024  # compress bigger bodies off the event loop
+
+
+def _has_session(headers: Headers) -> bool:
+    return any(c.strip().startswith(LOGIN_COOKIE + "=") for c in headers.get("cookie", "").split(";"))
 
 
 class HtmlGZip:
@@ -24,7 +34,8 @@ class HtmlGZip:
         if scope["type"] != "http" or scope.get("method") == "HEAD":
             await self.app(scope, receive, send)
             return
-        accepts = "gzip" in Headers(scope=scope).get("accept-encoding", "").lower()
+        req = Headers(scope=scope)
+        accepts = "gzip" in req.get("accept-encoding", "").lower() and not _has_session(req)
         start: Message | None = None
         stream: zlib._Compress | None = None
         passthrough = False
