@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import textwrap
 import uuid
 from pathlib import Path
@@ -184,7 +185,15 @@ def test_commit_diff_of_xet_text_file(live_server: Any, xet_repos: dict[str, Any
     page = httpx.get(f"{hub.url}/{xet_repos['model']}/commit/{xet_repos['second']}")
     assert page.status_code == 200
     assert "not available" not in page.text and "not found" not in page.text.lower()
-    assert "+second line changed" in page.text and "-second line" in page.text and "+third line" in page.text
+    # the diff's rows: added and deleted lines (line numbers and the sign in cells of their own)
+    rows = re.findall(r'<tr class="(add|del)">(.*?)</tr>', page.text, re.S)
+    src = [
+        (kind, re.sub(r"<[^>]+>", "", re.findall(r'<td class="src">(.*?)</td>', html, re.S)[0]))
+        for kind, html in rows
+    ]
+    lines = [(kind, text[1:]) for kind, text in src]  # without the +/- sign
+    assert ("add", "second line changed") in lines and ("del", "second line") in lines, lines
+    assert ("add", "third line") in lines, lines
 
 
 def test_snapshot_for_endpoints_rebuilds_xet_files(

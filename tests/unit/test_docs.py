@@ -24,3 +24,17 @@ def test_every_setting_is_declared_and_documented() -> None:
     text = (ROOT / "docs" / "settings.md").read_text()
     for name in declared:
         assert f"`{name}`" in text and f"MODELYARD_{name.upper()}" in text
+
+
+def test_docs_images_and_local_links_exist() -> None:
+    """Every image and relative link in docs/*.md and README.md names a file that is in the repository."""
+    import re
+
+    missing = []
+    for md in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s#]+)(?:#[^)]*)?\)", md.read_text()):
+            if "://" in target or target.startswith(("mailto:", "/")):
+                continue
+            if not (md.parent / target).exists():
+                missing.append(f"{md.relative_to(ROOT)}: {target}")
+    assert not missing, "\n".join(missing)

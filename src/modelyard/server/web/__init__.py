@@ -96,7 +96,8 @@ def web_routes() -> list[BaseRoute]:
         for area in AREAS:
             routes += area.repo_routes(kit, base, prefix)
     routes.append(Route("/{path:path}", g(_page_not_found), methods=["GET"]))
-    for r in routes:  # gzip for the HTML pages (never downloads: those are the API's routes, and static files)
+    # gzip for the HTML pages (never downloads: those are the API's routes, and static files)
+    for r in routes:
         if isinstance(r, Route):
             r.app = HtmlGZip(r.app)
     return routes
