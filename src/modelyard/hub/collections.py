@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, false, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Table, false, func, or_, select
 
 from modelyard.db import Database
 from modelyard.db.schema import collection_items, collections
@@ -165,6 +165,15 @@ def _bool(value: object, field: str) -> bool | None:
     if value is not None and not isinstance(value, bool):
         raise BadRequest(f"Invalid {field!r}: true or false")
     return value
+
+
+def _move(conn: Connection, table: Table, scope: ColumnElement[bool], row_id: int, position: int) -> None:
+    """Put row `row_id` at `position` among the rows of `scope` (by position, then id), renumbering them 0..n."""
+    ids = [r.id for r in conn.execute(select(table.c.id).where(scope).order_by(table.c.position, table.c.id))]
+    ids.remove(row_id)
+    ids.insert(min(position, len(ids)), row_id)
+    for i, rid in enumerate(ids):
+        conn.execute(table.update().where(table.c.id == rid).values(position=i))
 
 
 class Collections:
@@ -334,18 +343,7 @@ class Collections:
             values["last_updated"] = now()
             conn.execute(collections.update().where(collections.c.id == c.id).values(**values))
             if position is not None:
-                ids = [
-                    r.id
-                    for r in conn.execute(
-                        select(collections.c.id)
-                        .where(collections.c.namespace == c.namespace)
-                        .order_by(collections.c.position, collections.c.id)
-                    )
-                ]
-                ids.remove(c.id)
-                ids.insert(min(position, len(ids)), c.id)
-                for i, cid in enumerate(ids):
-                    conn.execute(collections.update().where(collections.c.id == cid).values(position=i))
+                _move(conn, collections, collections.c.namespace == c.namespace, c.id, position)
             row = conn.execute(select(collections).where(collections.c.id == c.id)).one()
         return _row(row)
 
@@ -441,20 +439,7 @@ class Collections:
                     collection_items.update().where(collection_items.c.id == row.id).values(note=text or None)
                 )
             if pos is not None:
-                ids = [
-                    r.id
-                    for r in conn.execute(
-                        select(collection_items.c.id)
-                        .where(collection_items.c.collection_id == c.id)
-                        .order_by(collection_items.c.position, collection_items.c.id)
-                    )
-                ]
-                ids.remove(row.id)
-                ids.insert(min(pos, len(ids)), row.id)
-                for i, iid in enumerate(ids):
-                    conn.execute(
-                        collection_items.update().where(collection_items.c.id == iid).values(position=i)
-                    )
+                _move(conn, collection_items, collection_items.c.collection_id == c.id, row.id, pos)
             conn.execute(collections.update().where(collections.c.id == c.id).values(last_updated=now()))
 
     def delete_item(self, who: Principal | None, slug: str, item_object_id: str) -> None:
