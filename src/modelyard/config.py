@@ -119,6 +119,13 @@ OPTIONS: tuple[Option, ...] = (
         "inference_memory_budget_mb", int, 4096, "Memory for loaded endpoint models; LRU idle ones unload."
     ),
     Option("inference_max_loaded", int, 8, "Most endpoint models loaded at once."),
+    Option(
+        "inference_wait_timeout",
+        float,
+        120.0,
+        "Seconds a request to an endpoint whose model is loading waits for it (then 503 + estimated_time); "
+        "callers that send X-Wait-For-Model: false get the 503 at once.",
+    ),
     Option("seed", _bool, False, "Seed a demo user, token and repos on start (for newcomers)."),
     Option(
         "upstream_url",
@@ -183,6 +190,7 @@ class Settings:
     rate_limit_anonymous_per_minute: int = 3000
     inference_memory_budget_mb: int = 4096
     inference_max_loaded: int = 8
+    inference_wait_timeout: float = 120.0
     seed: bool = False
     upstream_url: str = "https://huggingface.co"
     log_level: str = "info"

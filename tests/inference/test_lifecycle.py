@@ -20,6 +20,7 @@ pytestmark = pytest.mark.timeout(300)
 
 # each tiny BERT holds ~120 kB of parameters: a 0.3 MB budget fits two of them, not three
 BUDGET_MB = 0.3
+NO_WAIT = {"X-Wait-For-Model": "false"}  # requests wait for a loading model by default; these want the 503
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def test_load_on_first_request_answers_503_with_estimated_time(lserver: Endpoint
     url = lserver.endpoint_url("lazy")
     assert httpx.get(url + "/health").status_code == 503
     with pytest.raises(HfHubHTTPError) as info:
-        InferenceClient(base_url=url).text_classification("hello")
+        InferenceClient(base_url=url, headers=NO_WAIT).text_classification("hello")
     resp = info.value.response
     assert resp.status_code == 503
     assert resp.json()["estimated_time"] > 0
@@ -94,7 +95,7 @@ def test_keep_alive_unloads_an_idle_model(lserver: EndpointServer) -> None:
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid), "the worker process ends when the model is unloaded"
-    again = httpx.post(url, json={"inputs": "hi"})
+    again = httpx.post(url, json={"inputs": "hi"}, headers=NO_WAIT)
     assert again.status_code == 503  # reloading on demand
     _delete(lserver, "short")
 
@@ -152,7 +153,7 @@ def test_worker_crash_is_survived(lserver: EndpointServer) -> None:
     url = lserver.endpoint_url("crashy")
     os.kill(pid, signal.SIGKILL)
     _wait_state(lserver, "crashy", "unloaded")
-    assert httpx.post(url, json={"inputs": "hi"}).status_code == 503
+    assert httpx.post(url, json={"inputs": "hi"}, headers=NO_WAIT).status_code == 503
     new_pid = int(lserver.wait_ready("crashy")["pid"])
     assert new_pid != pid
     assert httpx.post(url, json={"inputs": "hi"}).status_code == 200

@@ -10,6 +10,7 @@ from modelyard.inference.errors import InvalidInput
 from modelyard.inference.tasks import normalize_task
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+ACCESS = ("public", "authenticated", "private")
 REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 
@@ -27,6 +28,8 @@ class EndpointConfig:
     revision: str = "main"
     task: str | None = None
     max_batch_size: int = 32
+    # text generation (continuous batching): the running sequences' prompt + max new tokens stay within this
+    max_batch_tokens: int = 16384
     max_wait_ms: float = 0.0
     max_queue: int = 128
     keep_alive_s: float | None = 300.0
@@ -36,6 +39,10 @@ class EndpointConfig:
     request_timeout_s: float = 300.0
     # load even if a pickle file of the snapshot is scanned unsafe (hub/pickles.py): the deployer's explicit choice
     allow_unsafe_pickle: bool = False
+    # the Hub's endpoint API (server/api/inference_endpoints.py): the owner namespace (None: the model's) and who
+    # may call it: "public" (whoever can read the model), "authenticated" / "private" (a token is required)
+    namespace: str | None = None
+    access: str = "public"
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -48,6 +55,8 @@ class EndpointConfig:
             object.__setattr__(self, "task", normalize_task(self.task))
         if not 1 <= self.max_batch_size <= 1024:
             raise InvalidInput("max_batch_size must be in [1, 1024]")
+        if not 16 <= self.max_batch_tokens <= 10_000_000:
+            raise InvalidInput("max_batch_tokens must be in [16, 10000000]")
         if not 0 <= self.max_wait_ms <= 10_000:
             raise InvalidInput("max_wait_ms must be in [0, 10000]")
         if not 1 <= self.max_queue <= 100_000:
@@ -60,6 +69,10 @@ class EndpointConfig:
             raise InvalidInput("autocast must be null, 'bfloat16' or 'float16'")
         if self.request_timeout_s <= 0:
             raise InvalidInput("request_timeout_s must be > 0")
+        if self.namespace is not None and ("/" in self.namespace or not REPO_RE.match(self.namespace)):
+            raise InvalidInput(f"Invalid namespace {self.namespace!r}")
+        if self.access not in ACCESS:
+            raise InvalidInput(f"access must be one of {', '.join(ACCESS)}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +99,7 @@ class EndpointConfig:
             "revision": str,
             "task": (str, type(None)),
             "max_batch_size": int,
+            "max_batch_tokens": int,
             "max_wait_ms": (int, float),
             "max_queue": int,
             "keep_alive_s": (int, float, type(None)),
@@ -94,6 +108,8 @@ class EndpointConfig:
             "graph": bool,
             "request_timeout_s": (int, float),
             "allow_unsafe_pickle": bool,
+            "namespace": (str, type(None)),
+            "access": str,
         }
         for key, value in values.items():
             expected = types[key]

@@ -21,6 +21,7 @@ LIST_WRAPPED = frozenset(
         T.TRANSLATION,
         T.TEXT2TEXT_GENERATION,
         T.TEXT_GENERATION,
+        T.IMAGE_TO_TEXT,
     }
 )
 
@@ -50,6 +51,33 @@ def task_response(task: str, request: InferenceRequest, outputs: list[Any]) -> A
     if task in LIST_WRAPPED:
         return [outputs[0]]
     return outputs[0]
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_body(outputs: list[Any]) -> bytes:
+    """text-to-image / image-to-image: the PNG file the worker encoded (one image per request), sent as the body
+    with ``Content-Type: image/png``; ``InferenceClient`` opens it with PIL."""
+    data = outputs[0]
+    if not isinstance(data, bytes) or not data.startswith(PNG_SIGNATURE):
+        raise TypeError("the diffusion runtime did not return PNG bytes")
+    return data
+
+
+def wav_bytes(samples: Any, sampling_rate: int) -> bytes:
+    """Mono float samples in [-1, 1] as a 16-bit PCM WAV file (``audio/wav``; every browser plays it)."""
+    import io
+    import wave
+
+    pcm = (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype("<i2")
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(int(sampling_rate))
+        wav.writeframes(pcm.tobytes())
+    return buf.getvalue()
 
 
 def openai_embeddings(outputs: list[Any], encoding_format: str, model: str, tokens: int) -> dict[str, Any]:
@@ -86,7 +114,7 @@ def chat_completion(result: dict[str, Any], model: str) -> dict[str, Any]:
             {
                 "index": 0,
                 "message": {"role": "assistant", "content": result["text"]},
-                "logprobs": None,
+                "logprobs": {"content": result["logprobs"]} if result.get("logprobs") is not None else None,
                 "finish_reason": result.get("finish_reason", "stop"),
             }
         ],
@@ -99,7 +127,12 @@ def chat_completion(result: dict[str, Any], model: str) -> dict[str, Any]:
 
 
 def chat_chunk(
-    cid: str, model: str, delta: dict[str, Any], finish_reason: str | None = None, usage: Any = None
+    cid: str,
+    model: str,
+    delta: dict[str, Any],
+    finish_reason: str | None = None,
+    usage: Any = None,
+    logprobs: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     chunk: dict[str, Any] = {
         "id": cid,
@@ -107,7 +140,14 @@ def chat_chunk(
         "created": int(time.time()),
         "model": model,
         "system_fingerprint": "modelyard",
-        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+        "choices": [
+            {
+                "index": 0,
+                "delta": delta,
+                "logprobs": {"content": logprobs} if logprobs is not None else None,
+                "finish_reason": finish_reason,
+            }
+        ],
     }
     if usage is not None:
         chunk["usage"] = usage

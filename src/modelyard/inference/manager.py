@@ -121,8 +121,11 @@ class EndpointManager:
         failed_retry_s: float = 30.0,
         state_file: Path | None = None,
         admit: Callable[[EndpointConfig], None] | None = None,
+        wait_timeout_s: float = 120.0,
     ) -> None:
         self.source = source
+        # how long a request that waits for its model (`wait_for_model`) is held before 503 ModelLoading
+        self.wait_timeout_s = wait_timeout_s
         # a blocking check before an endpoint is created or resumed (the hub: pickle scans); raises to refuse
         self.admit = admit
         self.memory_budget_bytes = memory_budget_bytes
@@ -209,6 +212,28 @@ class EndpointManager:
         await self._unload(endpoint, reason="manual")
         return endpoint
 
+    async def reconfigure(self, name: str, config: EndpointConfig) -> Endpoint:
+        """Replace the configuration of endpoint ``name`` (same name): the model is unloaded and, unless the
+        endpoint is paused, loaded again with the new configuration (the Hub's update)."""
+        endpoint = self.get(name)
+        if config.name != endpoint.name:
+            raise EndpointExists(f"Endpoint {endpoint.name!r} cannot be renamed")
+        if self.admit is not None:
+            await asyncio.to_thread(self.admit, config)
+        was_paused = endpoint.state == PAUSED
+        await self._unload(endpoint, reason="updated")
+        endpoint.config = config
+        endpoint.info = {}
+        endpoint.error = None
+        endpoint.last_load_seconds = None
+        endpoint.event("info", f"updated to {config.repo_id}@{config.revision}")
+        if not was_paused:
+            endpoint.state = UNLOADED
+            self._ensure_reaper()
+            self._start_load(endpoint)
+        self._save()
+        return endpoint
+
     async def delete(self, name: str) -> None:
         endpoint = self.get(name)
         del self.endpoints[endpoint.name]
@@ -226,12 +251,15 @@ class EndpointManager:
             except ModelLoading:
                 task = endpoint.load_task
                 left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                if left == 0.0:
+                    raise ModelLoading(
+                        f"Model {endpoint.config.repo_id} is still loading after {timeout:g}s",
+                        self.estimated_load_time(endpoint),
+                    ) from None
                 if task is not None:
-                    done, _ = await asyncio.wait({task}, timeout=left)
-                    if not done:
-                        raise
+                    await asyncio.wait({task}, timeout=left)
                 else:
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(0.05 if left is None else min(0.05, left))
 
     async def aclose(self) -> None:
         """Stop every worker (call from the server's lifespan shutdown)."""
@@ -255,6 +283,7 @@ class EndpointManager:
             revision=config.revision,
             task=config.task,
             max_batch_size=config.max_batch_size,
+            max_batch_tokens=config.max_batch_tokens,
             max_wait_ms=config.max_wait_ms,
             threads=config.threads,
             autocast=config.autocast,
@@ -401,7 +430,7 @@ class EndpointManager:
     async def _ready_worker(self, name: str, wait_for_model: bool) -> tuple[Endpoint, WorkerProcess]:
         endpoint = self.get(name)
         if wait_for_model:
-            await self.wait_ready(name, timeout=endpoint.config.request_timeout_s)
+            await self.wait_ready(name, timeout=self.wait_timeout_s)
         else:
             self._acquire(endpoint)
         if endpoint.in_flight >= endpoint.config.max_queue:

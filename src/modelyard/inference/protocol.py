@@ -25,6 +25,7 @@ class WorkerSpec:
     revision: str = "main"
     task: str | None = None
     max_batch_size: int = 32
+    max_batch_tokens: int = 16384  # continuous batching: prompt + max new tokens of the running sequences
     max_wait_ms: float = 0.0
     threads: int | None = None
     autocast: str | None = None  # "bfloat16": run the model under torch.autocast (CPU bf16)

@@ -18,6 +18,7 @@ from modelyard.inference import tasks as T
 from modelyard.inference.errors import InvalidInput
 
 MAX_CLIENT_BATCH = 64
+MAX_SPEECH_CHARS = 2000
 
 OP_EMBED = "embed"
 OP_SIMILARITY = "similarity"
@@ -109,6 +110,8 @@ _GENERATION: dict[str, Validator] = {
     "return_full_text": _bool,
     "details": _bool,
     "truncate": _int(1, 1_000_000),
+    "logprobs": _bool,  # OpenAI: the chosen token's logprob (+ top_logprobs alternatives) per output token
+    "top_logprobs": _int(0, 20),
 }
 _SCORES: dict[str, Validator] = {
     "top_k": _int(1, 100000),
@@ -154,6 +157,27 @@ PARAMS: dict[str, dict[str, Validator]] = {
     T.TEXT_GENERATION: _GENERATION,
     T.AUTOMATIC_SPEECH_RECOGNITION: {"return_timestamps": _bool},
     T.IMAGE_CLASSIFICATION: _SCORES,
+    T.AUDIO_CLASSIFICATION: _SCORES,
+    T.OBJECT_DETECTION: {"threshold": _float(0.0, 1.0)},
+    T.IMAGE_SEGMENTATION: {
+        "threshold": _float(0.0, 1.0),
+        "mask_threshold": _float(0.0, 1.0),
+        "overlap_mask_area_threshold": _float(0.0, 1.0),
+        "subtask": _choice("semantic", "instance", "panoptic"),
+    },
+    T.IMAGE_TO_TEXT: {
+        "max_new_tokens": _int(1, 512),
+        "do_sample": _bool,
+        "temperature": _float(0.0, 100.0),
+        "top_k": _int(0, 100000),
+        "top_p": _float(0.0, 1.0),
+        "num_beams": _int(1, 8),
+        "repetition_penalty": _float(0.0, 100.0),
+        "seed": _int(0, 2**63 - 1),
+    },
+    T.ZERO_SHOT_IMAGE_CLASSIFICATION: {"candidate_labels": _str_list, "hypothesis_template": _str},
+    T.TEXT_TO_SPEECH: {"seed": _int(0, 2**63 - 1)},  # generation parameters the client may send are ignored
+    T.DOCUMENT_QUESTION_ANSWERING: {"max_answer_len": _int(1, 512)},  # top_k, lang, word_boxes: ignored
 }
 PARAMS[T.TRANSLATION] = PARAMS[T.SUMMARIZATION]
 PARAMS[T.TEXT2TEXT_GENERATION] = PARAMS[T.SUMMARIZATION]
@@ -231,13 +255,46 @@ def _sniff_binary(data: bytes) -> bytes:
     return data
 
 
+def _document_item(x: Any) -> dict[str, Any]:
+    shape = "'inputs' must be {'image': '<base64 image bytes>', 'question': str} (non-empty)"
+    if not isinstance(x, dict) or not all(isinstance(x.get(k), str) for k in ("image", "question")):
+        raise InvalidInput(shape)
+    if not x["question"].strip() or len(x["question"]) > 1000:
+        raise InvalidInput("'question' must be a non-empty string of at most 1000 characters")
+    try:
+        image = base64.b64decode(x["image"], validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput("'image' must be base64-encoded image bytes") from None
+    return {"image": _sniff_binary(image), "question": x["question"]}
+
+
+def _check_binary_params(task: str, params: dict[str, Any]) -> dict[str, Any]:
+    if task == T.ZERO_SHOT_IMAGE_CLASSIFICATION:
+        labels = [s.strip() for s in params.get("candidate_labels") or [] if s.strip()]
+        if len(labels) == 1 and "," in labels[0]:
+            labels = [s.strip() for s in labels[0].split(",") if s.strip()]
+        if len(labels) < 2 or len(labels) > MAX_CLIENT_BATCH:
+            raise InvalidInput(
+                "Parameter 'candidate_labels' is required: 2 to 64 labels (send JSON with base64 'inputs')"
+            )
+        params["candidate_labels"] = labels
+        template = params.get("hypothesis_template")
+        if template is not None and "{}" not in template:
+            raise InvalidInput("Parameter 'hypothesis_template' must contain '{}'")
+    return params
+
+
 def parse_task_request(task: str, body: bytes, content_type: str | None = None) -> InferenceRequest:
     """Parse ``POST /`` for ``task`` (raises :class:`InvalidInput`)."""
     ctype = (content_type or "").split(";")[0].strip().lower()
+    if task in T.DIFFUSION_TASKS:
+        return parse_diffusion_request(task, body, ctype)
     if task in T.BINARY_TASKS:
         looks_json = ctype == "application/json" or (not ctype and body[:1] == b"{")
         if not looks_json:
-            return InferenceRequest(op=task, items=(_sniff_binary(body),))
+            return InferenceRequest(
+                op=task, items=(_sniff_binary(body),), params=_check_binary_params(task, {})
+            )
         payload = decode_json(body)
         if not isinstance(payload, dict) or not isinstance(payload.get("inputs"), str):
             raise InvalidInput("JSON body must be {'inputs': '<base64 bytes>', 'parameters': {...}}")
@@ -246,7 +303,9 @@ def parse_task_request(task: str, body: bytes, content_type: str | None = None) 
         except (binascii.Error, ValueError):
             raise InvalidInput("'inputs' must be base64-encoded bytes") from None
         params = validate_params(task, payload.get("parameters"))
-        return InferenceRequest(op=task, items=(_sniff_binary(data),), params=params)
+        return InferenceRequest(
+            op=task, items=(_sniff_binary(data),), params=_check_binary_params(task, params)
+        )
 
     payload = decode_json(body)
     if not isinstance(payload, dict) or "inputs" not in payload:
@@ -275,6 +334,14 @@ def parse_task_request(task: str, body: bytes, content_type: str | None = None) 
             )
         return InferenceRequest(op=task, items=(_qa_item(inputs),), params=params)
 
+    if task == T.DOCUMENT_QUESTION_ANSWERING:
+        return InferenceRequest(op=task, items=(_document_item(inputs),), params=params)
+    if task == T.TEXT_TO_SPEECH:
+        if not isinstance(inputs, str) or not inputs.strip():
+            raise InvalidInput("'inputs' must be a non-empty string (one text per request)")
+        if len(inputs) > MAX_SPEECH_CHARS:
+            raise InvalidInput(f"The text is too long (at most {MAX_SPEECH_CHARS} characters)")
+        return InferenceRequest(op=task, items=(inputs,), params=params)
     texts, single = _texts(inputs)
     if task == T.ZERO_SHOT_CLASSIFICATION:
         labels = params.get("candidate_labels")
@@ -291,6 +358,100 @@ def parse_task_request(task: str, body: bytes, content_type: str | None = None) 
             raise InvalidInput("Streaming takes a single string input")
         return InferenceRequest(op=OP_GENERATE, items=texts, params=params, single=single, stream=stream)
     return InferenceRequest(op=task, items=texts, params=params, single=single)
+
+
+# ---------------------------------------------------------------------------------------------- diffusers
+MAX_IMAGE_SIDE = 1024
+MAX_DIFFUSION_STEPS = 100
+MAX_PROMPT_CHARS = 10_000
+
+
+def _image_side(name: str, v: Any) -> int:
+    side: int = _int(8, MAX_IMAGE_SIDE)(name, v)
+    if side % 8:
+        raise InvalidInput(f"Parameter {name!r} must be a multiple of 8")
+    return side
+
+
+def _target_size(name: str, v: Any) -> dict[str, int]:
+    if not isinstance(v, dict) or set(v) - {"width", "height"} or not v:
+        raise InvalidInput(f"Parameter {name!r} must be {{'width': int, 'height': int}}")
+    return {k: _image_side(f"{name}.{k}", x) for k, x in v.items() if x is not None}
+
+
+def _prompt(name: str, v: Any) -> str:
+    text = _str(name, v)
+    if len(text) > MAX_PROMPT_CHARS:
+        raise InvalidInput(f"Parameter {name!r} is too long (at most {MAX_PROMPT_CHARS} characters)")
+    return text
+
+
+#: Shared by the images of one pipeline call (requests batch together when these are equal).
+_DIFFUSION_SHARED: dict[str, Validator] = {
+    "num_inference_steps": _int(1, MAX_DIFFUSION_STEPS),
+    "guidance_scale": _float(0.0, 100.0),
+    "width": _image_side,
+    "height": _image_side,
+    "strength": _float(0.0, 1.0),
+    "scheduler": _str,
+    "target_size": _target_size,
+}
+#: Per image (prompt, negative prompt and seed differ freely inside one batched call).
+_DIFFUSION_ITEM: dict[str, Validator] = {
+    "prompt": _prompt,
+    "negative_prompt": _prompt,
+    "seed": _int(0, 2**63 - 1),
+}
+
+
+def parse_diffusion_request(task: str, body: bytes, ctype: str) -> InferenceRequest:
+    """text-to-image: ``{"inputs": prompt, "parameters": {negative_prompt, num_inference_steps, guidance_scale,
+    width, height, seed, scheduler}}``. image-to-image: the image as the raw body, or ``{"inputs": base64,
+    "parameters": {prompt, negative_prompt, strength, target_size, ...}}``. The answer is a PNG."""
+    image: bytes | None = None
+    raw: Any = None
+    if task == T.IMAGE_TO_IMAGE and not (ctype == "application/json" or (not ctype and body[:1] == b"{")):
+        image = _sniff_binary(body)
+    else:
+        payload = decode_json(body)
+        if not isinstance(payload, dict) or "inputs" not in payload:
+            raise InvalidInput("JSON body must be an object with an 'inputs' field")
+        raw = payload.get("parameters")
+        if raw is not None and not isinstance(raw, dict):
+            raise InvalidInput("'parameters' must be an object")
+        inputs = payload["inputs"]
+        if task == T.IMAGE_TO_IMAGE:
+            if not isinstance(inputs, str):
+                raise InvalidInput("'inputs' must be the base64-encoded input image")
+            try:
+                image = _sniff_binary(base64.b64decode(inputs, validate=True))
+            except (binascii.Error, ValueError):
+                raise InvalidInput("'inputs' must be base64-encoded bytes") from None
+        else:
+            if not isinstance(inputs, str) or not inputs.strip():
+                raise InvalidInput("'inputs' must be a non-empty prompt string (one image per request)")
+            raw = {**(raw or {}), "prompt": inputs}
+    params: dict[str, Any] = {}
+    item: dict[str, Any] = {"prompt": "", "negative_prompt": None, "seed": None}
+    for name, value in (raw or {}).items():
+        if value is None:
+            continue
+        if name in _DIFFUSION_SHARED:
+            params[name] = _DIFFUSION_SHARED[name](name, value)
+        elif name in _DIFFUSION_ITEM:
+            item[name] = _DIFFUSION_ITEM[name](name, value)
+    if task == T.TEXT_TO_IMAGE:
+        size = params.pop("target_size", {})
+        params.setdefault("width", size.get("width"))
+        params.setdefault("height", size.get("height"))
+        params.pop("strength", None)
+        params = {k: v for k, v in params.items() if v is not None}
+    else:  # the output has the input's size: width/height (or target_size) resize the input image
+        size = {k: params.pop(k) for k in ("width", "height") if k in params}
+        if size and "target_size" not in params:
+            params["target_size"] = size
+        item["image"] = image
+    return InferenceRequest(op=task, items=(item,), params=params)
 
 
 # ----------------------------------------------------------------------------------------------- OpenAI
@@ -354,8 +515,12 @@ def parse_chat_request(body: bytes) -> tuple[InferenceRequest, str, bool]:
         "top_p": payload.get("top_p"),
         "seed": payload.get("seed"),
         "stop": payload.get("stop"),
+        "logprobs": payload.get("logprobs"),
+        "top_logprobs": payload.get("top_logprobs"),
     }
     params = validate_params(T.TEXT_GENERATION, raw)
+    if params.get("top_logprobs") and not params.get("logprobs"):
+        raise InvalidInput("'top_logprobs' needs 'logprobs': true")
     stream = payload.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidInput("'stream' must be a boolean")

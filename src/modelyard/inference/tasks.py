@@ -23,6 +23,15 @@ TEXT2TEXT_GENERATION = "text2text-generation"
 TEXT_GENERATION = "text-generation"
 AUTOMATIC_SPEECH_RECOGNITION = "automatic-speech-recognition"
 IMAGE_CLASSIFICATION = "image-classification"
+OBJECT_DETECTION = "object-detection"
+IMAGE_SEGMENTATION = "image-segmentation"
+IMAGE_TO_TEXT = "image-to-text"
+ZERO_SHOT_IMAGE_CLASSIFICATION = "zero-shot-image-classification"
+AUDIO_CLASSIFICATION = "audio-classification"
+TEXT_TO_SPEECH = "text-to-speech"
+DOCUMENT_QUESTION_ANSWERING = "document-question-answering"
+TEXT_TO_IMAGE = "text-to-image"
+IMAGE_TO_IMAGE = "image-to-image"
 
 TASKS: tuple[str, ...] = (
     TEXT_CLASSIFICATION,
@@ -38,6 +47,15 @@ TASKS: tuple[str, ...] = (
     TEXT_GENERATION,
     AUTOMATIC_SPEECH_RECOGNITION,
     IMAGE_CLASSIFICATION,
+    OBJECT_DETECTION,
+    IMAGE_SEGMENTATION,
+    IMAGE_TO_TEXT,
+    ZERO_SHOT_IMAGE_CLASSIFICATION,
+    AUDIO_CLASSIFICATION,
+    TEXT_TO_SPEECH,
+    DOCUMENT_QUESTION_ANSWERING,
+    TEXT_TO_IMAGE,
+    IMAGE_TO_IMAGE,
 )
 
 ALIASES: dict[str, str] = {
@@ -47,10 +65,27 @@ ALIASES: dict[str, str] = {
     "conversational": TEXT_GENERATION,
     "embeddings": FEATURE_EXTRACTION,
     "asr": AUTOMATIC_SPEECH_RECOGNITION,
+    "text-to-audio": TEXT_TO_SPEECH,
+    "image-captioning": IMAGE_TO_TEXT,
+    "document-qa": DOCUMENT_QUESTION_ANSWERING,
 }
 
 #: Tasks whose request body is raw bytes (or JSON with base64 ``inputs``).
-BINARY_TASKS = frozenset({AUTOMATIC_SPEECH_RECOGNITION, IMAGE_CLASSIFICATION})
+BINARY_TASKS = frozenset(
+    {
+        AUTOMATIC_SPEECH_RECOGNITION,
+        IMAGE_CLASSIFICATION,
+        OBJECT_DETECTION,
+        IMAGE_SEGMENTATION,
+        IMAGE_TO_TEXT,
+        ZERO_SHOT_IMAGE_CLASSIFICATION,
+        AUDIO_CLASSIFICATION,
+    }
+)
+#: Tasks whose answer is a binary body (audio bytes), not JSON.
+AUDIO_OUTPUT_TASKS = frozenset({TEXT_TO_SPEECH})
+#: diffusers pipelines (``model_index.json``): a PNG image out (``image/png``), image-to-image takes one in.
+DIFFUSION_TASKS = frozenset({TEXT_TO_IMAGE, IMAGE_TO_IMAGE})
 #: Tasks served by a sentence-embedding model (either request shape is accepted by both).
 EMBEDDING_TASKS = frozenset({FEATURE_EXTRACTION, SENTENCE_SIMILARITY})
 SEQ2SEQ_TASKS = frozenset({SUMMARIZATION, TRANSLATION, TEXT2TEXT_GENERATION})
@@ -103,10 +138,47 @@ _ARCH_SUFFIXES: tuple[tuple[str, str], ...] = (
     ("ForMaskedLM", FILL_MASK),
     ("ForCTC", AUTOMATIC_SPEECH_RECOGNITION),
     ("ForImageClassification", IMAGE_CLASSIFICATION),
+    ("ForAudioClassification", AUDIO_CLASSIFICATION),
+    ("ForObjectDetection", OBJECT_DETECTION),
+    ("ForSemanticSegmentation", IMAGE_SEGMENTATION),
+    ("ForUniversalSegmentation", IMAGE_SEGMENTATION),
+    ("ForInstanceSegmentation", IMAGE_SEGMENTATION),
+    ("ForTextToSpeech", TEXT_TO_SPEECH),
+    ("ForTextToWaveform", TEXT_TO_SPEECH),
     ("ForCausalLM", TEXT_GENERATION),
     ("LMHeadModel", TEXT_GENERATION),
     ("ForConditionalGeneration", TEXT2TEXT_GENERATION),
     ("Model", FEATURE_EXTRACTION),
+)
+
+
+#: Whole architecture names checked before the suffixes (a ``*Model`` that is more than an encoder).
+_ARCH_EXACT: dict[str, str] = {
+    "VisionEncoderDecoderModel": IMAGE_TO_TEXT,
+    "BlipForConditionalGeneration": IMAGE_TO_TEXT,
+    "Pix2StructForConditionalGeneration": IMAGE_TO_TEXT,
+    "CLIPModel": ZERO_SHOT_IMAGE_CLASSIFICATION,
+    "SiglipModel": ZERO_SHOT_IMAGE_CLASSIFICATION,
+    "Siglip2Model": ZERO_SHOT_IMAGE_CLASSIFICATION,
+    "AltCLIPModel": ZERO_SHOT_IMAGE_CLASSIFICATION,
+    "ChineseCLIPModel": ZERO_SHOT_IMAGE_CLASSIFICATION,
+    "VitsModel": TEXT_TO_SPEECH,
+}
+#: ``model_type`` of speech encoders, whose ``*ForSequenceClassification`` classifies audio, not text.
+_AUDIO_MODEL_TYPES = frozenset(
+    {
+        "wav2vec2",
+        "wav2vec2-bert",
+        "wav2vec2-conformer",
+        "hubert",
+        "wavlm",
+        "unispeech",
+        "unispeech-sat",
+        "data2vec-audio",
+        "sew",
+        "sew-d",
+        "whisper",
+    }
 )
 
 
@@ -123,8 +195,14 @@ def infer_task(model_dir: Path) -> str:
         return normalize_task(tag)
     if (model_dir / "modules.json").is_file():
         return FEATURE_EXTRACTION
+    if (model_dir / "model_index.json").is_file():
+        return _diffusers_task(model_dir)
     config = read_config(model_dir)
     for arch in config.get("architectures") or []:
+        if str(arch) in _ARCH_EXACT:
+            return _ARCH_EXACT[str(arch)]
+        if str(arch).endswith("ForSequenceClassification") and config.get("model_type") in _AUDIO_MODEL_TYPES:
+            return AUDIO_CLASSIFICATION
         for suffix, task in _ARCH_SUFFIXES:
             if str(arch).endswith(suffix):
                 if task == TEXT_CLASSIFICATION and _is_nli(config):
@@ -146,3 +224,15 @@ def _seq2seq_task(config: dict[str, Any]) -> str:
         if str(only).startswith("translation"):
             return TRANSLATION
     return TEXT2TEXT_GENERATION
+
+
+def _diffusers_task(model_dir: Path) -> str:
+    """A diffusers pipeline: image-to-image for an ``*Img2Img*`` pipeline class, else text-to-image."""
+    try:
+        index = json.loads((model_dir / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        index = {}
+    name = str(index.get("_class_name") or "") if isinstance(index, dict) else ""
+    if "Img2Img" in name or "ImageToImage" in name:
+        return IMAGE_TO_IMAGE
+    return TEXT_TO_IMAGE

@@ -98,6 +98,9 @@ class Worker:
         return torch.autocast(device_type="cpu", dtype=getattr(torch, self.spec.autocast))
 
     def serve(self, runtime: Any) -> None:
+        if getattr(runtime, "continuous", False):  # the runtime schedules requests itself, step by step
+            self.serve_continuous(runtime)
+            return
         batcher = batching.Batcher(
             self.jobs,
             self.spec.max_batch_size,
@@ -124,6 +127,46 @@ class Worker:
             self.conn_out.send(
                 ("results", [(o.rid, o.status, o.payload) for o in outcomes], (items, len(batch), elapsed))
             )
+
+    # ------------------------------------------------------------------------------ continuous batching
+    def serve_continuous(self, runtime: Any) -> None:
+        """Requests join the runtime's running batch at the next step boundary instead of forming batches.
+
+        Between two decoding steps this takes everything queued (blocking only while nothing runs), hands it to
+        ``runtime.scheduler(...)``, removes the requests cancelled since (client gone, timeout: their rows leave
+        the batch and their tokens return to the budget), and runs one step. Events come back through
+        :meth:`token` / :meth:`done`.
+        """
+        scheduler = runtime.scheduler(self, self.spec.max_batch_tokens, self.spec.max_batch_size)
+        while True:
+            block = scheduler.idle()
+            while True:
+                try:
+                    job = self.jobs.get() if block else self.jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    return
+                block = False
+                rid, request = job
+                if rid in self.cancelled:
+                    self.cancelled.discard(rid)
+                    continue
+                scheduler.submit(rid, request.op, request.items, dict(request.params), request.stream)
+            for rid in self.cancelled & scheduler.rids():
+                self.cancelled.discard(rid)
+                scheduler.cancel(rid)
+            with self._precision():
+                scheduler.step()
+
+    def token(self, rid: int, event: dict[str, Any]) -> None:
+        self.conn_out.send(("tok", rid, event))
+
+    def done(self, rid: int, stream: bool, status: str, payload: Any, items: int, seconds: float) -> None:
+        if stream:
+            self.conn_out.send(("end", rid, status, payload, (items, 1, seconds)))
+        else:
+            self.conn_out.send(("results", [(rid, status, payload)], (items, 1, seconds)))
 
     def stream(self, runtime: Any, rid: int, request: InferenceRequest) -> None:
         started = time.monotonic()

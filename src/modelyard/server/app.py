@@ -28,6 +28,7 @@ from modelyard.server.api import commit as commit_api
 from modelyard.server.api import discussions as discussions_api
 from modelyard.server.api import gating as gating_api
 from modelyard.server.api import health as health_api
+from modelyard.server.api import inference_endpoints as inference_endpoints_api
 from modelyard.server.api import lfs as lfs_api
 from modelyard.server.api import orgs as orgs_api
 from modelyard.server.api import repo_admin as repo_admin_api
@@ -83,6 +84,7 @@ def build_router() -> Router:
     tokens_api.register(r)  # /api/settings/tokens…
     audit_api.register(r)  # /api/admin/audit-log, /api/organizations/{org}/audit-log
     orgs_api.register(r)  # /api/organizations/{org}/overview, …/members[/{user}], …/settings
+    inference_endpoints_api.register(r)  # /v2/endpoint/{namespace}[/{name}[/…]]: the Hub's endpoint API
     health_api.register(r)  # GET /health, GET /metrics (aggregates only)
     openapi.register(r)  # GET /openapi.json: describes every route above
     return r

@@ -50,6 +50,7 @@ def build_manager(svc: Services) -> EndpointManager:
         max_loaded=s.inference_max_loaded,
         state_file=data / "endpoints.json",
         admit=hub_admit(svc),
+        wait_timeout_s=s.inference_wait_timeout,
     )
 
 

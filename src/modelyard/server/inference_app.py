@@ -34,7 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Mount, Route
 
 from modelyard import __version__
-from modelyard.errors import HubError, NotFound
+from modelyard.errors import HubError, NotFound, Unauthorized
 from modelyard.inference import EndpointConfig, EndpointManager, StaticTokenAuthorizer, allow_all
 from modelyard.inference import formats as F
 from modelyard.inference import tasks as T
@@ -133,6 +133,8 @@ class InferenceFront:
             await self._check(request, endpoint.config.repo_id)
         except NotFound:
             raise EndpointNotFound(f"Endpoint {name!r} not found") from None
+        if endpoint.config.access != "public" and bearer_token(request) is None:
+            raise Unauthorized(f"Endpoint {endpoint.name!r} is {endpoint.config.access}: send a token")
         return endpoint
 
     async def _visible(self, request: Request) -> list[Endpoint]:
@@ -156,17 +158,22 @@ class InferenceFront:
 
     @staticmethod
     def _wait_for_model(request: Request, body: bytes) -> bool:
-        if request.headers.get("x-wait-for-model", "").lower() in ("1", "true", "yes"):
-            return True
+        """Hold the request while the model loads (the default, up to the manager's `wait_timeout_s`), unless the
+        caller asks not to wait: `X-Wait-For-Model: false` (or 0/no/off), else `{"options": {"wait_for_model":
+        false}}` in a JSON body; then a loading model answers 503 ModelLoading with `estimated_time` at once."""
+        header = request.headers.get("x-wait-for-model")
+        if header is not None:
+            return header.strip().lower() not in ("0", "false", "no", "off")
         if b"wait_for_model" in body:
             with contextlib.suppress(HubError, AttributeError):  # a bad body is reported by the task parser
                 options = decode_json(body).get("options") or {}
-                return bool(isinstance(options, dict) and options.get("wait_for_model"))
-        return False
+                if isinstance(options, dict) and isinstance(options.get("wait_for_model"), bool):
+                    return bool(options["wait_for_model"])
+        return True
 
     async def _ready(self, endpoint: Endpoint, wait: bool) -> str:
         if wait:
-            await self.manager.wait_ready(endpoint.name, timeout=endpoint.config.request_timeout_s)
+            await self.manager.wait_ready(endpoint.name, timeout=self.manager.wait_timeout_s)
         else:
             self.manager.acquire(endpoint.name)
         task = endpoint.task
@@ -185,10 +192,15 @@ class InferenceFront:
         outputs = await self.manager.infer(endpoint.name, parsed, wait_for_model=wait)
         if parsed.op == OP_EMBED:
             return Response(F.vectors_json(outputs), media_type="application/json")
+        if task in T.AUDIO_OUTPUT_TASKS:  # text-to-speech: the audio file itself
+            audio = F.wav_bytes(outputs[0]["audio"], outputs[0]["sampling_rate"])
+            return Response(audio, media_type="audio/wav")
+        if task in T.DIFFUSION_TASKS:  # text-to-image, image-to-image: the PNG itself
+            return Response(F.png_body(outputs), media_type="image/png")
         return json_response(F.task_response(task, parsed, outputs))
 
     async def _tgi_stream(self, endpoint: Endpoint, parsed: Any, wait: bool) -> Response:
-        events = await self.manager.stream(endpoint.name, parsed, wait_for_model=wait)
+        events = await _started(await self.manager.stream(endpoint.name, parsed, wait_for_model=wait))
 
         async def body() -> AsyncIterator[bytes]:
             held: dict[str, Any] | None = None
@@ -224,7 +236,7 @@ class InferenceFront:
         if not parsed.stream:
             outputs = await self.manager.infer(endpoint.name, parsed, wait_for_model=wait)
             return json_response(F.chat_completion(outputs[0], model))
-        events = await self.manager.stream(endpoint.name, parsed, wait_for_model=wait)
+        events = await _started(await self.manager.stream(endpoint.name, parsed, wait_for_model=wait))
         return StreamingResponse(
             _chat_stream(events, model, include_usage),
             media_type="text/event-stream",
@@ -303,6 +315,8 @@ class InferenceFront:
         if not isinstance(payload, dict):
             raise InvalidInput("Body must be a JSON object")
         load = payload.pop("load", True)
+        if payload.get("namespace") is not None:  # the owner namespace is the Hub's endpoint API's to set
+            raise InvalidInput("'namespace' is set through /v2/endpoint/{namespace}, not here")
         config = EndpointConfig.from_dict(payload)
         await self.authorize(bearer_token(request), config.repo_id)
         if self.manage is not None:
@@ -346,6 +360,23 @@ def _stream_error(event: StreamEvent) -> dict[str, Any]:
     return {"error": message, "error_type": kind}
 
 
+async def _started(events: AsyncIterator[StreamEvent]) -> AsyncIterator[StreamEvent]:
+    """Wait for a stream's first event: an error before any token (a prompt over the endpoint's token budget, a bad
+    parameter) is raised here, so the client gets its 4xx instead of a 200 stream that carries an error."""
+    first = await anext(events)
+    if first.kind == "error" and isinstance(first.payload, HubError):
+        async for _ in events:  # let the request finish its bookkeeping
+            pass
+        raise first.payload
+
+    async def chained() -> AsyncIterator[StreamEvent]:
+        yield first
+        async for event in events:
+            yield event
+
+    return chained()
+
+
 async def _chat_stream(
     events: AsyncIterator[StreamEvent], model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
@@ -353,8 +384,9 @@ async def _chat_stream(
     yield sse(F.chat_chunk(cid, model, {"role": "assistant", "content": ""}))
     async for event in events:
         if event.kind == "tok":
-            if event.payload["text"]:
-                yield sse(F.chat_chunk(cid, model, {"content": event.payload["text"]}))
+            if event.payload["text"] or "logprobs" in event.payload:
+                logprobs = event.payload.get("logprobs")
+                yield sse(F.chat_chunk(cid, model, {"content": event.payload["text"]}, logprobs=logprobs))
         elif event.kind == "end":
             result = event.payload
             reason = str(result.get("finish_reason", "stop"))
@@ -480,6 +512,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="load the model even if a pickle file in it imports something dangerous (hub/pickles.py)",
     )
+    p.add_argument(
+        "--wait-timeout",
+        type=float,
+        default=120.0,
+        help="seconds a request waits for a loading model (then 503); X-Wait-For-Model: false answers 503 at once",
+    )
     p.add_argument("--memory-budget-mb", type=float, default=None)
     p.add_argument("--max-loaded", type=int, default=None)
     p.add_argument("--log-level", default="warning")
@@ -519,7 +557,9 @@ def build_from_args(args: argparse.Namespace) -> tuple[EndpointManager, Authoriz
             configs.append(EndpointConfig.from_dict({"repo_id": repo, "name": name, **options}))
         source = LocalDirSource(local)
     budget = int(args.memory_budget_mb * 1024 * 1024) if args.memory_budget_mb else None
-    manager = EndpointManager(source, memory_budget_bytes=budget, max_loaded=args.max_loaded)
+    manager = EndpointManager(
+        source, memory_budget_bytes=budget, max_loaded=args.max_loaded, wait_timeout_s=args.wait_timeout
+    )
     authorize: Authorize = (
         StaticTokenAuthorizer(args.token, private_repos=args.private) if args.token else allow_all
     )

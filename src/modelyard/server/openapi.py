@@ -976,6 +976,7 @@ def _operations() -> dict[str, dict[str, Operation]]:
     _audit_operations(add)
     _gating_operations(add, repo)
     _org_operations(add)
+    _inference_endpoint_operations(add)
     add(
         "GET",
         "/health",
@@ -1458,6 +1459,142 @@ def _webhook_operations(add: Any) -> None:
             "webhooks",
             [p_id, _query("limit", INT, "most deliveries returned, 1..1100")],
             _ok({"type": "array", "items": delivery}),
+            **kw,
+        ),
+    )
+
+
+def _inference_endpoint_operations(add: Any) -> None:
+    """server/api/inference_endpoints.py: the Hub's Inference Endpoints API (huggingface_hub sends it to
+    `constants.INFERENCE_ENDPOINTS_ENDPOINT`, set to `{hub}/v2`). Others' endpoints answer 404."""
+    base = "/v2/endpoint/{namespace}"
+    p_ns = _path_param("namespace", SEGMENT, "The owner namespace: the caller or one of its organisations")
+    p_name = _path_param("name", SEGMENT, "The endpoint's name (unique on the hub)")
+    p_action = _path_param(
+        "action", {"type": "string", "enum": ["pause", "resume", "scale-to-zero"]}, "What to do"
+    )
+    nullable_int: Schema = {"type": ["integer", "null"]}
+    scaling = _obj({"minReplica": INT, "maxReplica": INT, "scaleToZeroTimeout": nullable_int})
+    compute = _obj(
+        {
+            "accelerator": {"type": "string", "description": "cpu (anything else: 400)"},
+            "instanceSize": {"type": "string", "description": "x1, x2, x4, ...: CPU threads"},
+            "instanceType": STR,
+            "scaling": scaling,
+        }
+    )
+    model = _obj(
+        {
+            "repository": STR,
+            "revision": NULLABLE_STR,
+            "task": NULLABLE_STR,
+            "framework": STR,
+            "image": {"type": "object", "description": '{"huggingface": {}} only'},
+        }
+    )
+    status = _obj(
+        {
+            "state": {
+                "type": "string",
+                "enum": ["pending", "initializing", "running", "paused", "failed", "scaledToZero"],
+            },
+            "url": NULLABLE_STR,
+            "createdAt": STR,
+            "updatedAt": STR,
+            "message": STR,
+        },
+        ("state", "createdAt", "updatedAt"),
+    )
+    kinds = {"type": "string", "enum": ["public", "authenticated", "private", "protected"]}
+    endpoint = _obj(
+        {
+            "name": STR,
+            "namespace": STR,
+            "type": STR,
+            "compute": compute,
+            "model": model,
+            "provider": _obj({"vendor": STR, "region": STR}),
+            "status": status,
+            "healthRoute": STR,
+        },
+        ("name", "type", "model", "status", "healthRoute"),
+    )
+    body_props = {
+        "name": STR,
+        "compute": compute,
+        "model": model,
+        "provider": _obj({"vendor": STR, "region": STR}),
+        "type": kinds,
+        "tags": {"type": "array"},
+    }
+    kw: dict[str, Any] = {"repo_scoped": False, "auth": "required"}
+    add(
+        "GET",
+        base,
+        op(
+            "List a namespace's Inference Endpoints (members only)",
+            "inference-endpoints",
+            [p_ns],
+            _ok(_obj({"items": {"type": "array", "items": endpoint}}, ("items",))),
+            **kw,
+        ),
+    )
+    add(
+        "POST",
+        base,
+        op(
+            "Create an Inference Endpoint (CPU) for a model the caller may write; loads it",
+            "inference-endpoints",
+            [p_ns],
+            _ok(endpoint),
+            _json_body(_obj(body_props, ("name", "model"))),
+            errors=("409",),
+            **kw,
+        ),
+    )
+    add(
+        "GET",
+        base + "/{name}",
+        op("An Inference Endpoint", "inference-endpoints", [p_ns, p_name], _ok(endpoint), **kw),
+    )
+    add(
+        "PUT",
+        base + "/{name}",
+        op(
+            "Update an Inference Endpoint (sparse body; the model reloads when its config changed)",
+            "inference-endpoints",
+            [p_ns, p_name],
+            _ok(endpoint),
+            _json_body(_obj({k: v for k, v in body_props.items() if k != "name"})),
+            errors=("409",),
+            **kw,
+        ),
+    )
+    add(
+        "DELETE",
+        base + "/{name}",
+        op("Delete an Inference Endpoint", "inference-endpoints", [p_ns, p_name], _ok(endpoint), **kw),
+    )
+    add(
+        "POST",
+        base + "/{name}/{action}",
+        op(
+            "Pause (until resumed), resume (load), or scale to zero (unload; the next request loads it)",
+            "inference-endpoints",
+            [p_ns, p_name, p_action],
+            _ok(endpoint),
+            errors=("409",),
+            **kw,
+        ),
+    )
+    add(
+        "GET",
+        "/v2/provider/{namespace}",
+        op(
+            "The compute this hub offers (CPU sizes), as list_inference_endpoints_hardware reads it",
+            "inference-endpoints",
+            [p_ns],
+            _ok(_obj({"vendors": {"type": "array"}}, ("vendors",))),
             **kw,
         ),
     )

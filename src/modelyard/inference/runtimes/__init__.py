@@ -22,6 +22,15 @@ _REGISTRY: dict[str, str] = {
     T.TEXT_GENERATION: "causal:CausalLMRuntime",
     T.AUTOMATIC_SPEECH_RECOGNITION: "audio:CTCSpeechRuntime",
     T.IMAGE_CLASSIFICATION: "vision:ImageClassificationRuntime",
+    T.OBJECT_DETECTION: "vision_tasks:ObjectDetectionRuntime",
+    T.IMAGE_SEGMENTATION: "vision_tasks:ImageSegmentationRuntime",
+    T.IMAGE_TO_TEXT: "vision_tasks:ImageToTextRuntime",
+    T.ZERO_SHOT_IMAGE_CLASSIFICATION: "vision_tasks:ZeroShotImageRuntime",
+    T.AUDIO_CLASSIFICATION: "audio_tasks:AudioClassificationRuntime",
+    T.TEXT_TO_SPEECH: "audio_tasks:TextToSpeechRuntime",
+    T.DOCUMENT_QUESTION_ANSWERING: "document:DocumentQuestionAnsweringRuntime",
+    T.TEXT_TO_IMAGE: "diffusion:DiffusionRuntime",
+    T.IMAGE_TO_IMAGE: "diffusion:DiffusionRuntime",
 }
 
 

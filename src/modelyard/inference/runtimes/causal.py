@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessorLis
 from modelyard.inference.errors import InvalidInput
 from modelyard.inference.requests import OP_CHAT, OP_GENERATE
 from modelyard.inference.runtimes.base import Emit, module_memory
+from modelyard.inference.runtimes.continuous import ContinuousScheduler, Sequence, Sink
 from modelyard.inference.runtimes.generation import (
     LogprobRecorder,
     TokenStreamer,
@@ -23,6 +24,12 @@ DEFAULT_NEW_TOKENS = {OP_GENERATE: 20, OP_CHAT: 128}
 
 
 class CausalLMRuntime:
+    """Text generation and chat. ``continuous = True``: the worker hands every request to :meth:`scheduler`
+    (continuous batching, :mod:`.continuous`); :meth:`run` / :meth:`stream` are plain ``generate`` (beam search,
+    and callers that drive the runtime directly)."""
+
+    continuous = True
+
     def __init__(self, model_dir: Path, task: str) -> None:
         self.task = task
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -45,7 +52,41 @@ class CausalLMRuntime:
             "memory_bytes": module_memory(self.model),
             "chat_template": bool(getattr(self.tokenizer, "chat_template", None)),
             "max_input_length": int(getattr(self.model.config, "max_position_embeddings", 2048)),
+            "continuous_batching": True,
         }
+
+    # ------------------------------------------------------------------------------ continuous batching
+    def scheduler(self, sink: Sink, max_batch_tokens: int, max_seqs: int) -> ContinuousScheduler:
+        return ContinuousScheduler(self, sink, max_batch_tokens, max_seqs)
+
+    def prepare(self, op: str, item: Any, params: Mapping[str, Any]) -> tuple[str, list[int], int]:
+        """(prompt text, prompt token ids, max new tokens) of one item."""
+        if op not in (OP_GENERATE, OP_CHAT):
+            raise ValueError(f"unknown op {op}")
+        prompt = self._prompt(op, item)
+        ids = [int(t) for t in self.tokenizer(prompt, add_special_tokens=op != OP_CHAT)["input_ids"]]
+        if not ids:
+            raise InvalidInput("Empty prompt")
+        if "max_new_tokens" in params:
+            max_new = int(params["max_new_tokens"])
+        elif "max_length" in params:
+            max_new = int(params["max_length"]) - len(ids)
+            if max_new < 1:
+                raise InvalidInput(
+                    f"max_length {params['max_length']} leaves no room after {len(ids)} prompt tokens"
+                )
+        else:
+            max_new = DEFAULT_NEW_TOKENS[op]
+        return prompt, ids, max_new
+
+    def finish(self, op: str, seq: Sequence) -> dict[str, Any]:
+        """The answer of one finished sequence (a streamed text-generation answer always has ``details``)."""
+        params = {**seq.params, "details": True} if seq.job.stream else seq.params
+        reason = seq.reason or "length"
+        result = self._result(op, seq.prompt, seq.text, reason, len(seq.prompt_ids), seq.tokens, params)
+        if op == OP_CHAT and seq.params.get("logprobs"):
+            result["logprobs"] = seq.logprobs
+        return result
 
     # ------------------------------------------------------------------------------------------ prompts
     def _prompt(self, op: str, item: Any) -> str:

@@ -23,9 +23,11 @@ from modelyard.errors import CsrfTokenInvalid
 from modelyard.server.context import current_session, secure_cookies, services
 
 # Scripts, styles, fonts, fetches and forms only from the hub itself; no inline script/style, no plugins, no
-# <base>, never framed. Images may come from https (model cards link pictures) and data: URLs.
+# <base>, never framed. Images may come from https (model cards link pictures) and data: URLs; audio/video from
+# blob: URLs too (the inference widget plays a text-to-speech answer from the response's blob).
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' https: data:; "
+    "media-src 'self' blob:; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 )
 PAGE_HEADERS = {
@@ -85,8 +87,8 @@ def _page_headers(content_url: str) -> dict[str, str]:
         return PAGE_HEADERS
     parts = urlsplit(content_url)
     origin = f"{parts.scheme}://{parts.netloc}"
-    csp = PAGE_CSP.replace(
-        "img-src 'self' https: data:", f"img-src 'self' https: data: {origin}; media-src 'self' {origin}"
+    csp = PAGE_CSP.replace("img-src 'self' https: data:", f"img-src 'self' https: data: {origin}").replace(
+        "media-src 'self' blob:", f"media-src 'self' blob: {origin}"
     )
     return {**PAGE_HEADERS, "Content-Security-Policy": csp}
 

@@ -63,6 +63,41 @@
   function first(result) { return Array.isArray(result) && Array.isArray(result[0]) ? result[0] : result; }
   function dataUrl(blob, then) { var r = new FileReader(); r.onload = function () { then(String(r.result)); }; r.readAsDataURL(blob); }
   function showImage(blob, alt) { dataUrl(blob, function (src) { var img = el("img", "widget-image"); img.alt = alt; img.src = src; out.appendChild(img); }); }
+  // audio answers (text-to-speech): a blob: URL in an <audio controls> (the pages' CSP has media-src 'self' blob:)
+  function showAudio(blob) {
+    var audio = el("audio", "widget-audio");
+    audio.controls = true;
+    audio.src = URL.createObjectURL(blob);
+    out.appendChild(audio);
+    out.dataset.audioBytes = String(blob.size);
+  }
+  function loadImage(src, then) { var img = new Image(); img.onload = function () { then(img); }; img.src = src; }
+  var COLORS = ["#ef4444", "#3b82f6", "#22c55e", "#f59e0b", "#a855f7", "#14b8a6", "#ec4899", "#84cc16"];
+  function colorOf(labels, label) { if (labels.indexOf(label) < 0) { labels.push(label); } return COLORS[labels.indexOf(label) % COLORS.length]; }
+  // the image sent, drawn on a canvas the task's picture is painted over (no inline style: CSSOM only)
+  function imageCanvas(file, then) {
+    dataUrl(file, function (src) {
+      loadImage(src, function (img) {
+        var canvas = el("canvas", "widget-image");
+        canvas.width = img.naturalWidth; canvas.height = img.naturalHeight;
+        canvas.setAttribute("role", "img");
+        var ctx = canvas.getContext("2d");
+        ctx.drawImage(img, 0, 0);
+        out.insertBefore(canvas, out.firstChild);
+        then(canvas, ctx);
+      });
+    });
+  }
+  function legend(label, color, score) {
+    var row = el("div", "row legend");
+    var name = el("span", "label", label);
+    var swatch = el("span", "swatch", "\u25a0 ");
+    swatch.style.color = color;
+    name.insertBefore(swatch, name.firstChild);
+    row.appendChild(name);
+    row.appendChild(el("span", "score", typeof score === "number" ? score.toFixed(3) : ""));
+    out.appendChild(row);
+  }
 
   // ---------------------------------------------------------------------------------------------- by task
   function scoreTask() { return { body: function () { return { inputs: text.value }; }, show: function (r) { var items = first(r); if (Array.isArray(items) && items.length && typeof items[0].score === "number") { bars(items, "label"); } else { json(r); } } }; }
@@ -170,6 +205,88 @@
     };
   }
 
+  // object-detection: [{label, score, box: {xmin, ymin, xmax, ymax}}] drawn as boxes over the image
+  function detectionTask() {
+    return fileTask("image/*", "Image file", function (r, file) {
+      if (!Array.isArray(r)) { json(r); return; }
+      var labels = [];
+      out.dataset.boxes = String(r.length);
+      r.forEach(function (o) { legend(String(o.label), colorOf(labels, String(o.label)), Number(o.score)); });
+      if (!r.length) { out.appendChild(el("p", "muted", "No objects found.")); }
+      if (!file) { return; }
+      imageCanvas(file, function (canvas, ctx) {
+        ctx.lineWidth = Math.max(2, Math.round(canvas.width / 200));
+        ctx.font = Math.max(10, Math.round(canvas.width / 40)) + "px sans-serif";
+        r.forEach(function (o) {
+          var b = o.box || {};
+          var color = colorOf(labels, String(o.label));
+          ctx.strokeStyle = color; ctx.fillStyle = color;
+          ctx.strokeRect(b.xmin, b.ymin, Math.max(1, b.xmax - b.xmin), Math.max(1, b.ymax - b.ymin));
+          ctx.fillText(String(o.label), b.xmin + 2, Math.max(10, b.ymin - 2));
+        });
+        canvas.setAttribute("aria-label", "The image with " + r.length + " detected objects");
+        out.dataset.drawn = "1";
+      });
+    });
+  }
+
+  // image-segmentation: [{label, score, mask: base64 PNG}], each mask painted in its label's colour
+  function segmentationTask() {
+    return fileTask("image/*", "Image file", function (r, file) {
+      if (!Array.isArray(r)) { json(r); return; }
+      var labels = [];
+      out.dataset.segments = String(r.length);
+      r.forEach(function (s) { legend(String(s.label), colorOf(labels, String(s.label)), s.score === null ? null : Number(s.score)); });
+      if (!file) { return; }
+      imageCanvas(file, function (canvas, ctx) {
+        var left = r.length;
+        var done = function () { if (--left <= 0) { out.dataset.drawn = "1"; } };
+        if (!left) { done(); }
+        r.forEach(function (s) {
+          loadImage("data:image/png;base64," + s.mask, function (mask) {
+            var off = document.createElement("canvas");
+            off.width = canvas.width; off.height = canvas.height;
+            var octx = off.getContext("2d");
+            octx.drawImage(mask, 0, 0, off.width, off.height);
+            var px = octx.getImageData(0, 0, off.width, off.height);
+            var hex = colorOf(labels, String(s.label));
+            var rgb = [1, 3, 5].map(function (i) { return parseInt(hex.slice(i, i + 2), 16); });
+            for (var i = 0; i < px.data.length; i += 4) {
+              var on = px.data[i] > 127;
+              px.data[i] = rgb[0]; px.data[i + 1] = rgb[1]; px.data[i + 2] = rgb[2];
+              px.data[i + 3] = on ? 110 : 0;
+            }
+            octx.putImageData(px, 0, 0);
+            ctx.drawImage(off, 0, 0);
+            done();
+          });
+        });
+        canvas.setAttribute("aria-label", "The image with " + r.length + " segments");
+      });
+    });
+  }
+
+  // zero-shot-image-classification: an image and candidate labels, sent as {"inputs": base64, "parameters"}
+  function zeroShotImageTask() {
+    var setup = fileTask("image/*", "Image file", function (r, file) {
+      if (file) { showImage(file, "The image sent"); }
+      if (Array.isArray(r) && r.length && r[0].label !== undefined) { bars(r, "label"); } else { json(r); }
+    });
+    var labels = textInput("candidate_labels", "Possible labels, comma-separated", "cat, dog, bird");
+    var pick = setup.body;
+    setup.body = function () {
+      var file = pick();
+      if (!file) { return null; }
+      return new Promise(function (resolve) {
+        dataUrl(file, function (src) {
+          var list = labels.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+          resolve({ inputs: src.slice(src.indexOf(",") + 1), parameters: { candidate_labels: list }, file: file });
+        });
+      });
+    };
+    return setup;
+  }
+
   // text generation streams: TGI server-sent events ({"token": {"text", "special"}, "generated_text"}, last one
   // with generated_text), read as they arrive
   function stream(ep, setup) {
@@ -239,6 +356,16 @@
         return fileTask("audio/*", "Audio file (WAV, FLAC, OGG)", function (r) { if (r && typeof r.text === "string") { out.appendChild(el("pre", "generated", r.text)); } else { json(r); } });
       case "image-classification":
         return fileTask("image/*", "Image file", function (r, file) { if (file) { showImage(file, "The image sent"); } var items = first(r); if (Array.isArray(items) && items.length && items[0].score !== undefined) { bars(items, "label"); } else { json(r); } });
+      case "object-detection": return detectionTask();
+      case "image-segmentation": return segmentationTask();
+      case "zero-shot-image-classification": return zeroShotImageTask();
+      case "image-to-text":
+        return fileTask("image/*", "Image file", function (r, file) { if (file) { showImage(file, "The image sent"); } var o = Array.isArray(r) ? r[0] : r; if (o && typeof o.generated_text === "string") { out.appendChild(el("pre", "generated", o.generated_text)); } else { json(r); } });
+      case "audio-classification":
+        return fileTask("audio/*", "Audio file (WAV, FLAC, OGG)", function (r) { if (Array.isArray(r) && r.length && r[0].score !== undefined) { bars(r, "label"); } else { json(r); } });
+      case "text-to-speech":
+        if (text.value === "I like this hub a lot!") { text.value = "Hello! This voice comes from a model on the hub."; }
+        return textTask("generated_text");  // the answer is audio: played below whatever the task
       case "text-to-image":
         return textTask("generated_text");  // the answer is an image: rendered below whatever the task
       default: return scoreTask();
@@ -263,19 +390,25 @@
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       if (setup.stream) { stream(ep, setup).catch(function (err) { fail(err.message); }); return; }
-      var body = setup.body();
-      if (body === null) { fail("choose a file first"); return; }
-      var isFile = typeof Blob !== "undefined" && body instanceof Blob;
+      var pending = setup.body();
+      if (pending === null) { fail("choose a file first"); return; }
       out.textContent = "Computing…";
-      fetch("/endpoints/" + encodeURIComponent(ep.name), {
-        method: "POST", credentials: "same-origin",
-        headers: headers({ "Content-Type": isFile ? (body.type || "application/octet-stream") : "application/json", "X-Wait-For-Model": "true" }),
-        body: isFile ? body : JSON.stringify(body)
-      }).then(function (r) {
-        if (!r.ok) { return errorOf(r).then(function (msg) { throw new Error(msg); }); }
-        var type = r.headers.get("content-type") || "";
-        if (type.indexOf("image/") === 0) { return r.blob().then(function (b) { out.textContent = ""; showImage(b, "The generated image"); }); }
-        return r.json().then(function (result) { out.textContent = ""; setup.show(result, isFile ? body : null); });
+      var sentFile = null;
+      Promise.resolve(pending).then(function (body) {
+        var isFile = typeof Blob !== "undefined" && body instanceof Blob;
+        sentFile = isFile ? body : (body && body.file) || null;
+        if (body && body.file) { body = { inputs: body.inputs, parameters: body.parameters }; }
+        return fetch("/endpoints/" + encodeURIComponent(ep.name), {
+          method: "POST", credentials: "same-origin",
+          headers: headers({ "Content-Type": isFile ? (body.type || "application/octet-stream") : "application/json", "X-Wait-For-Model": "true" }),
+          body: isFile ? body : JSON.stringify(body)
+        }).then(function (r) {
+          if (!r.ok) { return errorOf(r).then(function (msg) { throw new Error(msg); }); }
+          var type = r.headers.get("content-type") || "";
+          if (type.indexOf("image/") === 0) { return r.blob().then(function (b) { out.textContent = ""; showImage(b, "The generated image"); }); }
+          if (type.indexOf("audio/") === 0) { return r.blob().then(function (b) { out.textContent = ""; showAudio(b); }); }
+          return r.json().then(function (result) { out.textContent = ""; setup.show(result, sentFile); });
+        });
       }).catch(function (err) { fail(err.message); });
     });
   }
