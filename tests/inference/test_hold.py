@@ -64,7 +64,9 @@ def test_a_plain_client_call_waits_for_a_cold_model(holding: EndpointServer) -> 
 
         _unload(holding, "cold")  # scale to zero, as after an idle keep-alive or a restart
         with ThreadPoolExecutor(4) as pool:  # concurrent callers all wait for the one load
-            answers = list(pool.map(lambda t: InferenceClient(base_url=url).text_classification(t), ["a"] * 4))
+            answers = list(
+                pool.map(lambda t: InferenceClient(base_url=url).text_classification(t), ["a"] * 4)
+            )
         assert all(len(a) == 2 for a in answers)
         assert holding.state("cold")["state"] == "ready"
     finally:

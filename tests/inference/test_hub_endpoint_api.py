@@ -99,7 +99,9 @@ def test_create_wait_call_and_manage_with_hfapi(hub: Any, model: str) -> None:
 
         paused = endpoint.pause()
         assert paused.status == "paused" and paused.url is None
-        resp = httpx.post(f"{hub.url}/endpoints/{name}", json={"inputs": "hi"}, headers=hub.auth(), timeout=30)
+        resp = httpx.post(
+            f"{hub.url}/endpoints/{name}", json={"inputs": "hi"}, headers=hub.auth(), timeout=30
+        )
         assert resp.status_code == 503 and resp.headers["x-error-code"] == "EndpointPaused"
         resumed = endpoint.resume()
         assert resumed.status in ("initializing", "running")
@@ -118,9 +120,7 @@ def logged_in(monkeypatch: pytest.MonkeyPatch, token: str) -> None:
     monkeypatch.setattr(constants, "HF_HUB_DISABLE_IMPLICIT_TOKEN", False)
 
 
-def test_org_namespace_and_the_attacker_side(
-    hub: Any, model: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_org_namespace_and_the_attacker_side(hub: Any, model: str, monkeypatch: pytest.MonkeyPatch) -> None:
     alice: HfApi = hub.api()
     bob: HfApi = hub.api(hub.bob)
     reader: HfApi = hub.api(hub.alice_read)

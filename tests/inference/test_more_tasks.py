@@ -225,6 +225,15 @@ def test_bad_audio_and_text_are_422(more_server: EndpointServer) -> None:
     with pytest.raises(HfHubHTTPError) as info:
         classifier.audio_classification(b"this is not audio at all")
     assert info.value.response.status_code == 422
+    buf = io.BytesIO()  # 610 s of 8-bit 8 kHz silence: 4.9 MB, past the 600 s limit
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(1)
+        out.setframerate(8000)
+        out.writeframes(b"\x80" * 8000 * 610)
+    with pytest.raises(HfHubHTTPError) as info:
+        classifier.audio_classification(buf.getvalue())
+    assert info.value.response.status_code == 422 and "too long" in info.value.response.text
     tts = _client(more_server, "tts")
     for text in ["", "   ", "word " * 500]:
         with pytest.raises(HfHubHTTPError) as info:

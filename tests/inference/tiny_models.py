@@ -416,14 +416,19 @@ def build_captioner(path: Path) -> Path:
         initializer_range=0.5,
     )
     dec = GPT2Config(
-        vocab_size=len(tok),  # type: ignore[arg-type] n_embd=32, n_layer=1, n_head=2, n_positions=64, initializer_range=0.5,
+        vocab_size=len(tok),  # type: ignore[arg-type]
+        n_embd=32,
+        n_layer=1,
+        n_head=2,
+        n_positions=64,
+        initializer_range=0.5,
         bos_token_id=3,
         eos_token_id=1,
         pad_token_id=0,
         add_cross_attention=True,
         is_decoder=True,
     )
-    config = VisionEncoderDecoderConfig(encoder=enc.to_dict(), decoder=dec.to_dict())
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
     config.decoder_start_token_id = 3
     config.pad_token_id = 0
     config.eos_token_id = 1
@@ -605,7 +610,7 @@ def build_donut(path: Path) -> Path:
         eos_token_id=1,
         init_std=0.5,
     )
-    config = VisionEncoderDecoderConfig(encoder=enc.to_dict(), decoder=dec.to_dict())
+    config = VisionEncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
     config.decoder_start_token_id = 3
     config.pad_token_id = 0
     config.eos_token_id = 1

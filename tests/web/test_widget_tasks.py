@@ -160,3 +160,16 @@ def test_text_to_speech_plays_the_audio(page: Any, web_repos: WebRepos) -> None:
     duration = page.evaluate("() => document.querySelector('#inference-widget audio').duration")
     assert duration == pytest.approx(0.1, abs=0.02)
     assert json.loads(calls[0][1]) == {"inputs": "hello there"}
+
+
+def test_document_question_answering_sends_image_and_question(page: Any, web_repos: WebRepos) -> None:
+    answer = [{"answer": "42 EUR", "score": 0.64}]
+    widget, calls = _open_widget(
+        page, web_repos, "document-question-answering", lambda r: r.fulfill(json=answer)
+    )
+    widget.locator("input[name=question]").fill("What is the total?")
+    _send_file(widget, "invoice.png", "image/png", _png())
+    page.wait_for_selector("#inference-widget .widget-output .bar")
+    assert "42 EUR" in widget.locator(".widget-output").inner_text()
+    sent = json.loads(calls[0][1])
+    assert sent == {"inputs": {"image": base64.b64encode(_png()).decode(), "question": "What is the total?"}}

@@ -316,7 +316,8 @@ async def create_endpoint(request: Request, namespace: str) -> Response:
     who = await _signed_in(request)
     body = await _body(request)
     _check_namespace(who, namespace, write=True)
-    canonical = who.account.name if who.account.name.lower() == namespace.lower() else namespace
+    accounts = (who.account, *who.orgs)  # the namespace as its account spells it
+    canonical = next((a.name for a in accounts if a.name.lower() == namespace.lower()), namespace)
     config = config_from_body(body, canonical)
     await run_in_threadpool(_rule, request, who, config.repo_id, "manage")
     endpoint = await _manager(request).create(config, load=True)

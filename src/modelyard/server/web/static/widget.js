@@ -287,6 +287,26 @@
     return setup;
   }
 
+  // document-question-answering: a document image and a question, sent as {"inputs": {"image": base64, "question"}}
+  function documentQaTask() {
+    var setup = fileTask("image/*", "Document image", function (r, file) {
+      if (file) { showImage(file, "The document sent"); }
+      if (Array.isArray(r) && r.length && r[0].answer !== undefined) { bars(r, "answer"); } else { json(r); }
+    });
+    var question = textInput("question", "Question", "What is the total?");
+    var pick = setup.body;
+    setup.body = function () {
+      var file = pick();
+      if (!file) { return null; }
+      return new Promise(function (resolve) {
+        dataUrl(file, function (src) {
+          resolve({ inputs: { image: src.slice(src.indexOf(",") + 1), question: question.value }, file: file });
+        });
+      });
+    };
+    return setup;
+  }
+
   // text generation streams: TGI server-sent events ({"token": {"text", "special"}, "generated_text"}, last one
   // with generated_text), read as they arrive
   function stream(ep, setup) {
@@ -359,6 +379,7 @@
       case "object-detection": return detectionTask();
       case "image-segmentation": return segmentationTask();
       case "zero-shot-image-classification": return zeroShotImageTask();
+      case "document-question-answering": return documentQaTask();
       case "image-to-text":
         return fileTask("image/*", "Image file", function (r, file) { if (file) { showImage(file, "The image sent"); } var o = Array.isArray(r) ? r[0] : r; if (o && typeof o.generated_text === "string") { out.appendChild(el("pre", "generated", o.generated_text)); } else { json(r); } });
       case "audio-classification":
