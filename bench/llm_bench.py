@@ -33,11 +33,62 @@ from typing import Any
 
 from _harness import free_port, wait_http
 
-WORDS = (
-    "time person year way day thing man world life hand part child eye woman place work week case point "
-    "government company number group problem fact cat dog city river mountain book story music light water "
-    "house garden road car train ship bird tree flower stone fire wind rain snow sun moon star night morning"
-).split()
+WORDS = [
+    "time",
+    "person",
+    "year",
+    "way",
+    "day",
+    "thing",
+    "man",
+    "world",
+    "life",
+    "hand",
+    "part",
+    "child",
+    "eye",
+    "woman",
+    "place",
+    "work",
+    "week",
+    "case",
+    "point",
+    "government",
+    "company",
+    "number",
+    "group",
+    "problem",
+    "fact",
+    "cat",
+    "dog",
+    "city",
+    "river",
+    "mountain",
+    "book",
+    "story",
+    "music",
+    "light",
+    "water",
+    "house",
+    "garden",
+    "road",
+    "car",
+    "train",
+    "ship",
+    "bird",
+    "tree",
+    "flower",
+    "stone",
+    "fire",
+    "wind",
+    "rain",
+    "snow",
+    "sun",
+    "moon",
+    "star",
+    "night",
+    "morning",
+]
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -97,7 +148,10 @@ def baseline(model_dir: Path, prompts: list[str], max_tokens: int, threads: int)
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     encoded = [
         tokenizer.apply_chat_template(
-            [{"role": "user", "content": p}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+            [{"role": "user", "content": p}],
+            add_generation_prompt=True,
+            return_tensors="pt",
+            return_dict=True,
         )
         for p in prompts
     ]
@@ -194,7 +248,9 @@ async def load(url: str, prompts: list[str], clients: int, rounds: int, max_toke
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--max-tokens", type=int, default=96)
@@ -255,7 +311,9 @@ def main() -> None:
     print(f"ratio (continuous batching / one-at-a-time generate): {ratio:.2f}x (goal >= 4x)")
     print(f"# load average at the end: {os.getloadavg()[0]:.1f}")
     if args.json:
-        args.json.write_text(json.dumps({"baseline": base, "alone": alone, "concurrent": many, "ratio": ratio}))
+        args.json.write_text(
+            json.dumps({"baseline": base, "alone": alone, "concurrent": many, "ratio": ratio})
+        )
 
 
 if __name__ == "__main__":

@@ -83,6 +83,12 @@ def test_create_wait_call_and_manage_with_hfapi(hub: Any, model: str) -> None:
         updated = api.update_inference_endpoint(name, min_replica=0, scale_to_zero_timeout=5)
         scaling = updated.raw["compute"]["scaling"]
         assert (scaling["minReplica"], scaling["maxReplica"], scaling["scaleToZeroTimeout"]) == (0, 1, 5)
+        acc = hub.services.accounts
+        if acc.find("ep-auditor") is None:
+            acc.create("ep-auditor", is_admin=True)
+        admin_token = acc.create_token("ep-auditor", f"audit-{name}", "read")
+        log = httpx.get(f"{hub.url}/api/admin/audit-log", headers=hub.auth(admin_token)).json()
+        assert any(e["action"] == "endpoint.update" and e["target"] == f"endpoint/{name}" for e in log), log
         public = api.update_inference_endpoint(name, task="text-classification")  # same config: no reload
         assert public.status in ("initializing", "running")
         r = httpx.put(

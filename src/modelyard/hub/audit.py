@@ -60,6 +60,7 @@ ACTIONS = frozenset(
         "webhook.create",
         "webhook.delete",
         "endpoint.create",
+        "endpoint.update",
         "endpoint.delete",
         "discussion.hide",
         # web accounts (hub/signup.py, hub/accounts.py)

@@ -339,6 +339,7 @@ async def update_endpoint(request: Request, namespace: str, name: str) -> Respon
         await run_in_threadpool(_rule, request, who, config.repo_id, "manage")
     if config != endpoint.config:
         endpoint = await _manager(request).reconfigure(endpoint.name, config)
+        await run_in_threadpool(_audit, request, "endpoint.update", who, endpoint)
     return json_response(endpoint_json(request, endpoint))
 
 
