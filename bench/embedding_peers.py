@@ -141,7 +141,14 @@ def start_server(
             "--max-queue",
             "1024",
         ]
-        cmd += ["--max-batch-size", bs, "--max-wait-ms", str(args.max_wait_ms)]
+        cmd += [
+            "--max-batch-size",
+            bs,
+            "--max-wait-ms",
+            str(args.max_wait_ms),
+            "--threads",
+            str(args.threads),
+        ]
         health = f"http://127.0.0.1:{port}/endpoints/minilm/health"
     elif server == "infinity":
         exe = ENV_ROOT / "infinity" / "bin" / "infinity_emb"
@@ -158,7 +165,9 @@ def start_server(
     else:
         raise ValueError(server)
     log = open(args.logdir / f"{server}.log", "ab")  # noqa: SIM115 - closed by stop_server
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(  # cwd: infinity makes a cache folder in its working directory
+        cmd, env=env, cwd=args.logdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     proc.log = log  # type: ignore[attr-defined]
     try:
         wait_http(health, args.start_timeout, need_ok=True)
@@ -236,7 +245,7 @@ def wrk_once(
         "bodies[(i % #bodies) + 1])\nend\n"
     )
     url = f"http://127.0.0.1:{port}"
-    base = ["wrk", "-t1", f"-c{conc}", "--latency", "-s", str(script)]
+    base = ["wrk", "-t1", f"-c{conc}", "--latency", "--timeout", "30s", "-s", str(script)]
     subprocess.run([*base, f"-d{max(1, round(args.warmup))}s", url], check=True, capture_output=True)
     res = subprocess.run(
         [*base, f"-d{max(1, round(args.duration))}s", url], check=True, capture_output=True, text=True
@@ -288,11 +297,11 @@ def run_load(
 class Raw:
     """Raw best-batch torch in-process (tokenize + forward + mean pool + L2 norm, eager fp32, threads = cores)."""
 
-    def __init__(self, model_dir: Path, sentences: list[str]) -> None:
+    def __init__(self, model_dir: Path, sentences: list[str], threads: int) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(threads)
         self.torch = torch
         self.tok = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModel.from_pretrained(model_dir).eval()
@@ -341,6 +350,7 @@ def main() -> None:
         default=0.005,
         help="LitServe batch_timeout, s (0 makes its inference loop spin on an empty queue)",
     )
+    p.add_argument("--threads", type=int, default=0, help="torch threads everywhere (default: all cores)")
     p.add_argument("--only", default="modelyard,infinity,litserve", help="servers to run, comma-separated")
     p.add_argument("--native", action="store_true", help="also load ModelYard's native route")
     p.add_argument("--install-only", action="store_true", help="make the peers' environments and stop")
@@ -384,14 +394,14 @@ def main() -> None:
     load_sentences = sentences[:64]
     probe = sentences[100:108]
     ref = SentenceTransformer(str(model_dir), device="cpu").encode(probe, normalize_embeddings=True)
-    raw = Raw(model_dir, sentences)
-
     cores = os.cpu_count() or 1
+    args.threads = args.threads or cores
+    raw = Raw(model_dir, sentences, args.threads)
     env = dict(
         os.environ,
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
-        OMP_NUM_THREADS=str(cores),
+        OMP_NUM_THREADS=str(args.threads),
         DO_NOT_TRACK="1",
         INFINITY_ANONYMOUS_USAGE_STATS="0",
         LITSERVE_DISABLE_TELEMETRY="1",
@@ -400,6 +410,7 @@ def main() -> None:
     report: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "cpu_count": cores,
+        "threads": args.threads,
         "model_dir": str(model_dir),
         "client": args.client,
         "args": {k: str(v) for k, v in vars(args).items()},
@@ -425,7 +436,7 @@ def main() -> None:
         return rates
 
     order = [s for s in wanted if s not in skipped]
-    print(f"# raw torch ({cores} threads) in-process, 16-token sentences", flush=True)
+    print(f"# raw torch ({args.threads} threads) in-process, 16-token sentences", flush=True)
     raw_pass()
     for rnd in range(args.rounds):
         for server in order if rnd % 2 == 0 else order[::-1]:
@@ -510,7 +521,7 @@ def print_report(report: dict[str, Any]) -> None:
     print()
     loads = ", ".join(f"{x:.1f}" for x in report["loadavg"])
     print(
-        f"{report['date']}; {report['cpu_count']} cores; load generator {report['client']}; "
+        f"{report['date']}; {report['cpu_count']} cores, {report['threads']} torch threads; load generator {report['client']}; "
         f"1-min load average at the start and after each server: {loads}"
     )
     passes = "; ".join(", ".join(f"{v:.0f}" for v in ps.values()) for ps in report["raw_passes"])

@@ -109,7 +109,7 @@ def build_model(path: Path) -> None:
     # no byte-level initial alphabet: every token is whole ASCII text (a random model never emits half a character)
     trainer = trainers.BpeTrainer(vocab_size=2000, special_tokens=specials)
     tok.train_from_iterator(texts, trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>")
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", unk_token="<unk>")  # type: ignore[no-untyped-call]
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(path)
     torch.manual_seed(0)
@@ -126,7 +126,7 @@ def build_model(path: Path) -> None:
         eos_token_id=None,
         tie_word_embeddings=False,
     )
-    model = LlamaForCausalLM(config).eval()
+    model = LlamaForCausalLM(config).eval()  # type: ignore[no-untyped-call]
     model.generation_config.eos_token_id = None
     model.generation_config.bos_token_id = None
     model.generation_config.pad_token_id = 0
@@ -145,8 +145,8 @@ def baseline(model_dir: Path, prompts: list[str], max_tokens: int, threads: int)
 
     torch.set_num_threads(threads)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
-    encoded = [
+    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()  # type: ignore[no-untyped-call]
+    encoded: list[Any] = [
         tokenizer.apply_chat_template(
             [{"role": "user", "content": p}],
             add_generation_prompt=True,

@@ -216,7 +216,7 @@ class ContinuousScheduler:
         return all(type(layer) is DynamicLayer for layer in getattr(self.cache, "layers", [None]))
 
     def _admit(self) -> list[Sequence]:
-        admitted = []
+        admitted: list[Sequence] = []
         while self.waiting:
             seq = self.waiting[0]
             rows = len(self.running) + len(admitted)
