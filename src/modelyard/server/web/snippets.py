@@ -88,8 +88,17 @@ PIPELINE_ARGS = {
     "fill-mask": '"Paris is the [MASK] of France."',
     "image-classification": '"cat.jpg"',
     "automatic-speech-recognition": '"sample.wav"',
+    "audio-classification": '"sample.wav"',
+    "object-detection": '"cat.jpg"',
+    "image-segmentation": '"cat.jpg"',
+    "image-to-text": '"cat.jpg"',
+    "zero-shot-image-classification": '"cat.jpg", candidate_labels=["cat", "dog"]',
+    "document-question-answering": '"invoice.png", question="What is the total?"',
 }
 CLIENT_ARGS = {
+    "image-to-image": '"cat.jpg", prompt="a watercolour painting"',
     **PIPELINE_ARGS,
     "sentence-similarity": '"Hello world", other_sentences=["Hi there", "Good night"]',
+    "text-to-image": '"an astronaut riding a horse on the moon"',
+    "text-to-speech": '"Hello world"',
 }
