@@ -13,15 +13,16 @@ embeddings request ``{"model", "input"}`` for every server), same machine, at co
 - litserve: ``bench/peers/litserve_server.py`` (a LitAPI around sentence-transformers with LitServe's OpenAI
   embeddings spec, ``/v1/embeddings``), batching on (``batch_timeout`` 5 ms: 0 makes its loop spin).
 
-Every server gets the same dynamic-batch cap (``--max-batch-size``, 64) and ``OMP_NUM_THREADS`` = cores. The
-servers run one at a time, ``--rounds`` times, the order reversed each round; each figure is the median over the
+Every server gets the same dynamic-batch cap (``--max-batch-size``, 64) and ``OMP_NUM_THREADS`` = cores. All
+servers are started first; then they are loaded one at a time, ``--rounds`` times, the order reversed each round,
+the others frozen meanwhile (SIGSTOP), with a raw pass between two loads; each figure is the median over the
 rounds. Each peer is installed by this script in its own virtual environment under
 bench/results/peers-env/<name> (``torch==2.13.0`` first, then the peer with torch pinned in the same command),
 once; a peer that cannot be installed or started is reported and skipped. Before its first load each server's
 vectors for 8 sentences (one per request) are compared with sentence-transformers fp32: a server whose vectors
 differ (cosine < 0.99) is not timed. Logs: bench/results/embedding-peers/.
 
-Usage: python bench/embedding_peers.py [--duration 6] [--warmup 2] [--rounds 2] [--raw-seconds 2]
+Usage: python bench/embedding_peers.py [--duration 4] [--warmup 2] [--rounds 4] [--raw-seconds 2]
        [--only modelyard,infinity,litserve] [--native] [--install-only] [--json out.json]
 """
 
@@ -200,6 +201,14 @@ def stop_server(proc: Any) -> None:
     proc.log.close()
 
 
+def freeze(proc: Any, frozen: bool) -> None:
+    """SIGSTOP / SIGCONT the server's whole process group."""
+    import signal
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+
 def request_body(kind: str, sentence: str) -> str:
     if kind == "openai":
         return json.dumps({"model": "minilm", "input": sentence})
@@ -338,9 +347,9 @@ class Raw:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--model-dir", type=Path, default=None)
-    p.add_argument("--duration", type=float, default=6.0)
+    p.add_argument("--duration", type=float, default=4.0)
     p.add_argument("--warmup", type=float, default=2.0)
-    p.add_argument("--rounds", type=int, default=2, help="rounds over the servers, order reversed each round")
+    p.add_argument("--rounds", type=int, default=4, help="rounds over the servers, order reversed each round")
     p.add_argument("--raw-seconds", type=float, default=2.0, help="per raw batch size (32, 128) and pass")
     p.add_argument("--max-batch-size", type=int, default=64, help="every server's dynamic batch cap")
     p.add_argument("--max-wait-ms", type=float, default=0.0, help="ModelYard's max_wait_ms (its default)")
@@ -435,15 +444,15 @@ def main() -> None:
         print(f"  raw: { {b: round(v, 1) for b, v in rates.items()} } sent/s", flush=True)
         return rates
 
-    order = [s for s in wanted if s not in skipped]
+    # All servers are started and checked first, then measured in rounds, one at a time, the order reversed each
+    # round, with a raw pass between two measurements; the servers not being measured are frozen (SIGSTOP on
+    # their process group), so their idle loops take nothing from the one under load.
+    procs: dict[str, tuple[Any, int]] = {}
     print(f"# raw torch ({args.threads} threads) in-process, 16-token sentences", flush=True)
-    raw_pass()
-    for rnd in range(args.rounds):
-        for server in order if rnd % 2 == 0 else order[::-1]:
-            if server in skipped:
-                continue
+    try:
+        for server in [s for s in wanted if s not in skipped]:
             port = free_port()
-            print(f"# round {rnd + 1}: {server}", flush=True)
+            print(f"# {server}: starting", flush=True)
             t0 = time.perf_counter()
             try:
                 proc = start_server(server, model_dir, port, args, env)
@@ -452,40 +461,51 @@ def main() -> None:
                 skipped[server] = f"did not start: {exc}; log tail:\n{tail}"
                 print(f"# {server}: SKIPPED, {skipped[server]}", flush=True)
                 continue
-            report.setdefault("start_s", {}).setdefault(server, []).append(round(time.perf_counter() - t0, 1))
-            before = len(report["raw_passes"]) - 1
-            done: list[dict[str, Any]] = []
-            try:
-                for target in targets[server]:
-                    if target.label in skipped:
-                        continue
-                    if target.label not in report["agreement"]:
-                        try:
-                            agree = agreement(port, target, probe, ref)
-                        except Exception as exc:
-                            skipped[target.label] = f"probe request failed: {exc!r}"
-                            print(f"# {target.label}: SKIPPED, {skipped[target.label]}", flush=True)
-                            continue
-                        report["agreement"][target.label] = agree
-                        print(
-                            f"# {target.label}: cosine min {agree['cosine_min']:.6f}, max abs diff "
-                            f"{agree['max_abs_diff']:.1e} vs sentence-transformers fp32",
-                            flush=True,
-                        )
-                        if agree["cosine_min"] < 0.99:
-                            skipped[target.label] = (
-                                "vectors differ from sentence-transformers fp32 (cosine < 0.99)"
-                            )
-                            continue
+            procs[server] = (proc, port)
+            report.setdefault("start_s", {})[server] = round(time.perf_counter() - t0, 1)
+            for target in targets[server]:
+                try:
+                    agree = agreement(port, target, probe, ref)
+                except Exception as exc:
+                    skipped[target.label] = f"probe request failed: {exc!r}"
+                    print(f"# {target.label}: SKIPPED, {skipped[target.label]}", flush=True)
+                    continue
+                report["agreement"][target.label] = agree
+                print(
+                    f"# {target.label}: cosine min {agree['cosine_min']:.6f}, max abs diff "
+                    f"{agree['max_abs_diff']:.1e} vs sentence-transformers fp32",
+                    flush=True,
+                )
+                if agree["cosine_min"] < 0.99:
+                    skipped[target.label] = "vectors differ from sentence-transformers fp32 (cosine < 0.99)"
+            freeze(proc, True)
+        order = [(server, t) for server in procs for t in targets[server] if t.label not in skipped]
+        raw_pass()
+        for rnd in range(args.rounds):
+            for server, target in order if rnd % 2 == 0 else order[::-1]:
+                proc, port = procs[server]
+                print(f"# round {rnd + 1}: {target.label}", flush=True)
+                freeze(proc, False)
+                try:
                     rows = run_load(port, target, load_sentences, args)
-                    done.append({"round": rnd + 1, "label": target.label, "rows": rows})
-            finally:
-                stop_server(proc)
-            raw_pass()
-            for run in done:  # the raw ceiling for this run: the passes right before and right after it
-                run["raw_before"], run["raw_after"] = report["raw_passes"][before], report["raw_passes"][-1]
-                report["runs"].append(run)
-            report["loadavg"].append(os.getloadavg()[0])
+                finally:
+                    freeze(proc, True)
+                before = report["raw_passes"][-1]
+                raw_pass()
+                report["runs"].append(
+                    {
+                        "round": rnd + 1,
+                        "label": target.label,
+                        "rows": rows,
+                        "raw_before": before,
+                        "raw_after": report["raw_passes"][-1],
+                    }
+                )
+                report["loadavg"].append(os.getloadavg()[0])
+    finally:
+        for proc, _ in procs.values():
+            freeze(proc, False)
+            stop_server(proc)
     summarize(report)
     print_report(report)
     if args.json:

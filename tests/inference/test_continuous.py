@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from huggingface_hub import InferenceClient
@@ -218,6 +219,13 @@ def test_text_generation_stream_details_inference_client(llm: EndpointServer) ->
 
 def test_token_budget_refuses_and_disconnect_frees_it(llm: EndpointServer) -> None:
     client = _openai(llm, "llm-budget")  # max_batch_tokens=4100
+    assert llm.state("llm-budget")["config"]["max_batch_tokens"] == 4100
+    info = httpx.get(llm.endpoint_url("llm-budget") + "/info", timeout=30).json()
+    assert info["max_batch_total_tokens"] == 4100 and info["runtime"]["continuous_batching"] is True
+    bad = httpx.post(
+        llm.api, json={"name": "bad", "repo_id": "tests/tiny-llama", "max_batch_tokens": 0}, timeout=30
+    )
+    assert bad.status_code == 422 and "max_batch_tokens" in bad.json()["error"]
     for stream in (False, True):
         with pytest.raises(openai.UnprocessableEntityError) as info:
             client.chat.completions.create(

@@ -287,6 +287,7 @@ class InferenceFront:
                 "endpoint": endpoint.name,
                 "state": endpoint.state,
                 "max_batch_size": config.max_batch_size,
+                "max_batch_total_tokens": config.max_batch_tokens,  # TGI's name: the token budget
                 "max_concurrent_requests": config.max_queue,
                 "max_client_batch_size": MAX_CLIENT_BATCH,
                 "version": __version__,

@@ -28,7 +28,7 @@ class CausalLMRuntime:
     (continuous batching, :mod:`.continuous`); :meth:`run` / :meth:`stream` are plain ``generate`` (beam search,
     and callers that drive the runtime directly)."""
 
-    continuous = False
+    continuous = True
 
     def __init__(self, model_dir: Path, task: str) -> None:
         self.task = task

@@ -160,6 +160,7 @@ class ContinuousScheduler:
             "cache" if "cache" in forward else "past_key_values"
         )  # transformers >= 5.2x: ``cache``
         self.keep_last = {"logits_to_keep": 1} if "logits_to_keep" in forward else {}
+        self.batchable: bool | None = None  # the model's cache is plain DynamicLayers (rows can be merged)
 
     # ---------------------------------------------------------------------------------------- admission
     def idle(self) -> bool:
@@ -210,17 +211,12 @@ class ContinuousScheduler:
         self.sink.done(rid, job.stream, STATUS_MODEL_ERROR, "cancelled", len(job.seqs), 0.0)
         return True
 
-    def _batchable(self) -> bool:
-        if self.cache is None:
-            return True
-        return all(type(layer) is DynamicLayer for layer in getattr(self.cache, "layers", [None]))
-
     def _admit(self) -> list[Sequence]:
         admitted: list[Sequence] = []
         while self.waiting:
             seq = self.waiting[0]
             rows = len(self.running) + len(admitted)
-            limit = self.max_seqs if self._batchable() else 1
+            limit = self.max_seqs if self.batchable else 1  # unknown until the first prefill: one
             if rows >= limit or (rows and self.reserved + seq.reserve > self.max_batch_tokens):
                 break
             self.waiting.popleft()
@@ -260,6 +256,9 @@ class ContinuousScheduler:
         ids = torch.tensor([seq.prompt_ids], dtype=torch.long)
         logits = self._forward(DynamicCache(config=self.host.model.config), input_ids=ids)
         seq.length = len(seq.prompt_ids)
+        if self.batchable is None:
+            layers = getattr(self._new_cache, "layers", None) or [None]
+            self.batchable = all(type(layer) is DynamicLayer for layer in layers)
         self._join(seq, self._new_cache)
         self._after_logits([seq], logits)
 
