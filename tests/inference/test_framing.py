@@ -94,3 +94,22 @@ def test_vectors_json_round_trips_float32_exactly() -> None:
 def test_vectors_json_writes_non_finite_values_as_null() -> None:
     body = vectors_json([np.array([1.0, np.nan, np.inf], dtype=np.float32)])
     assert json.loads(body) == [[1.0, None, None]]
+
+
+def test_openai_embeddings_body_written_by_orjson_keeps_shape_and_float32_values() -> None:
+    from modelyard.inference.formats import openai_embeddings_json
+
+    rng = np.random.default_rng(1)
+    matrix = rng.standard_normal((3, 384)).astype(np.float32)
+    rows = list(matrix[:, :64])  # views, as a `dimensions` request returns them
+    body = json.loads(openai_embeddings_json(rows, "float", "org/m", 7))
+    assert set(body) == {"object", "data", "model", "usage"}
+    usage = {"prompt_tokens": 7, "total_tokens": 7}
+    assert (body["object"], body["model"], body["usage"]) == ("list", "org/m", usage)
+    assert [(d["object"], d["index"]) for d in body["data"]] == [("embedding", i) for i in range(3)]
+    back = np.asarray([d["embedding"] for d in body["data"]], dtype=np.float32)
+    assert np.array_equal(back, matrix[:, :64])
+    b64 = json.loads(openai_embeddings_json(rows, "base64", "org/m", 7))["data"][1]["embedding"]
+    import base64
+
+    assert np.array_equal(np.frombuffer(base64.b64decode(b64), dtype="<f4"), matrix[1, :64])

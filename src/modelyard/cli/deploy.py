@@ -41,6 +41,13 @@ def _error_text(resp: Any) -> str:
 @click.option("--max-wait-ms", type=float, default=0.0, show_default=True, help="Extra wait to fill a batch.")
 @click.option("--max-queue", type=int, default=128, show_default=True, help="Bounded queue (429 beyond).")
 @click.option(
+    "--dtype",
+    type=click.Choice(["float32", "bfloat16", "int8"]),
+    default="float32",
+    show_default=True,
+    help="Weight precision, checked against float32 when the model loads.",
+)
+@click.option(
     "--keep-alive",
     type=float,
     default=300.0,
@@ -67,6 +74,7 @@ def deploy(
     max_batch_size: int,
     max_wait_ms: float,
     max_queue: int,
+    dtype: str,
     keep_alive: float,
     wait: bool,
     timeout: float,
@@ -95,6 +103,8 @@ def deploy(
         ]
         if task:
             argv += ["--task", task]
+        if dtype != "float32":
+            argv += ["--dtype", dtype]
         if allow_unsafe_pickle:
             argv += ["--allow-unsafe-pickle"]
         if token:
@@ -114,6 +124,7 @@ def deploy(
         "max_batch_size": max_batch_size,
         "max_wait_ms": max_wait_ms,
         "max_queue": max_queue,
+        "dtype": dtype,
         "keep_alive_s": None if keep_alive < 0 else keep_alive,
     }
     if allow_unsafe_pickle:  # the deployer's explicit choice (the hub refuses flagged pickles otherwise)

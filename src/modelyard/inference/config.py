@@ -11,6 +11,7 @@ from modelyard.inference.tasks import normalize_task
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 ACCESS = ("public", "authenticated", "private")
+DTYPES = ("float32", "bfloat16", "int8")  # EndpointConfig.dtype (runtimes/precision.py applies them)
 REPO_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 
@@ -35,6 +36,10 @@ class EndpointConfig:
     keep_alive_s: float | None = 300.0
     threads: int | None = None
     autocast: str | None = None
+    # weight precision: "float32", "bfloat16" (weights cast) or "int8" (dynamic quantization of the Linear
+    # layers), checked against float32 at load (runtimes/precision.py); dtype_threshold overrides the check's bar
+    dtype: str = "float32"
+    dtype_threshold: float | None = None
     graph: bool = True
     request_timeout_s: float = 300.0
     # load even if a pickle file of the snapshot is scanned unsafe (hub/pickles.py): the deployer's explicit choice
@@ -67,6 +72,10 @@ class EndpointConfig:
             raise InvalidInput("threads must be in [1, 1024]")
         if self.autocast not in (None, "bfloat16", "float16"):
             raise InvalidInput("autocast must be null, 'bfloat16' or 'float16'")
+        if self.dtype not in DTYPES:
+            raise InvalidInput(f"dtype must be one of {', '.join(DTYPES)}")
+        if self.dtype_threshold is not None and not 0 <= self.dtype_threshold <= 1:
+            raise InvalidInput("dtype_threshold must be in [0, 1]")
         if self.request_timeout_s <= 0:
             raise InvalidInput("request_timeout_s must be > 0")
         if self.namespace is not None and ("/" in self.namespace or not REPO_RE.match(self.namespace)):
@@ -105,6 +114,8 @@ class EndpointConfig:
             "keep_alive_s": (int, float, type(None)),
             "threads": (int, type(None)),
             "autocast": (str, type(None)),
+            "dtype": str,
+            "dtype_threshold": (int, float, type(None)),
             "graph": bool,
             "request_timeout_s": (int, float),
             "allow_unsafe_pickle": bool,

@@ -287,6 +287,8 @@ class EndpointManager:
             max_wait_ms=config.max_wait_ms,
             threads=config.threads,
             autocast=config.autocast,
+            dtype=config.dtype,
+            dtype_threshold=config.dtype_threshold,
             graph=config.graph,
             allow_unsafe_pickle=config.allow_unsafe_pickle,
         )
@@ -507,7 +509,10 @@ class EndpointManager:
         status = 499
         try:
             while True:
-                event = await asyncio.wait_for(events.get(), endpoint.config.request_timeout_s)
+                try:  # most tokens are already queued: skip wait_for's task (one per call on Python 3.11)
+                    event = events.get_nowait()
+                except asyncio.QueueEmpty:
+                    event = await asyncio.wait_for(events.get(), endpoint.config.request_timeout_s)
                 yield event
                 if event.kind != "tok":
                     status = 200 if event.kind == "end" else 500

@@ -286,6 +286,12 @@ class WorkerProcess:
                     fut.set_exception(_error(status, payload))
             if self.on_batch:
                 self.on_batch(msg[2])
+        elif kind == "toks":  # one decoding step of continuous batching: (rid, event) for each sequence
+            streams = self.streams
+            for rid, event in msg[1]:
+                queue = streams.get(rid)
+                if queue is not None:
+                    queue.put_nowait(StreamEvent("tok", event))
         elif kind == "tok":
             queue = self.streams.get(msg[1])
             if queue is not None:

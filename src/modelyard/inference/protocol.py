@@ -29,6 +29,8 @@ class WorkerSpec:
     max_wait_ms: float = 0.0
     threads: int | None = None
     autocast: str | None = None  # "bfloat16": run the model under torch.autocast (CPU bf16)
+    dtype: str = "float32"  # weight precision, checked against float32 at load (runtimes/precision.py)
+    dtype_threshold: float | None = None
     # run the forward as a frozen TorchScript trace where the runtime can and the trace checks out
     graph: bool = True
     allow_unsafe_pickle: bool = False  # skip the worker's pickle check (hub/pickles.check_snapshot_dir)

@@ -39,6 +39,7 @@ class Worker:
         self.spec = spec
         self.jobs: queue.Queue[batching.Job | None] = queue.Queue()
         self.cancelled: set[int] = set()
+        self.outgoing: list[tuple[int, dict[str, Any]]] = []  # continuous batching: this step's token events
 
     def receive_forever(self) -> None:
         """Pipe → queue, on its own thread, so the pipe never fills while a batch runs."""
@@ -76,6 +77,11 @@ class Worker:
             check_snapshot_dir(model_dir)
         task = normalize_task(self.spec.task) if self.spec.task else infer_task(model_dir)
         runtime = load_runtime(task, model_dir)
+        precision: dict[str, Any] = {"dtype": "float32"}
+        if self.spec.dtype != "float32":  # convert and check before tracing: it traces the converted model
+            from modelyard.inference.runtimes.precision import apply_precision
+
+            precision = apply_precision(runtime, self.spec.dtype, self.spec.dtype_threshold)
         use_graph = getattr(runtime, "use_graph", None)  # runtimes that can trace their forward
         if self.spec.graph and not self.spec.autocast and use_graph is not None:
             use_graph()
@@ -84,6 +90,7 @@ class Worker:
             "load_seconds": time.monotonic() - started,
             "pid": os.getpid(),
             **runtime.info(),
+            **precision,
         }
         return runtime, info
 
@@ -158,11 +165,19 @@ class Worker:
                 scheduler.cancel(rid)
             with self._precision():
                 scheduler.step()
+            self._send_tokens()
 
     def token(self, rid: int, event: dict[str, Any]) -> None:
-        self.conn_out.send(("tok", rid, event))
+        """Buffered: a decoding step's tokens of all its sequences leave as one ``("toks", ...)`` message."""
+        self.outgoing.append((rid, event))
+
+    def _send_tokens(self) -> None:
+        if self.outgoing:
+            events, self.outgoing = self.outgoing, []
+            self.conn_out.send(("toks", events))
 
     def done(self, rid: int, stream: bool, status: str, payload: Any, items: int, seconds: float) -> None:
+        self._send_tokens()  # a request's last tokens go before its end
         if stream:
             self.conn_out.send(("end", rid, status, payload, (items, 1, seconds)))
         else:

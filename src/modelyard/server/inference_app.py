@@ -27,6 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -80,7 +81,10 @@ def bearer_token(request: Request) -> str | None:
 
 
 def sse(data: Any) -> bytes:
-    return b"data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+    try:
+        return b"data: " + orjson.dumps(data) + b"\n\n"
+    except TypeError:  # what orjson does not serialise (a subclass it refuses, a huge int)
+        return b"data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
 class InferenceFront:
@@ -255,7 +259,8 @@ class InferenceFront:
             )
         outputs = await self.manager.infer(endpoint.name, parsed, wait_for_model=wait)
         tokens = sum(len(text.split()) for text in parsed.items)
-        return json_response(F.openai_embeddings(outputs, fmt, model or endpoint.config.repo_id, tokens))
+        body = F.openai_embeddings_json(outputs, fmt, model or endpoint.config.repo_id, tokens)
+        return Response(body, media_type="application/json")
 
     async def models(self, request: Request) -> Response:
         endpoint = await self._endpoint(request)
@@ -383,11 +388,19 @@ async def _chat_stream(
 ) -> AsyncIterator[bytes]:
     cid = F.new_completion_id()
     yield sse(F.chat_chunk(cid, model, {"role": "assistant", "content": ""}))
+    # a content chunk is F.chat_chunk's bytes, spliced from its constant parts (the hot path: one per token)
+    head = b'data: {"id":' + orjson.dumps(cid) + b',"object":"chat.completion.chunk","created":'
+    middle = b',"model":' + orjson.dumps(model) + b',"system_fingerprint":"modelyard","choices":[{"index":0,'
+    middle += b'"delta":{"content":'
+    tail = b'},"logprobs":null,"finish_reason":null}]}\n\n'
     async for event in events:
         if event.kind == "tok":
-            if event.payload["text"] or "logprobs" in event.payload:
-                logprobs = event.payload.get("logprobs")
-                yield sse(F.chat_chunk(cid, model, {"content": event.payload["text"]}, logprobs=logprobs))
+            payload = event.payload
+            if "logprobs" in payload:
+                logprobs = payload["logprobs"]
+                yield sse(F.chat_chunk(cid, model, {"content": payload["text"]}, logprobs=logprobs))
+            elif payload["text"]:
+                yield head + str(int(time.time())).encode() + middle + orjson.dumps(payload["text"]) + tail
         elif event.kind == "end":
             result = event.payload
             reason = str(result.get("finish_reason", "stop"))
@@ -503,6 +516,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--autocast", choices=("bfloat16", "float16"), default=None, help="run the model under torch.autocast"
     )
     p.add_argument(
+        "--dtype",
+        choices=("float32", "bfloat16", "int8"),
+        default="float32",
+        help="weight precision, checked against float32 at load (int8: dynamic quantization of Linear layers)",
+    )
+    p.add_argument(
         "--no-graph",
         dest="graph",
         action="store_false",
@@ -540,6 +559,7 @@ def build_from_args(args: argparse.Namespace) -> tuple[EndpointManager, Authoriz
         "keep_alive_s": None if args.keep_alive < 0 else args.keep_alive,
         "threads": args.threads,
         "autocast": args.autocast,
+        "dtype": args.dtype,
         "graph": args.graph,
         "revision": args.revision,
         "allow_unsafe_pickle": args.allow_unsafe_pickle,

@@ -19,6 +19,7 @@ from modelyard.inference.runtimes.base import (
     ranked_labels,
 )
 from modelyard.inference.runtimes.graph import GraphForward
+from modelyard.inference.runtimes.precision import PROBE_TEXTS
 
 
 class _SequenceClassifier(GraphForward, NoStream):
@@ -50,6 +51,11 @@ class _SequenceClassifier(GraphForward, NoStream):
 
 
 class TextClassificationRuntime(_SequenceClassifier):
+    precision_metric = "prob"  # the accuracy check of a bfloat16 / int8 endpoint (runtimes/precision.py)
+
+    def precision_probe(self) -> torch.Tensor:
+        return apply_function(self.logits(PROBE_TEXTS), default_function(self.model.config))
+
     def run(self, op: str, items: list[Any], params: Mapping[str, Any]) -> list[Any]:
         function = str(params.get("function_to_apply") or default_function(self.model.config))
         scores = apply_function(self.logits(list(items)), function)

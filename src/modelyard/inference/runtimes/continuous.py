@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import inspect
 import time
+import types
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -127,6 +128,31 @@ def _sample(logits: torch.Tensor, params: Mapping[str, Any], generator: torch.Ge
         scores = scores.masked_fill(torch.zeros_like(drop).scatter(0, order, drop), float("-inf"))
     probs = torch.softmax(scores, dim=-1)
     return int(torch.multinomial(probs, 1, generator=generator).item())
+
+
+GROW = 64  # spare cache positions allocated at a time (the batch cache grows in place, not by torch.cat)
+
+
+def _grow_update(
+    layer: Any, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``DynamicLayer.update`` for the batch cache: write the new positions into a buffer with spare room and
+    return views of it, instead of copying the whole cache with ``torch.cat`` at every step. A join or a leave
+    replaces ``keys`` / ``values`` with fresh tensors; the next update then allocates a new buffer."""
+    keys, values = layer.keys, layer.values
+    length, n = keys.shape[-2], key_states.shape[-2]
+    buf_k, buf_v = layer.grow_buffers
+    if buf_k is None or keys.data_ptr() != buf_k.data_ptr() or length + n > buf_k.shape[2]:
+        rows, heads, _, dim = keys.shape
+        buf_k = keys.new_empty(rows, heads, length + n + GROW, dim)
+        buf_v = values.new_empty(rows, heads, length + n + GROW, values.shape[-1])
+        buf_k[:, :, :length] = keys
+        buf_v[:, :, :length] = values
+        layer.grow_buffers = (buf_k, buf_v)
+    buf_k[:, :, length : length + n] = key_states
+    buf_v[:, :, length : length + n] = value_states
+    layer.keys, layer.values = buf_k[:, :, : length + n], buf_v[:, :, : length + n]
+    return layer.keys, layer.values
 
 
 def _hold_back(text: str, stops: list[str]) -> int:
@@ -282,6 +308,9 @@ class ContinuousScheduler:
         row_mask = torch.ones(1, length, dtype=torch.long)
         if self.cache is None or not self.running:
             self.cache, self.mask = cache, row_mask
+            for layer in cache.layers if self.batchable else ():  # grows in place (see _grow_update)
+                layer.grow_buffers = (None, None)
+                layer.update = types.MethodType(_grow_update, layer)
         else:
             assert self.mask is not None
             total = max(self.mask.shape[1], length)

@@ -13,9 +13,12 @@ from transformers import AutoModel, AutoTokenizer
 from modelyard.inference.requests import OP_EMBED, OP_SIMILARITY
 from modelyard.inference.runtimes.base import NoStream, module_memory, read_json
 from modelyard.inference.runtimes.graph import GraphForward
+from modelyard.inference.runtimes.precision import PROBE_TEXTS
 
 
 class EmbeddingRuntime(GraphForward, NoStream):
+    precision_metric = "cosine"  # the accuracy check of a bfloat16 / int8 endpoint (runtimes/precision.py)
+
     def __init__(self, model_dir: Path, task: str) -> None:
         self.task = task
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
@@ -64,6 +67,9 @@ class EmbeddingRuntime(GraphForward, NoStream):
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
         result: torch.Tensor = pooled
         return result
+
+    def precision_probe(self) -> torch.Tensor:
+        return self.embed(PROBE_TEXTS, normalize=False)
 
     def run(self, op: str, items: list[Any], params: Mapping[str, Any]) -> list[Any]:
         if op == OP_SIMILARITY:

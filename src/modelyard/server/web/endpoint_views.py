@@ -44,6 +44,7 @@ DEFAULTS: dict[str, str] = {
     "max_batch_size": "32",
     "max_wait_ms": "0",
     "max_queue": "128",
+    "dtype": "float32",
 }
 
 
@@ -132,6 +133,7 @@ def _config(fields: dict[str, str], repo_id: str) -> EndpointConfig:
         max_wait_ms=_number(fields, "max_wait_ms", "Max wait", float),
         max_queue=_number(fields, "max_queue", "Max queue", int),
         allow_unsafe_pickle=fields.get("allow_unsafe_pickle") == "on",
+        dtype=(fields.get("dtype") or "").strip() or "float32",
     )
 
 
