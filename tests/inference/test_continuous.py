@@ -131,6 +131,10 @@ def test_late_request_joins_running_batch(llm: EndpointServer) -> None:
     for t in threads:
         t.join(120)
     assert late["text"] == short_alone
+    # the long rows lived through a join, a leave and cache-buffer regrowths (> 64 positions): still lone greedy
+    assert [r["text"] for r in long_results] == [
+        _stream_chat(client, PROMPTS[i], 220)["text"] for i in range(3)
+    ]
     ended_first = min(r["end"] for r in long_results)
     assert late["first"] is not None and late["first"] < ended_first  # streamed while the others still ran
     assert late["last"] < ended_first  # ... and left the batch before them

@@ -80,26 +80,9 @@ def wav_bytes(samples: Any, sampling_rate: int) -> bytes:
     return buf.getvalue()
 
 
-def openai_embeddings(outputs: list[Any], encoding_format: str, model: str, tokens: int) -> dict[str, Any]:
-    data = []
-    for i, vector in enumerate(outputs):
-        array = np.asarray(vector, dtype="<f4")
-        embedding: Any = (
-            base64.b64encode(array.tobytes()).decode("ascii")
-            if encoding_format == "base64"
-            else array.tolist()
-        )
-        data.append({"object": "embedding", "index": i, "embedding": embedding})
-    return {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
-
-
 def openai_embeddings_json(outputs: list[Any], encoding_format: str, model: str, tokens: int) -> bytes:
-    """The body of :func:`openai_embeddings`, written by orjson in one pass: float vectors straight from the
+    """The OpenAI `/v1/embeddings` body (`{"object": "list", "data": [{"object": "embedding", "index",
+    "embedding"}], "model", "usage"}`), written by orjson in one pass: float vectors straight from the
     float32 arrays (each number the shortest text that reads back as the same float32, as :func:`vectors_json`;
     no ``tolist``, no Python float formatting), base64 from the little-endian bytes."""
     data = []

@@ -171,6 +171,9 @@ class Worker:
         """Buffered: a decoding step's tokens of all its sequences leave as one ``("toks", ...)`` message."""
         self.outgoing.append((rid, event))
 
+    def flush(self) -> None:
+        self._send_tokens()
+
     def _send_tokens(self) -> None:
         if self.outgoing:
             events, self.outgoing = self.outgoing, []

@@ -45,6 +45,10 @@ class Sink(Protocol):
 
     def done(self, rid: int, stream: bool, status: str, payload: Any, items: int, seconds: float) -> None: ...
 
+    def flush(self) -> None:
+        """Send the token events buffered so far (after each prefill: a first token does not wait for the step)."""
+        ...
+
 
 class Host(Protocol):
     """What the scheduler needs from the runtime: prompts, token texts and the final answer's shape."""
@@ -262,6 +266,7 @@ class ContinuousScheduler:
             except Exception as exc:
                 self.reserved -= seq.reserve
                 self._fail(seq.job, exc)
+            self.sink.flush()
         if not self.running:
             return
         try:
