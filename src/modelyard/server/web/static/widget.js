@@ -273,14 +273,23 @@
       if (Array.isArray(r) && r.length && r[0].label !== undefined) { bars(r, "label"); } else { json(r); }
     });
     var labels = textInput("candidate_labels", "Possible labels, comma-separated", "cat, dog, bird");
+    return sendAsBase64(setup, function (b64) {
+      var list = labels.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+      return { inputs: b64, parameters: { candidate_labels: list } };
+    });
+  }
+
+  // A file task whose body is JSON: the chosen file as base64 (no data: prefix), placed by `build(b64)`.
+  function sendAsBase64(setup, build) {
     var pick = setup.body;
     setup.body = function () {
       var file = pick();
       if (!file) { return null; }
       return new Promise(function (resolve) {
         dataUrl(file, function (src) {
-          var list = labels.value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
-          resolve({ inputs: src.slice(src.indexOf(",") + 1), parameters: { candidate_labels: list }, file: file });
+          var body = build(src.slice(src.indexOf(",") + 1));
+          body.file = file;
+          resolve(body);
         });
       });
     };
@@ -294,17 +303,9 @@
       if (Array.isArray(r) && r.length && r[0].answer !== undefined) { bars(r, "answer"); } else { json(r); }
     });
     var question = textInput("question", "Question", "What is the total?");
-    var pick = setup.body;
-    setup.body = function () {
-      var file = pick();
-      if (!file) { return null; }
-      return new Promise(function (resolve) {
-        dataUrl(file, function (src) {
-          resolve({ inputs: { image: src.slice(src.indexOf(",") + 1), question: question.value }, file: file });
-        });
-      });
-    };
-    return setup;
+    return sendAsBase64(setup, function (b64) {
+      return { inputs: { image: b64, question: question.value } };
+    });
   }
 
   // text generation streams: TGI server-sent events ({"token": {"text", "special"}, "generated_text"}, last one
