@@ -109,8 +109,14 @@ class _ThreadedServer(uvicorn.Server):
 
 
 @contextmanager
-def start_server(data_dir: Path, sock: socket.socket | None = None, **overrides: Any) -> Iterator[Hub]:
-    """Run a hub on 127.0.0.1 (port 0 unless `sock` is given) in a thread, with users alice, bob and org acme."""
+def start_server(
+    data_dir: Path, sock: socket.socket | None = None, spaces: bool = False, **overrides: Any
+) -> Iterator[Hub]:
+    """Run a hub on 127.0.0.1 (port 0 unless `sock` is given) in a thread, with users alice, bob and org acme.
+
+    `spaces=True`: Spaces run (spaces_enabled), served by a second listener on its own port (the Spaces origin,
+    `hub.extra["spaces_url"]`); otherwise space repos only store files (no builds in unrelated tests)."""
+    overrides.setdefault("spaces_enabled", spaces)
     if sock is None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -132,6 +138,26 @@ def start_server(data_dir: Path, sock: socket.socket | None = None, **overrides:
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]  # read the bound port back
     hub = Hub(url=f"http://127.0.0.1:{port}", settings=settings, services=services)
+    spaces_server: _ThreadedServer | None = None
+    if spaces:
+        from modelyard.server.listen import bind_spaces, spaces_app
+
+        ssock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ssock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        ssock.bind(("127.0.0.1", 0))
+        sport = ssock.getsockname()[1]
+        bind_spaces(app, hub_address=("127.0.0.1", port), spaces_origin=f"http://127.0.0.1:{sport}")
+        sconfig = uvicorn.Config(
+            spaces_app(app), log_level="warning", lifespan="off", timeout_keep_alive=30, access_log=False
+        )
+        spaces_server = _ThreadedServer(sconfig)
+        sthread = threading.Thread(target=spaces_server.run, kwargs={"sockets": [ssock]}, daemon=True)
+        sthread.start()
+        while not spaces_server.started:
+            if not sthread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the spaces listener did not start")
+            time.sleep(0.02)
+        hub.extra["spaces_url"] = f"http://127.0.0.1:{sport}"
     acc = services.accounts
     acc.create("alice", "Alice A.")
     acc.create("bob", "Bob B.")
@@ -143,6 +169,8 @@ def start_server(data_dir: Path, sock: socket.socket | None = None, **overrides:
     try:
         yield hub
     finally:
+        if spaces_server is not None:
+            spaces_server.should_exit = True
         server.should_exit = True
         thread.join(timeout=15)
 

@@ -126,6 +126,53 @@ OPTIONS: tuple[Option, ...] = (
         "Seconds a request to an endpoint whose model is loading waits for it (then 503 + estimated_time); "
         "callers that send X-Wait-For-Model: false get the 503 at once.",
     ),
+    Option(
+        "spaces_enabled",
+        _bool,
+        True,
+        "Run Spaces (Gradio, Streamlit, static apps) from space repos; off: space repos only store files.",
+    ),
+    Option(
+        "spaces_url",
+        str,
+        "",
+        "Origin serving the running Spaces, never the hub's own: empty = a second listener on spaces_port "
+        "(spaces at /spaces/{ns}/{name}/); a wildcard such as https://*.spaces.example.org puts each Space at "
+        "the root of its own host ({ns}-{name}), like the Hub's *.hf.space.",
+    ),
+    Option("spaces_port", int, 8081, "Port of the Spaces listener when spaces_url is empty (0 = any free)."),
+    Option("spaces_max_running", int, 4, "Most Spaces running at once; past it the least recently used sleeps."),
+    Option(
+        "spaces_sleep_time",
+        int,
+        3600,
+        "Seconds without a request after which a Space sleeps (woken by the next request); per Space: "
+        "set_space_sleep_time. -1 = never.",
+    ),
+    Option("spaces_memory_mb", int, 2048, "Memory limit of one Space (or Job) process tree, in MiB."),
+    Option("spaces_cpu_cores", float, 2.0, "CPU cores one Space may use (cgroup quota where available)."),
+    Option(
+        "spaces_sandbox",
+        str,
+        "auto",
+        "Isolation of Space processes: auto (bubblewrap where installed, else refuse to run Spaces unless "
+        "spaces_sandbox=none), bwrap, or none (own process group, limits and a cleared environment only; "
+        "see docs/spaces.md for what then holds).",
+    ),
+    Option("spaces_build_timeout", int, 900, "Seconds a Space's environment build may take (then BUILD_ERROR)."),
+    Option(
+        "spaces_start_timeout",
+        int,
+        300,
+        "Seconds from process start until a Space must answer HTTP (then RUNTIME_ERROR).",
+    ),
+    Option(
+        "spaces_python",
+        str,
+        "",
+        "Python interpreter for Space environments when the card's python_version is not found; default: "
+        "a system python3 under /usr/bin, else the hub's own interpreter.",
+    ),
     Option("seed", _bool, False, "Seed a demo user, token and repos on start (for newcomers)."),
     Option(
         "upstream_url",
@@ -191,6 +238,17 @@ class Settings:
     inference_memory_budget_mb: int = 4096
     inference_max_loaded: int = 8
     inference_wait_timeout: float = 120.0
+    spaces_enabled: bool = True
+    spaces_url: str = ""
+    spaces_port: int = 8081
+    spaces_max_running: int = 4
+    spaces_sleep_time: int = 3600
+    spaces_memory_mb: int = 2048
+    spaces_cpu_cores: float = 2.0
+    spaces_sandbox: str = "auto"
+    spaces_build_timeout: int = 900
+    spaces_start_timeout: int = 300
+    spaces_python: str = ""
     seed: bool = False
     upstream_url: str = "https://huggingface.co"
     log_level: str = "info"

@@ -199,6 +199,19 @@ class Unavailable(HubError):
     status = 503
 
 
+class SpaceNotRunning(Unavailable):
+    """A Space that is not running and cannot be woken by this request (paused, failed, still building past the
+    wait): HTTP 503 with ``stage`` in the body, the Hub's stage name (spaces/runtime.py)."""
+
+    code = "SpaceNotRunning"
+
+
+class HardwareNotAvailable(BadRequest):
+    """A Space or Job asked for hardware this machine does not have (only what `list_spaces_hardware` lists)."""
+
+    code = "HardwareNotAvailable"
+
+
 class InsufficientStorage(HubError):
     """The data directory is full, or its free space is under the configured reserve (HTTP 507)."""
 

@@ -43,6 +43,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @main.command()
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default 8080; 0 = any free port).")
+@click.option("--spaces-port", type=int, default=None, help="Port of the Spaces origin (default 8081).")
 @click.option("--data-dir", default=None, help="Data directory (default ./data).")
 @click.option("--database-url", default=None, help="SQLAlchemy URL (default SQLite in the data dir).")
 @click.option("--public-url", default=None, help="Base URL clients use.")
@@ -50,9 +51,7 @@ def main(ctx: click.Context, config_file: str | None) -> None:
 @click.option("--migrate/--no-migrate", default=False, help="Upgrade the database schema on start.")
 @click.pass_context
 def serve(ctx: click.Context, /, migrate: bool, **opts: Any) -> None:
-    """Run the hub server."""
-    import uvicorn
-
+    """Run the hub server (and the Spaces origin, a second listener on --spaces-port)."""
     from modelyard.server.app import create_app
     from modelyard.server.edge import limited_httptools_protocol
     from modelyard.storage.ingest import tune_malloc
@@ -61,10 +60,11 @@ def serve(ctx: click.Context, /, migrate: bool, **opts: Any) -> None:
     settings = _settings(ctx, **opts)
     app = create_app(settings, auto_migrate=migrate)
     click.echo(f"ModelYard hub on http://{settings.host}:{settings.port} (data in {settings.data_dir})")
-    uvicorn.run(
+    from modelyard.server.listen import run
+
+    run(
         app,
-        host=settings.host,
-        port=settings.port,
+        settings,
         log_level=settings.log_level,
         http=limited_httptools_protocol(settings.max_header_size),  # httptools, 431 past the head limit
         h11_max_incomplete_event_size=settings.max_header_size,  # the same cap if run with h11

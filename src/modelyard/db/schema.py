@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -564,4 +565,40 @@ downloads_daily = Table(
     Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
     Column("day", Date, primary_key=True),
     Column("count", BigInteger, nullable=False, default=0),
+)
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.spaces — a Space's settings, secrets and variables (migration 0016_spaces), kept by repo id (a
+# rename keeps them; deleting the repo drops them). Secret values are AES-GCM ciphertexts (nonce apart), never
+# plain text; the key is derived from the server secret.
+space_settings = Table(
+    "space_settings",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("sleep_time", Integer, nullable=True),  # seconds; NULL: the server default; -1: never sleeps
+    Column("hardware", String(64), nullable=False, default="cpu-basic"),
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("dev_mode", Boolean, nullable=False, default=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+space_secrets = Table(
+    "space_secrets",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("nonce", LargeBinary(12), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+space_variables = Table(
+    "space_variables",
+    metadata,
+    Column("repo_id", Integer, ForeignKey("repos.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("description", Text, nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
 )

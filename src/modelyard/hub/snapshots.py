@@ -1,6 +1,7 @@
 """Materialise repo@revision as a local directory (for model workers): symlinks to whole blobs on local disk, other
 content (Xet chunks) written out once through `Content`. Snapshots are immutable per commit sha and published
-atomically."""
+atomically. `link=False` copies every file (a Space's files, bound into its sandbox, must not point into the blob
+store)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ def materialize(
     repo_id: str,
     revision: str,
     dest_root: Path,
+    link: bool = True,
 ) -> Path:
     rid = RepoId.parse(repo_id)
     with db.read() as conn:
@@ -42,7 +44,7 @@ def materialize(
             # only "/" separates: a backslash is a literal name character (as on the Hub), never a way out
             target = Path(local_target(str(tmp), path))
             target.parent.mkdir(parents=True, exist_ok=True)
-            local = content.local_path(entry.sha256)
+            local = content.local_path(entry.sha256) if link else None
             if local is not None:
                 os.symlink(local, target)
                 continue

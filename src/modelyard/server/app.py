@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelyard.config import Settings
 from modelyard.db import migrate
 from modelyard.errors import ConfigError, HubError, RepoNotFound
+from modelyard.hub.events import FanOut
 from modelyard.server import openapi
 from modelyard.server.api import audit as audit_api
 from modelyard.server.api import buckets as buckets_api
@@ -233,6 +234,19 @@ def create_app(
         from modelyard.server.endpoints import build_manager
 
         app.state.endpoint_manager = build_manager(svc)
+        space_manager = None
+        if settings.spaces_enabled:  # Spaces run (spaces/manager.py); served by the second listener (server/listen.py)
+            from modelyard.spaces.manager import SpaceManager
+
+            space_manager = SpaceManager(settings, svc.db, svc.content, svc.spaces)
+            binding = getattr(app.state, "spaces_binding", None)
+            if binding is not None:
+                space_manager.hub_address, space_manager.urls.origin = binding
+            await space_manager.start()
+            fan_out = svc.repos.events
+            if isinstance(fan_out, FanOut):
+                fan_out.sinks.append(space_manager)  # commits to a Space's main branch (re)build and restart it
+        app.state.space_manager = space_manager
         webhook_worker = WebhookWorker(svc.webhooks, settings.webhook_timeout, settings.webhook_poll_interval)
         await webhook_worker.start()  # sends queued webhook deliveries (server/webhook_worker.py)
         pickle_worker = PickleWorker(svc.pickles)  # scans queued pickle files, those left queued too
@@ -247,6 +261,8 @@ def create_app(
             for hook in getattr(app.state, "shutdown_hooks", []):
                 await hook(app)
             await app.state.endpoint_manager.aclose()
+            if app.state.space_manager is not None:
+                await app.state.space_manager.aclose()
             await webhook_worker.aclose()
             await run_in_threadpool(pickle_worker.close)
             flusher.cancel()

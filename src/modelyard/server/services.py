@@ -20,6 +20,7 @@ from modelyard.hub.pickles import PickleScans
 from modelyard.hub.pulls import Pulls
 from modelyard.hub.repos import Repos
 from modelyard.hub.search import Search
+from modelyard.hub.spaces import SpaceStore
 from modelyard.hub.webhooks import Webhooks
 from modelyard.storage import BlobStore, open_store
 from modelyard.types import RepoType
@@ -80,6 +81,7 @@ class Services:
     webhooks: Webhooks  # subscriptions and the delivery queue (server/webhook_worker.py sends)
     pickles: PickleScans  # pickle scan verdicts and queue (server/pickle_worker.py scans)
     gating: Gating  # access requests of gated repos (hub/gating.py); also `repos.gates`
+    spaces: SpaceStore  # Space settings, secrets and variables (hub/spaces.py); the supervisor: spaces/manager.py
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -139,6 +141,7 @@ class Services:
             webhooks=webhooks,
             pickles=pickles,
             gating=gating,
+            spaces=SpaceStore(db, settings.derived_key(b"space-secrets")),
         )
 
     def close(self) -> None:
