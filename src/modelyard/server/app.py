@@ -36,6 +36,7 @@ from modelyard.server.api import repo_admin as repo_admin_api
 from modelyard.server.api import repos as repos_api
 from modelyard.server.api import resolve as resolve_api
 from modelyard.server.api import social as social_api
+from modelyard.server.api import spaces as spaces_api
 from modelyard.server.api import tokens as tokens_api
 from modelyard.server.api import tree as tree_api
 from modelyard.server.api import webhooks as webhooks_api
@@ -67,6 +68,7 @@ PASSTHROUGH = ("/endpoints/", "/xet-cas/", "/static/")
 
 def build_router() -> Router:
     r = Router()
+    spaces_api.register(r)  # first: /api/spaces/hardware, /api/spaces/zero-gpu/quota are no repo ids
     repos_api.register(r)
     tree_api.register(r)
     commit_api.register(r)
@@ -234,6 +236,10 @@ def create_app(
         from modelyard.server.endpoints import build_manager
 
         app.state.endpoint_manager = build_manager(svc)
+        if settings.seed:
+            from modelyard.server.seed import seed_endpoint
+
+            await seed_endpoint(svc, app.state.endpoint_manager)  # the demo Space's endpoint, unloaded
         space_manager = None
         if settings.spaces_enabled:  # Spaces run (spaces/manager.py); served by the second listener (server/listen.py)
             from modelyard.spaces.manager import SpaceManager

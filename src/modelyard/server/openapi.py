@@ -977,6 +977,7 @@ def _operations() -> dict[str, dict[str, Operation]]:
     _gating_operations(add, repo)
     _org_operations(add)
     _inference_endpoint_operations(add)
+    _space_operations(add)
     add(
         "GET",
         "/health",
@@ -1461,6 +1462,165 @@ def _webhook_operations(add: Any) -> None:
             _ok({"type": "array", "items": delivery}),
             **kw,
         ),
+    )
+
+
+def _space_operations(add: Any) -> None:
+    """server/api/spaces.py: the Hub's Spaces API (runtime, control, secrets, variables, hardware, logs). The
+    runtime and logs need read access; the rest write access (the secrets list too)."""
+    base = "/api/spaces/{namespace}/{name}"
+    params = [P_NS, _path_param("name", SEGMENT, "Space name")]
+    runtime = _obj(
+        {
+            "stage": STR,
+            "hardware": _obj({"current": NULLABLE_STR, "requested": NULLABLE_STR}),
+            "gcTimeout": {"type": ["integer", "null"]},
+            "devMode": BOOL,
+            "sdk": NULLABLE_STR,
+            "sdkVersion": NULLABLE_STR,
+            "errorMessage": NULLABLE_STR,
+            "replicas": {"type": "object"},
+            "domains": {"type": "array"},
+        },
+        ("stage",),
+    )
+    ok_runtime = _ok(runtime)
+    add(
+        "GET",
+        base + "/runtime",
+        op("A Space's runtime (stage, hardware, sleep time)", "spaces", params, ok_runtime),
+    )
+    add(
+        "POST",
+        base + "/restart",
+        op(
+            "Restart a Space (factory: rebuild its environment); unpauses",
+            "spaces",
+            [*params, _query("factory", FLAG)],
+            ok_runtime,
+            auth="required",
+        ),
+    )
+    add(
+        "POST",
+        base + "/pause",
+        op("Pause a Space until a restart", "spaces", params, ok_runtime, auth="required"),
+    )
+    add(
+        "POST",
+        base + "/sleeptime",
+        op(
+            "Idle seconds before the Space sleeps (-1: never)",
+            "spaces",
+            params,
+            ok_runtime,
+            _json_body(_obj({"seconds": INT}, ("seconds",))),
+            auth="required",
+        ),
+    )
+    add(
+        "POST",
+        base + "/hardware",
+        op(
+            "Request hardware: cpu-basic only (others: 400 HardwareNotAvailable)",
+            "spaces",
+            params,
+            ok_runtime,
+            _json_body(_obj({"flavor": STR, "sleepTimeSeconds": INT}, ("flavor",))),
+            auth="required",
+        ),
+    )
+    add(
+        "POST",
+        base + "/dev-mode",
+        op(
+            "Dev mode: not supported (400)",
+            "spaces",
+            params,
+            ok_runtime,
+            _json_body(_obj({"enabled": BOOL}), required=False),
+            auth="required",
+        ),
+    )
+    entry = _obj({"key": STR, "value": STR, "description": NULLABLE_STR}, ("key", "value"))
+    key_only = _json_body(_obj({"key": STR}, ("key",)))
+    secrets_map = {
+        "type": "object",
+        "additionalProperties": _obj({"description": NULLABLE_STR, "updatedAt": STR}),
+        "description": "KEY -> description and date; never a value",
+    }
+    variables_map = {
+        "type": "object",
+        "additionalProperties": _obj(
+            {"value": STR, "description": NULLABLE_STR, "updatedAt": STR}, ("value",)
+        ),
+    }
+    for kind, shape in (("secrets", secrets_map), ("variables", variables_map)):
+        ok = _ok(shape)
+        add("GET", base + f"/{kind}", op(f"The Space's {kind}", "spaces", params, ok, auth="required"))
+        add(
+            "POST",
+            base + f"/{kind}",
+            op(
+                f"Add or replace one of the Space's {kind}",
+                "spaces",
+                params,
+                ok,
+                _json_body(entry),
+                auth="required",
+            ),
+        )
+        add(
+            "DELETE",
+            base + f"/{kind}",
+            op(
+                f"Delete one of the Space's {kind} (JSON body)",
+                "spaces",
+                params,
+                ok,
+                key_only,
+                auth="required",
+            ),
+        )
+    p_kind = _path_param("kind", {"type": "string", "enum": ["build", "run"]}, "Which log")
+    add(
+        "GET",
+        base + "/logs/{kind}",
+        op(
+            "Build or run log as server-sent events: data: {data, timestamp}; : keep-alive every 15 s",
+            "spaces",
+            [*params, p_kind],
+            _ok({"type": "string"}, media="text/event-stream"),
+        ),
+    )
+    hardware = _obj(
+        {
+            "name": STR,
+            "prettyName": STR,
+            "cpu": STR,
+            "ram": STR,
+            "unitCostMicroUSD": INT,
+            "unitCostUSD": {"type": "number"},
+            "unitLabel": STR,
+            "accelerator": {"type": ["object", "null"]},
+        },
+        ("name", "prettyName", "cpu", "ram", "unitCostMicroUSD", "unitCostUSD", "unitLabel"),
+    )
+    add(
+        "GET",
+        "/api/spaces/hardware",
+        op(
+            "Hardware Spaces may request (cpu-basic: this machine)",
+            "spaces",
+            [],
+            _ok({"type": "array", "items": hardware}),
+            repo_scoped=False,
+        ),
+    )
+    add(
+        "GET",
+        "/api/spaces/zero-gpu/quota",
+        op("ZeroGPU quota: not available here (404)", "spaces", [], _ok(_s("Empty")), repo_scoped=False),
     )
 
 

