@@ -82,3 +82,24 @@ def wait_stage(
 
 def space_url(hub: Hub, repo_id: str) -> str:
     return f"{hub.extra['spaces_url']}/spaces/{repo_id}"
+
+
+def logs_of(hub: Hub, repo_id: str, token: str | None = None) -> str:
+    api = hub.api(token)
+    out = ""
+    for kind in ("build", "run"):
+        try:
+            out += f"\n--- {kind} log ---\n" + "\n".join(
+                api.fetch_space_logs(repo_id, build=kind == "build", follow=False)
+            )
+        except Exception as e:  # pragma: no cover - diagnostics only
+            out += f"\n({kind} log unavailable: {e})"
+    return out
+
+
+def wait_running(hub: Hub, repo_id: str, timeout: float = 300, token: str | None = None) -> dict[str, Any]:
+    """Wait until the Space settles; fail with its build and run logs unless it is RUNNING."""
+    runtime = wait_stage(hub, repo_id, {"RUNNING", "BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR"}, timeout, token)
+    if runtime["stage"] != "RUNNING":
+        pytest.fail(f"{repo_id} is {runtime['stage']}: {runtime.get('errorMessage')}{logs_of(hub, repo_id, token)}")
+    return runtime

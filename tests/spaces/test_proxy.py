@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -44,21 +45,7 @@ from modelyard.server.spaces_proxy import (
     sign_token,
     verify_link,
 )
-
-try:
-    from modelyard.spaces.manager import AppTarget
-except ImportError:  # TEMP until spaces/sandbox.py lands
-    from dataclasses import dataclass as _dc
-
-    @_dc(frozen=True)
-    class AppTarget:  # type: ignore[no-redef]
-        kind: str
-        path: Path
-        prefix: str
-        strip_prefix: bool
-        index: str = "index.html"
-
-
+from modelyard.spaces.manager import AppTarget
 from modelyard.spaces.urls import SpaceUrls
 
 SSE_GAP = 0.2
@@ -216,6 +203,7 @@ def rig(live_server: Hub) -> Iterator[Rig]:
     manager.urls.origin = f"http://127.0.0.1:{port}"
     with serve(APP, uds=str(sock)), serve(create_spaces_app(state), host="127.0.0.1", port=port):
         yield Rig(live_server, manager.urls.origin, manager, sock, static_dir)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- pieces ---------------------------------------------------------------------------------------------------
@@ -277,6 +265,14 @@ def headers_seen(resp: httpx.Response) -> dict[str, list[str]]:
     return out
 
 
+def released(rig: Rig) -> None:
+    """`in_use` is let go once the answer is sent (the client may see the answer a moment before)."""
+    deadline = time.monotonic() + 5
+    while rig.manager.users and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert rig.manager.users == 0
+
+
 def test_forwarding_strips_credentials(rig: Rig) -> None:
     repo_id = rig.space()
     r = rig.get(
@@ -302,7 +298,7 @@ def test_forwarding_strips_credentials(rig: Rig) -> None:
     assert seen["x-forwarded-for"] == ["127.0.0.1"]
     assert "x-frame-options" not in r.headers
     assert r.headers["content-security-policy"].startswith("frame-ancestors 'self'")
-    assert rig.manager.users == 0  # released after the answer
+    released(rig)
 
 
 def test_prefix_kept_when_the_app_wants_it(rig: Rig) -> None:
@@ -323,6 +319,30 @@ def test_app_cookies_are_confined(rig: Rig) -> None:
     r = rig.get(f"/spaces/{repo_id}/cookies")
     got = r.headers.get_list("set-cookie")
     assert got == [f"app=1; Path=/spaces/{repo_id}/", f"wide=2; Path=/spaces/{repo_id}/x"]
+
+
+def test_no_cookie_jar_between_callers(rig: Rig) -> None:
+    """The proxy's pooled connection to an app keeps no cookies: one caller's Set-Cookie never rides along with
+    another caller's request."""
+    repo_id = rig.space()
+    assert rig.get(f"/spaces/{repo_id}/cookies").headers.get_list("set-cookie")
+    seen = headers_seen(rig.get(f"/spaces/{repo_id}/who"))
+    assert "cookie" not in seen, seen
+
+
+def test_pooled_connections_survive_an_app_restart(rig: Rig) -> None:
+    """The proxy keeps connections to an app alive between requests; when the app restarts on the same socket,
+    the next request goes through on a new connection (never a 502 for a connection the app closed)."""
+    sock = Path(tempfile.mkdtemp(prefix="mypx-")) / "r.sock"
+    repo_id = rig.space()
+    rig.manager.targets[repo_id] = AppTarget("socket", sock, f"/spaces/{repo_id}", True)
+    for _ in range(2):
+        with serve(APP, uds=str(sock)):
+            for _ in range(3):
+                assert rig.get(f"/spaces/{repo_id}/a").status_code == 200
+            r = httpx.post(rig.url + f"/spaces/{repo_id}/b", content=b"x" * 1000, timeout=30)
+            assert r.status_code == 200 and r.json()["body_len"] == 1000
+    assert rig.get(f"/spaces/{repo_id}/a").status_code == 502  # stopped: nothing listens on the socket
 
 
 def test_request_body_streams(rig: Rig) -> None:
@@ -389,7 +409,7 @@ def test_private_space_access(rig: Rig) -> None:
     repo = hub.services.repos.get(*_space_key(repo_id), hub.services.accounts.authenticate(hub.alice))
     alice_id = hub.services.accounts.get("alice").id
     bob_id = hub.services.accounts.get("bob").id
-    forged = sign_token(st, alice_id, repo.id)[:-2] + "AA"
+    forged = sign_token(st, alice_id, repo.id).rsplit(".", 1)[0] + "." + "A" * 43
     assert rig.get(base + f"?__sign={forged}").status_code == 403
     assert rig.get(base + f"?__sign={sign_token(st, alice_id, repo.id, ttl=-5)}").status_code == 403
     assert rig.get(base + f"?__sign={sign_token(st, bob_id, repo.id)}").status_code == 404  # bob may not read
@@ -512,10 +532,48 @@ def test_websocket_bridge(rig: Rig) -> None:
     ) as ws:
         ws.send("x")
         assert ws.recv(timeout=10) == "echo:x"
-    deadline = time.monotonic() + 5
-    while rig.manager.users and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert rig.manager.users == 0
+    released(rig)
+
+
+def test_wildcard_hosts(rig: Rig) -> None:
+    """spaces_url = http://*.spaces.test: the Host names the Space, its app is at "/" (nothing stripped)."""
+    saved = rig.manager.urls
+    rig.manager.urls = SpaceUrls("http://*.spaces.test", saved.origin)
+    try:
+        repo_id = rig.space()
+        rig.manager.targets[repo_id] = AppTarget("socket", rig.sock, "", True)
+        host = repo_id.replace("/", "-") + ".spaces.test"
+        r = rig.get("/api/x?y=1", headers={"host": host})
+        assert r.status_code == 200, r.text
+        assert r.json()["path"] == "/api/x" and r.json()["query"] == "y=1"
+        assert headers_seen(r)["x-forwarded-host"] == [host]
+        assert headers_seen(r)["x-forwarded-prefix"] == [""]
+        assert rig.get("/", headers={"host": "nobody-here.spaces.test"}).status_code == 404
+        assert (
+            rig.get(f"/spaces/{repo_id}/", headers={"host": "spaces.test"}).status_code == 404
+        )  # no path mode
+        private = rig.space(private=True)
+        rig.manager.targets[private] = AppTarget("socket", rig.sock, "", True)
+        phost = private.replace("/", "-") + ".spaces.test"
+        assert rig.get("/", headers={"host": phost}).status_code == 404
+        st = rig.hub.settings
+        alice = rig.hub.services.accounts.get("alice").id
+        repo = rig.hub.services.repos.get(
+            *_space_key(private), rig.hub.services.accounts.authenticate(rig.hub.alice)
+        )
+        r = rig.get(f"/?__sign={sign_token(st, alice, repo.id)}", headers={"host": phost})
+        assert r.status_code == 303 and r.headers["location"] == "/"
+        assert "Path=/;" in r.headers["set-cookie"] or r.headers["set-cookie"].endswith("Path=/")
+        assert "Domain" not in r.headers["set-cookie"]  # host-only: never another Space's host
+        value = r.headers["set-cookie"].split(";", 1)[0].split("=", 1)[1]
+        r = rig.get("/page", headers={"host": phost, "cookie": f"{SIGN_COOKIE}={value}"})
+        assert r.status_code == 200 and r.json()["path"] == "/page"
+        assert rig.get("/cookies", headers={"host": host}).headers.get_list("set-cookie") == [
+            "app=1; Path=/",
+            "wide=2; Path=/x",
+        ]
+    finally:
+        rig.manager.urls = saved
 
 
 # --- end to end: real Spaces on `spaces_hub` ----------------------------------------------------------------------
@@ -702,3 +760,32 @@ def test_streamlit_websocket_through_the_proxy(spaces_hub: Hub) -> None:
             TimeoutError
         ):  # Streamlit keeps the session open, waiting for the browser's messages
             ws.recv(timeout=1.5)
+
+
+@pytest.mark.timeout(300)
+def test_static_space_end_to_end(spaces_hub: Hub) -> None:
+    files: dict[str, str | bytes] = {
+        "README.md": card("static", app_file="main.html"),
+        "main.html": "<h1>static main</h1><script src='js/app.js'></script>",
+        "js/app.js": "document.title = 'ok'",
+    }
+    repo_id = push_space(spaces_hub, "proxy-static", files, exist_ok=True)
+    wait_stage(spaces_hub, repo_id, {"RUNNING"}, timeout=120)
+    url = space_url(spaces_hub, repo_id)
+    r = httpx.get(url + "/", timeout=30)
+    assert r.status_code == 200 and "static main" in r.text  # app_file served at "/"
+    assert r.headers["content-type"].startswith("text/html")  # HTML runs here: the Spaces origin, not the hub
+    assert httpx.get(url + "/js/app.js", timeout=30).headers["content-type"].startswith("text/javascript")
+    status, _ = raw_get(spaces_hub.extra["spaces_url"], f"/spaces/{repo_id}/js/../../../../../etc/passwd")
+    assert status == 404
+    nav = {"accept": "text/html"}
+    spaces_hub.api().pause_space(repo_id)
+    try:
+        r = httpx.get(url + "/", headers=nav, timeout=30)
+        assert r.status_code == 503 and "PAUSED" in r.text and "refresh" not in r.text
+        r = httpx.get(url + "/js/app.js", timeout=30)
+        assert r.status_code == 503 and r.json()["stage"] == "PAUSED"
+    finally:
+        spaces_hub.api().restart_space(repo_id)
+    wait_stage(spaces_hub, repo_id, {"RUNNING"}, timeout=120)
+    assert "static main" in httpx.get(url + "/", timeout=30).text

@@ -114,6 +114,9 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+if os.environ.get("PROBE_IGNORE_TERM"):
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 port = int(os.environ.get("GRADIO_SERVER_PORT", "7860"))
 print("probe app ready on", port, flush=True)
 print("to stderr too", file=sys.stderr, flush=True)
@@ -151,6 +154,7 @@ class World:
         self.app_dir.mkdir()
         (self.app_dir / "app.py").write_text(PROBE)
         self.hub_paths: list[str] = []
+        self.hub_peers: list[str] = []
 
     @asynccontextmanager
     async def running(
@@ -163,6 +167,7 @@ class World:
         async def hub(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             request = await reader.readuntil(b"\r\n\r\n")
             self.hub_paths.append(request.split(b" ")[1].decode())
+            self.hub_peers.append(writer.get_extra_info("peername")[0])
             body = b"hub-says-hi"
             writer.write(
                 b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
@@ -285,6 +290,8 @@ def test_bwrap_isolation(world: World, plain_env: Path, monkeypatch: pytest.Monk
             assert info["host_port"] == {"error": "ConnectionRefusedError", "errno": 111}  # no host ports
             assert info["hub"] == {"ok": "hub-says-hi"}  # ... but the hub, through HF_ENDPOINT
             assert "/api/ping" in world.hub_paths
+            # ... from 127.0.0.2: never the address whose X-Forwarded-For the hub's server trusts
+            assert world.hub_peers == ["127.0.0.2"]
             assert info["hf_endpoint"].startswith("http://127.0.0.1:")
             assert info["write_app"]["error"] == "OSError" and info["write_app"]["errno"] == 30  # EROFS
             assert info["write_tmp"] == {"ok": 2}
@@ -327,15 +334,19 @@ def test_bwrap_memory_limit(world: World, plain_env: Path, cgroups: bool) -> Non
     run(scenario)
 
 
-@pytest.mark.parametrize("kind", ["bwrap", "none"])
-def test_stop_kills_the_whole_tree(world: World, plain_env: Path, kind: str) -> None:
+@pytest.mark.parametrize("stubborn", [False, True], ids=["polite", "ignores-sigterm"])
+@pytest.mark.parametrize("kind", ["bwrap", "none", "none-without-cgroup"])
+def test_stop_kills_the_whole_tree(world: World, plain_env: Path, kind: str, stubborn: bool) -> None:
     if kind == "bwrap" and not HAVE_BWRAP:
         pytest.skip("bubblewrap is not installed")
     marker = f"marker-{uuid.uuid4().hex}"
-    sandbox: Sandbox = BwrapSandbox() if kind == "bwrap" else NoSandbox()
+    # without a cgroup (and without a PID namespace), the shim finds the process that left the app's group as
+    # its subreaper
+    sandbox: Sandbox = BwrapSandbox() if kind == "bwrap" else NoSandbox(cgroups=kind == "none")
 
     async def scenario() -> None:
-        async with world.running(sandbox, plain_env) as (process, _log, client):
+        extra = {"PROBE_IGNORE_TERM": "1"} if stubborn else {}
+        async with world.running(sandbox, plain_env, extra_env=extra) as (process, _log, client):
             r = await client.get(f"http://space/fork?marker={marker}")
             assert len(r.json()) == 2
             deadline = time.monotonic() + 10
@@ -343,8 +354,10 @@ def test_stop_kills_the_whole_tree(world: World, plain_env: Path, kind: str) -> 
                 await asyncio.sleep(0.05)
             assert len(processes_with(marker)) == 2  # one in the app's group, one that left it (setsid)
             started = time.monotonic()
-            await process.stop(grace=2)
-            assert time.monotonic() - started < 6
+            await process.stop(grace=1)
+            took = time.monotonic() - started
+            assert took < 4
+            assert (took > 0.9) is stubborn  # a polite app exits at SIGTERM; a stubborn one waits for SIGKILL
             assert process.returncode is not None
             deadline = time.monotonic() + 5
             while processes_with(marker) and time.monotonic() < deadline:
@@ -486,3 +499,20 @@ def test_shim_refuses_no_command() -> None:
     args = shim.parse(["--ingress-fd", "3", "--app-port", "1", "--", "python", "app.py"])
     assert args.command == ["python", "app.py"]
     assert json.loads(json.dumps(vars(args)))["app_port"] == 1
+
+
+def test_stale_cgroups_of_a_gone_hub_are_swept() -> None:
+    probe = sandbox_mod.Cgroup.create("sweep-probe", 64, 1.0)
+    if probe is None:
+        pytest.skip("no writable cgroup here")
+    probe.remove()
+    # a cgroup named for a hub process that no longer exists, with a process still in it
+    gone_pid = 4_000_000 - 7  # above pid_max: never a live process
+    stale = [d.parent / f"modelyard-alice-stale-{gone_pid}-1" for d in probe.dirs]
+    for d in stale:
+        d.mkdir()
+    sleeper = subprocess.Popen(["sleep", "60"])
+    (stale[0] / "cgroup.procs").write_text(str(sleeper.pid))
+    assert sandbox_mod.Cgroup.sweep() >= len(stale)
+    assert sleeper.wait(timeout=5) == -9
+    assert not any(d.exists() for d in stale)

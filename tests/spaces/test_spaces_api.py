@@ -305,6 +305,8 @@ def test_duplicate_space_with_secrets_and_variables(spaces_hub: Any) -> None:
     }
     rt = api.get_space_runtime(dst)
     assert rt.sleep_time == 1200 and rt.requested_hardware == "cpu-basic"
+    wait_stage(hub, dst, {"RUNNING"}, timeout=120)  # the copy builds and runs like a pushed Space
+    assert "hello" in httpx.get(space_url(hub, dst) + "/", timeout=30).text
     assert api.space_info(dst).sha == api.space_info(src).sha
     # exist_ok: the 409 carries the url
     again = api.duplicate_repo(src, dst, repo_type="space", exist_ok=True)
@@ -363,7 +365,7 @@ def test_gradio_space_runtime_logs_restart_pause(spaces_hub: Any) -> None:
         wait_stage(hub, repo_id, {"RUNNING"}, timeout=5)  # fails with the logs
     assert rt.stage == "RUNNING" and rt.hardware == "cpu-basic"
     info = api.space_info(repo_id)
-    assert info.host == space_url(hub, repo_id) and info.subdomain == f"alice-{name}"
+    assert info.host == space_url(hub, repo_id) + "/" and info.subdomain == f"alice-{name}"
     assert info.runtime is not None and info.runtime.stage == "RUNNING"
     listed = {s.id: s for s in api.list_spaces(author="alice")}
     assert listed[repo_id].runtime is not None and listed[repo_id].runtime.stage == "RUNNING"
@@ -424,16 +426,33 @@ def test_gradio_client_resolves_a_space_by_id(spaces_hub: Any) -> None:
         "import sys\n"
         "from gradio_client import Client\n"
         f"c = Client({repo_id!r}, verbose=False)\n"
-        "print('VALUE=' + c.predict('MODE', api_name='/predict'))\n"
+        "print('VALUE=' + c.predict('MODE', api_name='/read'))\n"
     )
     env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_TOKEN": hub.alice, "HF_HUB_DISABLE_TELEMETRY": "1"}
     out = subprocess.run(
         [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180, check=False
     )
-    if out.returncode:
-        host = hub.api().space_info(repo_id).host
-        r = httpx.get(host + "/config", headers=hub.auth(), timeout=30)
-        r2 = httpx.get(host + "/config", headers={"x-hf-authorization": f"Bearer {hub.alice}"}, timeout=30)
-        print("DEBUG", host, r.status_code, r.text[:300], r2.status_code, r2.text[:300], hub.api().get_space_runtime(repo_id).raw)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "VALUE=resolved" in out.stdout
+
+
+def test_a_renamed_space_keeps_its_settings_and_old_urls_follow(spaces_hub: Any) -> None:
+    hub = spaces_hub
+    api = hub.api()
+    old = push_space(hub, _name("before"), STATIC)
+    api.add_space_secret(old, "API_KEY", SECRET)
+    api.add_space_variable(old, "MODE", "fast")
+    api.set_space_sleep_time(old, 777)
+    new = f"alice/{_name('after')}"
+    api.move_repo(old, new, repo_type="space")
+    assert set(api.get_space_secrets(new)) == {"API_KEY"}
+    assert api.get_space_variables(new)["MODE"].value == "fast"
+    assert api.get_space_runtime(new).sleep_time == 777
+    r = _raw(hub, "GET", f"/api/spaces/{old}/runtime", hub.alice)  # httpx does not follow by default
+    assert r.status_code == 307 and r.headers["location"] == f"/api/spaces/{new}/runtime"
+    assert api.get_space_runtime(old).sleep_time == 777  # huggingface_hub follows it
+    # a deleted Space's settings go with it: a new Space of the same name starts empty
+    api.delete_repo(new, repo_type="space")
+    again = push_space(hub, new.split("/")[1], STATIC)
+    assert api.get_space_secrets(again) == {} and api.get_space_variables(again) == {}
+    assert api.get_space_runtime(again).sleep_time != 777

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from gradio_client import Client
 from huggingface_hub import constants
-from tests.spaces._spaces import card, push_space, space_url, wait_stage
+from tests.spaces._spaces import card, push_space, space_url, wait_running, wait_stage
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -68,7 +68,7 @@ def test_gradio_space_calls_a_model_endpoint_on_the_same_hub(
         runtime = wait_stage(hub, repo_id, {"RUNNING", "BUILD_ERROR", "RUNTIME_ERROR"})
         assert runtime["stage"] == "RUNNING", runtime
         client = Client(space_url(hub, repo_id) + "/", verbose=False)
-        label = client.predict("the cat is happy today", api_name="/predict")
+        label = client.predict("the cat is happy today", api_name="/classify")
         assert label in {"POSITIVE", "NEGATIVE"}
         run_log = "\n".join(api.fetch_space_logs(repo_id, follow=False))
         assert "token is ***" in run_log
@@ -106,7 +106,7 @@ def test_streamlit_space_runs(spaces_hub: Any) -> None:
     hub = spaces_hub
     app = "import streamlit as st\nst.title('hello streamlit')\nst.write(st.text_input('name', 'x'))\n"
     repo_id = push_space(hub, "streamlit-demo", {"README.md": card("streamlit"), "app.py": app})
-    assert wait_stage(hub, repo_id, {"RUNNING", "BUILD_ERROR", "RUNTIME_ERROR"})["stage"] == "RUNNING"
+    wait_running(hub, repo_id)
     health = httpx.get(space_url(hub, repo_id) + "/_stcore/health", timeout=30)
     assert health.status_code == 200 and health.text == "ok"
     page = httpx.get(space_url(hub, repo_id) + "/", timeout=30)
@@ -170,7 +170,9 @@ def probe(_):
                 environs.append(open(f"/proc/{pid}/environ", "rb").read().decode("latin-1"))
             except OSError:
                 pass
-    out["other_secret_seen"] = any(os.environ["OTHER_SECRET_HINT"] in e for e in environs)
+    hint = os.environ["OTHER_SECRET_HINT"][::-1]  # reversed: its own environment holds the hint, not the secret
+    out["other_secret_seen"] = any(hint in e for e in environs)
+    out["processes_seen"] = len(environs)
     out["own_secret_seen"] = os.environ.get("MY_SECRET") == "own-secret-value"
     host, port = os.environ["HUB_HOST_PORT"].split(":")
     attempt("hub_port_direct", lambda: socket.create_connection((host, int(port)), timeout=2))
@@ -196,19 +198,19 @@ def test_a_space_cannot_read_the_hub_or_another_spaces_secrets(spaces_hub: Any) 
     )
     api.add_space_secret(other, "VICTIM_SECRET", other_secret)
     api.restart_space(other)
-    assert wait_stage(hub, other, {"RUNNING", "BUILD_ERROR", "RUNTIME_ERROR"})["stage"] == "RUNNING"
+    wait_running(hub, other)
 
     prober = "alice/isolation-prober"
     api.create_repo(prober, repo_type="space", space_sdk="gradio")
     api.add_space_secret(prober, "MY_SECRET", "own-secret-value")
     api.add_space_variable(prober, "HUB_DATA_DIR", str(Path(hub.settings.data_dir).resolve()))
-    api.add_space_variable(prober, "OTHER_SECRET_HINT", other_secret[:30])
+    api.add_space_variable(prober, "OTHER_SECRET_HINT", other_secret[::-1])
     api.add_space_variable(prober, "HUB_HOST_PORT", f"127.0.0.1:{hub.port}")
     push_space(hub, "isolation-prober", {"README.md": card("gradio"), "app.py": PROBE_APP}, exist_ok=True)
-    assert wait_stage(hub, prober, {"RUNNING", "BUILD_ERROR", "RUNTIME_ERROR"})["stage"] == "RUNNING"
+    wait_running(hub, prober)
     import json
 
-    out = json.loads(Client(space_url(hub, prober) + "/", verbose=False).predict("x", api_name="/predict"))
+    out = json.loads(Client(space_url(hub, prober) + "/", verbose=False).predict("x", api_name="/probe"))
     assert out["own_secret_seen"] is True, out
     assert out["other_secret_seen"] is False, out
     for name in ("list_data_dir", "read_db", "read_secret_key", "read_root", "write_app"):
@@ -221,11 +223,11 @@ def test_a_space_cannot_read_the_hub_or_another_spaces_secrets(spaces_hub: Any) 
 def test_sleep_wake_and_restart_after_a_commit(spaces_hub: Any) -> None:
     hub = spaces_hub
     api = hub.api()
-    app = "import gradio as gr\ngr.Interface(lambda x: 'v1:' + x, 'text', 'text').launch()\n"
+    app = "import gradio as gr\ndef answer(x):\n    return 'v1:' + x\ngr.Interface(answer, 'text', 'text').launch()\n"
     repo_id = push_space(hub, "sleepy", {"README.md": card("gradio"), "app.py": app})
-    assert wait_stage(hub, repo_id, {"RUNNING", "BUILD_ERROR", "RUNTIME_ERROR"})["stage"] == "RUNNING"
+    wait_running(hub, repo_id)
     url = space_url(hub, repo_id) + "/"
-    assert Client(url, verbose=False).predict("a", api_name="/predict") == "v1:a"
+    assert Client(url, verbose=False).predict("a", api_name="/answer") == "v1:a"
 
     api.set_space_sleep_time(repo_id, 3)
     assert wait_stage(hub, repo_id, {"SLEEPING"}, timeout=60)["stage"] == "SLEEPING"
@@ -233,7 +235,7 @@ def test_sleep_wake_and_restart_after_a_commit(spaces_hub: Any) -> None:
     page = httpx.get(url, headers={"accept": "text/html"}, timeout=30)
     assert page.status_code in (200, 503)
     started = time.monotonic()
-    assert Client(url, verbose=False).predict("b", api_name="/predict") == "v1:b"
+    assert Client(url, verbose=False).predict("b", api_name="/answer") == "v1:b"
     assert time.monotonic() - started < 120
     api.set_space_sleep_time(repo_id, 3600)
 
@@ -241,7 +243,7 @@ def test_sleep_wake_and_restart_after_a_commit(spaces_hub: Any) -> None:
     push_space(
         hub,
         "sleepy",
-        {"app.py": "import gradio as gr\ngr.Interface(lambda x: 'v2:' + x, 'text', 'text').launch()\n"},
+        {"app.py": "import gradio as gr\ndef answer(x):\n    return 'v2:' + x\ngr.Interface(answer, 'text', 'text').launch()\n"},
         exist_ok=True,
     )
     deadline = time.monotonic() + 180
@@ -249,7 +251,7 @@ def test_sleep_wake_and_restart_after_a_commit(spaces_hub: Any) -> None:
     while time.monotonic() < deadline:
         rt = wait_stage(hub, repo_id, {"RUNNING", "RUNTIME_ERROR", "BUILD_ERROR"})
         assert rt["stage"] == "RUNNING", rt
-        answer = Client(url, verbose=False).predict("c", api_name="/predict")
+        answer = Client(url, verbose=False).predict("c", api_name="/answer")
         if answer == "v2:c":
             break
         time.sleep(1)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from tests.spaces.conftest import spaces_hub  # noqa: F401  (the Spaces hub: tests/web/test_spaces_*.py)
 
 from _transfer import TRANSFERS, assert_arrived, transfer_mode
 from _xet_client import parquet_bytes, safetensors_bytes
-from tests.spaces.conftest import spaces_hub  # noqa: F401  (the Spaces hub: tests/web/test_spaces_*.py)
 
 CARD = """---
 license: mit

@@ -46,10 +46,13 @@ def login(page: Any, url: str, token: str) -> None:
 
 @pytest.fixture(scope="module")
 def greeter(spaces_hub: Any, browser: Any) -> Iterator[str]:
-    """alice's Gradio Space, made on /new-space (it has no app file yet: NO_APP_FILE), then its app pushed."""
+    """alice's Gradio Space, made on /new-space: no app file yet (NO_APP_FILE, the page shows a starter app.py);
+    the card's sdk_version pinned through the API (the build then needs nothing that uv's cache lacks), and app.py
+    written in the browser's file editor from the page's "Create a file" link."""
     from tests.web._browser import DESKTOP
 
     name = f"greeter-{uuid.uuid4().hex[:6]}"
+    rid = f"alice/{name}"
     ctx = browser.new_context(viewport=DESKTOP)
     page = ctx.new_page()
     page.set_default_timeout(15000)
@@ -58,16 +61,20 @@ def greeter(spaces_hub: Any, browser: Any) -> Iterator[str]:
     page.fill("#name", name)
     page.select_option("#sdk", "gradio")
     page.click("#new-repo-form button[type=submit]")
-    page.wait_for_url(f"{spaces_hub.url}/spaces/alice/{name}")
+    page.wait_for_url(f"{spaces_hub.url}/spaces/{rid}")
     assert page.get_attribute("#space-stage", "data-stage") == "NO_APP_FILE"
     assert page.locator("#space-frame").count() == 0 and "app.py" in page.inner_text("#space-down")
+    assert "gr.Interface(" in page.inner_text("#space-starter")
+    push_space(spaces_hub, name, {"README.md": card("gradio", title="Greeter")}, exist_ok=True)
+    page.reload()
+    assert page.get_attribute("#space-stage", "data-stage") == "NO_APP_FILE"
+    page.click("text=Create a file")
+    page.fill("#path", "app.py")
+    page.fill("#content", GREETER)
+    page.click("#new-file-form button[type=submit]")
+    page.wait_for_load_state()
     ctx.close()
-    rid = push_space(
-        spaces_hub,
-        name,
-        {"README.md": card("gradio", title="Greeter"), "app.py": GREETER},
-        exist_ok=True,
-    )
+    assert "app.py" in spaces_hub.api().list_repo_files(rid, repo_type="space")
     yield rid
 
 
@@ -103,14 +110,26 @@ def test_gradio_space_in_the_page_on_desktop(spaces_hub: Any, greeter: str, page
     axe(page)
     shot(page, "spaces-page")
 
-    # the owner pauses it (the page shows so, no frame), then restarts it: the page follows the stage by itself
-    # (badge polled while it starts) and shows the app again, without a reload by hand
+    # the owner pauses it (the page shows so, no frame); restarted elsewhere (the API), the open page follows
+    # the stage by itself (its badge is polled) and shows the app again, without a reload by hand
     page.click("#space-pause")
     page.wait_for_selector("#space-down")
     assert page.get_attribute("#space-stage", "data-stage") == "PAUSED"
-    assert page.locator("#space-frame").count() == 0
-    page.click("#space-restart")
+    assert page.locator("#space-frame").count() == 0 and "This Space is paused" in page.inner_text(
+        "#space-down"
+    )
+    axe(page)
+    page.evaluate("window.__samePage = 1")
+    spaces_hub.api().restart_space(greeter)
     page.wait_for_selector("#space-frame", timeout=BUILD_WAIT_MS)
+    assert page.evaluate("window.__samePage") is None  # htmx reloaded the page (HX-Refresh)
+    # the Restart button: back to the page; the old app serves until the new one is up
+    page.click("#space-restart")
+    page.wait_for_url(f"{spaces_hub.url}/spaces/{greeter}")
+    assert page.get_attribute("#space-stage", "data-stage") != "PAUSED"
+    wait_stage(spaces_hub, greeter, {"RUNNING"}, timeout=BUILD_WAIT_MS / 1000)
+    page.reload()
+    page.wait_for_selector("#space-frame")
     _greet(page, "after a restart")
 
     # the logs page: the build log as it ended, the run log of this run, then following live
@@ -124,7 +143,7 @@ def test_gradio_space_in_the_page_on_desktop(spaces_hub: Any, greeter: str, page
     assert page.inner_text("[data-live-for=run]") in ("· live", "· reconnecting")
     _greet_from_another_tab(page, spaces_hub.url, greeter)
     page.wait_for_function(
-        "() => document.querySelector('#space-log-run').textContent.includes('greeting again')",
+        "() => document.querySelector('#space-log-run').textContent.includes('greeting from another tab')",
         timeout=30_000,
     )
     axe(page)

@@ -13,6 +13,7 @@ app's environment: never an API answer, a page or a log line.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from modelyard.db.cache import VersionedCache
 from modelyard.db.schema import repos, space_secrets, space_settings, space_variables
 from modelyard.errors import BadRequest
 from modelyard.hub._time import iso, now
+
+log = logging.getLogger("modelyard.spaces")
 
 KEY_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 #: names the hub sets for the app (or that change how its programs start): refused as secret or variable keys,
@@ -224,7 +227,10 @@ class SpaceStore:
         for r in rows:
             try:
                 plain = self._aead.decrypt(bytes(r.nonce), bytes(r.ciphertext), self._aad(repo_id, r.key))
-            except InvalidTag:
+            except InvalidTag:  # the key name only, never a value
+                log.warning(
+                    "secret %s of Space %d does not decrypt (the server secret changed?)", r.key, repo_id
+                )
                 continue
             out[r.key] = plain.decode("utf-8")
         return out

@@ -146,6 +146,8 @@ class HubApp:
         if not ns or not name:
             return None
         plural = params.get("type") or params.get("prefix") or (params.get("rtype", "model") + "s")
+        if not ({"type", "prefix", "rtype"} & params.keys()) and raw_path.startswith("/api/spaces/"):
+            plural = "spaces"  # the Spaces API (server/api/spaces.py): /api/spaces/{ns}/{name}/runtime, …
         rtype = {"models": RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}.get(
             plural, RepoType.MODEL
         )

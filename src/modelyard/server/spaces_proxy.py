@@ -13,13 +13,14 @@ Hub's 404. The app never sees hub credentials: Authorization, x-hf-authorization
 before forwarding, and `Set-Cookie` answers naming them are dropped; an app's cookies lose any `Domain` and get a
 `Path` inside the Space's prefix.
 
-Forwarding (`AppTarget` kind "socket"): one shared httpx client per Unix socket, request and response bodies
-streamed (`aiter_raw`: no re-encoding, no buffering, so SSE passes event by event), hop-by-hop headers dropped,
-`X-Forwarded-Host/Proto/Prefix/For` set, the prefix stripped or kept as the runtime says. WebSockets are bridged
-with the `websockets` package (subprotocols, text and binary frames, close codes). Kind "static": files served
-from the materialised directory, safe against traversal. A Space that is not serving: a browser navigation wakes
-it and gets a self-refreshing "waking up" page (or a page with the failed stage, 503); other requests wait up to
-`spaces_start_timeout` for it, else the Hub's JSON 503 with the `stage`.
+Forwarding (`AppTarget` kind "socket"): HTTP/1.1 over pooled keep-alive connections to the app's Unix socket
+(httptools parses the answers; an httpx client measured twice the added latency and keeps a cookie jar across
+callers), request and response bodies streamed as they come (no re-encoding, no buffering: SSE passes event by
+event), hop-by-hop headers dropped, `X-Forwarded-Host/Proto/Prefix/For` set, the prefix stripped or kept as the
+runtime says. WebSockets are bridged with the `websockets` package (subprotocols, text and binary frames, close
+codes). Kind "static": files served from the materialised directory, safe against traversal. A Space that is not
+serving: a browser navigation wakes it and gets a self-refreshing "waking up" page (or a page with the failed
+stage, 503); other requests wait up to `spaces_start_timeout` for it, else the Hub's JSON 503 with the `stage`.
 """
 
 from __future__ import annotations
@@ -34,14 +35,14 @@ import json
 import logging
 import mimetypes
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import anyio
-import httpx
+import httptools
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -107,8 +108,8 @@ _WS_REQUEST_DROP = _REQUEST_DROP | {
     "origin",
     "content-length",
 }
-_TIMEOUT = httpx.Timeout(None, connect=10.0)  # reads never time out: SSE, long predictions
-_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=32, keepalive_expiry=30.0)
+_CONNECT_TIMEOUT = 10.0  # reads never time out: SSE, long predictions
+_READ_SIZE = 256 * 1024
 
 
 class SpaceUnreachable(HubError):
@@ -272,27 +273,119 @@ class _Route:
     raw_rest: bytes  # the same, as sent (percent-encoded)
 
 
-class _Clients:
-    """One pooled httpx client per app socket (a Space's socket path changes: the old client is closed)."""
+class _Conn:
+    __slots__ = ("idle_since", "reader", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer, self.idle_since = reader, writer, 0.0
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.close()
+
+
+class _Pool:
+    """Keep-alive HTTP/1.1 connections to one app's Unix socket. An idle connection is reused for a short while
+    only (the app's server closes idle ones after ~5 s: uvicorn's default), and never once the app closed it."""
+
+    IDLE_MAX = 3.0
+    KEEP = 32
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.idle: list[_Conn] = []
+        self.closed = False
+
+    async def get(self) -> tuple[_Conn, bool]:
+        """(a connection, whether it was reused)."""
+        now = time.monotonic()
+        while self.idle:
+            conn = self.idle.pop()
+            if conn.reader.at_eof() or conn.writer.is_closing() or now - conn.idle_since > self.IDLE_MAX:
+                conn.close()
+                continue
+            return conn, True
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_unix_connection(self.path, limit=_READ_SIZE), _CONNECT_TIMEOUT
+        )
+        return _Conn(reader, writer), False
+
+    def put(self, conn: _Conn) -> None:
+        if self.closed or len(self.idle) >= self.KEEP or conn.reader.at_eof():
+            conn.close()
+            return
+        conn.idle_since = time.monotonic()
+        self.idle.append(conn)
+
+    def sweep(self, now: float) -> None:
+        """Close idle connections past their time (a sleeping Space's app is gone: no fd stays open for it)."""
+        fresh = []
+        for conn in self.idle:
+            if now - conn.idle_since > self.IDLE_MAX or conn.reader.at_eof():
+                conn.close()
+            else:
+                fresh.append(conn)
+        self.idle = fresh
+
+    def close(self) -> None:
+        self.closed = True
+        for conn in self.idle:
+            conn.close()
+        self.idle.clear()
+
+
+class _Pools:
+    """One pool per app socket; a Space whose socket path changes (a restart) gets a new one, the old one closes."""
+
+    SWEEP_EVERY = 10.0
 
     def __init__(self) -> None:
-        self.by_path: dict[str, httpx.AsyncClient] = {}
+        self.by_path: dict[str, _Pool] = {}
         self.path_of: dict[int, str] = {}
+        self.swept = time.monotonic()
 
-    def get(self, repo_id: int, path: Path) -> httpx.AsyncClient:
+    def get(self, repo_id: int, path: Path) -> _Pool:
         key = str(path)
+        now = time.monotonic()
+        if now - self.swept > self.SWEEP_EVERY:
+            self.swept = now
+            for idle in self.by_path.values():
+                idle.sweep(now)
         old = self.path_of.get(repo_id)
         if old is not None and old != key:
             stale = self.by_path.pop(old, None)
             if stale is not None:
-                asyncio.get_running_loop().create_task(stale.aclose())
+                stale.close()
         self.path_of[repo_id] = key
-        client = self.by_path.get(key)
-        if client is None:
-            transport = httpx.AsyncHTTPTransport(uds=key, limits=_LIMITS, retries=1)
-            client = httpx.AsyncClient(transport=transport, timeout=_TIMEOUT, follow_redirects=False)
-            self.by_path[key] = client
-        return client
+        pool = self.by_path.get(key)
+        if pool is None:
+            pool = self.by_path[key] = _Pool(key)
+        return pool
+
+
+class _Parsed:
+    """httptools callbacks of one response: status line and headers, then body pieces as they are decoded."""
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.headers_done = False
+        self.done = False
+        self.keep_alive = False  # read in the callback: llhttp forgets it once the message is complete
+        self.body: list[bytes] = []
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((bytes(name).lower(), bytes(value)))
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(bytes(body))
+
+    def on_message_complete(self) -> None:
+        self.done = True
+        self.keep_alive = bool(self.parser.should_keep_alive())
 
 
 # --- the app ------------------------------------------------------------------------------------------------
@@ -301,8 +394,10 @@ class _Clients:
 class SpacesProxy:
     def __init__(self, state: Any) -> None:
         self.state = state
-        self.clients = _Clients()
+        self.pools = _Pools()
         self._principals: dict[int, tuple[float, Principal | None]] = {}
+        self._subdomains: dict[str, tuple[float, tuple[str, str] | None]] = {}
+        self._csp: dict[str, str] = {}
 
     @property
     def services(self) -> Services:
@@ -351,9 +446,8 @@ class SpacesProxy:
             return
         navigation = scope["method"] == "GET" and "text/html" in (_header(scope, b"accept") or "")
         try:
-            target = await manager.acquire(
-                repo, 0 if navigation else float(self.settings.spaces_start_timeout)
-            )
+            wait = 0 if navigation else float(self.settings.spaces_start_timeout)
+            target = await self._acquire(manager, repo, wait)
         except SpaceNotRunning as exc:
             if not navigation:
                 raise
@@ -374,7 +468,7 @@ class SpacesProxy:
             sub = urls.match_host((_header(scope, b"host") or "").split(":")[0].strip("."))
             if sub is None:
                 return None
-            found = await self._sync(self.services.spaces.find_by_subdomain, sub)
+            found = await self._by_subdomain(sub)
             if found is None:
                 raise RepoNotFound("Space not found")
             return _Route(found[0], found[1], path or "/", raw or b"/")
@@ -391,6 +485,18 @@ class SpacesProxy:
         head = f"/spaces/{ns}/{name}".encode()
         raw_rest = raw[len(head) :] if raw.lower().startswith(head.lower()) else quote(rest).encode()
         return _Route(ns, name, rest, raw_rest or b"/")
+
+    async def _by_subdomain(self, sub: str) -> tuple[str, str] | None:
+        """(ns, name) of a wildcard host's Space, remembered a few seconds (then `Repos.get` checks access)."""
+        now = time.monotonic()
+        hit = self._subdomains.get(sub)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = await self._sync(self.services.spaces.find_by_subdomain, sub)
+        if len(self._subdomains) > 4096:
+            self._subdomains.clear()
+        self._subdomains[sub] = (now + 10.0, found)
+        return found  # type: ignore[no-any-return]
 
     @staticmethod
     async def _acquire(manager: SpaceManager, repo: Repo, wait: float) -> AppTarget:
@@ -455,7 +561,7 @@ class SpacesProxy:
     async def _authorize(self, scope: Scope, route: _Route) -> Repo:
         if bearer_token(scope) is None and not sign_cookies(scope):
             return await self._sync(self._find, route, None)  # type: ignore[no-any-return]
-        return await run_in_threadpool(self._authorize_sync, scope, route)
+        return await self._sync(self._authorize_sync, scope, route)  # type: ignore[no-any-return]
 
     def _query_param(self, scope: Scope, name: str) -> str | None:
         qs = scope.get("query_string") or b""
@@ -542,12 +648,22 @@ class SpacesProxy:
 
     def _frame_headers(self, scope: Scope, headers: Any) -> None:
         """Who may frame pages of the Spaces origin: the hub and the origin itself (no X-Frame-Options)."""
+        host = f"{scope.get('scheme')}://{_header(scope, b'host')}"
+        cached = self._csp.get(host)
+        if cached is None:
+            cached = self._csp_for(scope)
+            if len(self._csp) > 1024:
+                self._csp.clear()
+            self._csp[host] = cached
+        headers["Content-Security-Policy"] = cached
+
+    def _csp_for(self, scope: Scope) -> str:
         hub = self._hub_url(scope)
         sources = ["'self'"]
         parts = urlsplit(hub)
         if parts.scheme and parts.netloc:
             sources.append(f"{parts.scheme}://{parts.netloc}")
-        headers["Content-Security-Policy"] = "frame-ancestors " + " ".join(sources)
+        return "frame-ancestors " + " ".join(sources)
 
     def _home(self, scope: Scope) -> Response:
         hub = html.escape(self._hub_url(scope))
@@ -607,6 +723,8 @@ class SpacesProxy:
     def _forward_headers(
         self, scope: Scope, target: AppTarget, drop: frozenset[str]
     ) -> list[tuple[str, str]]:
+        """The request's headers for the app: hop-by-hop ones, hub credentials and hub cookies removed, the
+        X-Forwarded-* set by the proxy."""
         headers: list[tuple[str, str]] = []
         connection_tokens = {t.strip() for t in (_header(scope, b"connection") or "").lower().split(",")}
         for k, v in scope.get("headers") or ():
@@ -630,78 +748,100 @@ class SpacesProxy:
         return headers
 
     def _response_headers(
-        self, scope: Scope, target: AppTarget, resp: httpx.Response
+        self, scope: Scope, target: AppTarget, raw: list[tuple[bytes, bytes]]
     ) -> list[tuple[bytes, bytes]]:
+        """The app's response headers for the client: hop-by-hop ones, X-Frame-Options and hub-named cookies
+        removed, cookies confined to the Space, our frame-ancestors policy added."""
         out: list[tuple[bytes, bytes]] = []
-        connection_tokens = {t.strip() for t in resp.headers.get("connection", "").lower().split(",")}
-        for k, v in resp.headers.raw:
-            name = k.lower()
+        connection_tokens: set[str] = set()
+        for name, value in raw:
+            if name == b"connection":
+                connection_tokens |= {t.strip() for t in value.decode("latin-1").lower().split(",")}
+        for name, value in raw:
             sname = name.decode("latin-1")
             if sname == "set-cookie":
-                cookie = rewrite_set_cookie(v.decode("latin-1"), target.prefix, target.strip_prefix)
+                cookie = rewrite_set_cookie(value.decode("latin-1"), target.prefix, target.strip_prefix)
                 if cookie is not None:
                     out.append((b"set-cookie", cookie.encode("latin-1")))
-                continue
-            if sname in _RESPONSE_DROP or sname in connection_tokens or sname == "content-security-policy":
-                if sname == "content-security-policy":
-                    out.append((name, v))  # the app's own policy stands; ours is added next to it
-                continue
-            out.append((name, v))
+            elif sname not in _RESPONSE_DROP and sname not in connection_tokens:
+                out.append(
+                    (name, value)
+                )  # an app's own Content-Security-Policy stands; ours is added next to it
         frame: dict[str, str] = {}
         self._frame_headers(scope, frame)
         out.append((b"content-security-policy", frame["Content-Security-Policy"].encode()))
         return out
 
+    def _request_head(self, scope: Scope, target: AppTarget, route: _Route, chunked: bool) -> bytes:
+        qs: bytes = scope.get("query_string") or b""
+        raw_path = self._upstream_path(target, route) + (b"?" + qs if qs else b"")
+        lines = [scope["method"].encode("latin-1") + b" " + raw_path + b" HTTP/1.1"]
+        for name, value in self._forward_headers(scope, target, _REQUEST_DROP):
+            if chunked and name == "content-length":
+                continue
+            lines.append(f"{name}: {value}".encode("latin-1"))
+        lines.append(b"host: " + (_header(scope, b"host") or "localhost").encode("latin-1"))
+        if chunked:
+            lines.append(b"transfer-encoding: chunked")
+        return b"\r\n".join(lines) + b"\r\n\r\n"
+
     async def _forward(
         self, scope: Scope, receive: Receive, send: Send, repo: Repo, target: AppTarget, route: _Route
     ) -> None:
-        client = self.clients.get(repo.id, target.path)
-        qs: bytes = scope.get("query_string") or b""
-        raw_path = self._upstream_path(target, route) + (b"?" + qs if qs else b"")
-        headers = self._forward_headers(scope, target, _REQUEST_DROP)
-        headers.append(("host", _header(scope, b"host") or "localhost"))
-        has_body = (
-            _header(scope, b"transfer-encoding") is not None
-            or (_header(scope, b"content-length") or "0") != "0"
-        )
-
-        async def body() -> AsyncIterator[bytes]:
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return
-                chunk = message.get("body", b"")
-                if chunk:
-                    yield chunk
-                if not message.get("more_body", False):
-                    return
-
-        request = client.build_request(
-            scope["method"],
-            httpx.URL("http://space/", raw_path=raw_path),
-            headers=headers,
-            content=body() if has_body else None,
-        )
-        try:
-            upstream = await client.send(request, stream=True)
-        except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as e:
-            log.info("Space %s unreachable: %s", repo.id_str, e)
-            raise SpaceUnreachable(
-                "The Space's app is not reachable (it may have crashed): retry in a moment"
-            ) from None
+        """One request to the app over a pooled keep-alive connection (HTTP/1.1 on its Unix socket), the body
+        streamed both ways as it comes (httptools parses the answer; content-encoding is left alone)."""
+        pool = self.pools.get(repo.id, target.path)
+        chunked = _header(scope, b"transfer-encoding") is not None
+        has_body = chunked or (_header(scope, b"content-length") or "0") != "0"
+        head = self._request_head(scope, target, route, chunked)
+        head_only = scope["method"] == "HEAD"
+        body_sent = False
+        for attempt in (0, 1):
+            try:
+                conn, reused = await pool.get()
+            except (OSError, TimeoutError) as e:
+                log.info("Space %s unreachable: %s", repo.id_str, e)
+                raise SpaceUnreachable(
+                    "The Space's app is not reachable (it may have crashed): retry in a moment"
+                ) from None
+            parsed = _Parsed()
+            parser = parsed.parser
+            got_bytes = False
+            try:
+                conn.writer.write(head)
+                if has_body:
+                    body_sent = True
+                    await self._send_body(receive, conn.writer, chunked)
+                await conn.writer.drain()
+                while not parsed.headers_done:
+                    data = await conn.reader.read(_READ_SIZE)
+                    if not data:
+                        raise ConnectionResetError("the app closed the connection")
+                    got_bytes = True
+                    parser.feed_data(data)
+            except (OSError, httptools.HttpParserError) as e:
+                conn.close()
+                if reused and not got_bytes and not body_sent and attempt == 0:
+                    continue  # a keep-alive connection the app had just closed: once more on a new one
+                log.info("Space %s: no answer: %s", repo.id_str, e)
+                raise SpaceUnreachable(
+                    "The Space's app is not reachable (it may have crashed): retry in a moment"
+                ) from None
+            break
+        keep = False
         try:
             await send(
                 {
                     "type": "http.response.start",
-                    "status": upstream.status_code,
-                    "headers": self._response_headers(scope, target, upstream),
+                    "status": parser.get_status_code(),
+                    "headers": self._response_headers(scope, target, parsed.headers),
                 }
             )
-            if scope["method"] == "HEAD":
+            if head_only:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            if "content-length" in upstream.headers:
-                await self._pump(send, upstream)
+            if any(name == b"content-length" for name, _ in parsed.headers):
+                keep = await self._pump(send, conn, parser, parsed)
                 return
             async with anyio.create_task_group() as tg:  # unbounded (SSE): stop when the client goes away
 
@@ -713,19 +853,49 @@ class SpacesProxy:
                             return
 
                 tg.start_soon(watch)
-                await self._pump(send, upstream)
+                keep = await self._pump(send, conn, parser, parsed)
                 tg.cancel_scope.cancel()
         finally:
-            await upstream.aclose()
+            if keep and parsed.keep_alive:
+                pool.put(conn)
+            else:
+                conn.close()
 
     @staticmethod
-    async def _pump(send: Send, upstream: httpx.Response) -> None:
+    async def _send_body(receive: Receive, writer: asyncio.StreamWriter, chunked: bool) -> None:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise ConnectionAbortedError("the client went away while sending its body")
+            chunk = message.get("body", b"")
+            if chunk:
+                writer.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                await writer.drain()
+            if not message.get("more_body", False):
+                if chunked:
+                    writer.write(b"0\r\n\r\n")
+                return
+
+    @staticmethod
+    async def _pump(send: Send, conn: _Conn, parser: Any, parsed: _Parsed) -> bool:
+        """The answer's body to the client as it arrives; True when it ended cleanly (the connection is reusable)."""
+
         try:
-            async for chunk in upstream.aiter_raw():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        except (httpx.RemoteProtocolError, httpx.ReadError) as e:
+            while True:
+                if parsed.body:
+                    chunks, parsed.body = parsed.body, []
+                    for chunk in chunks:
+                        await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                if parsed.done:
+                    break
+                data = await conn.reader.read(_READ_SIZE)
+                if not data:
+                    break  # no length and no chunks: the body ends with the connection
+                parser.feed_data(data)
+        except (OSError, httptools.HttpParserError) as e:
             log.info("A Space's response ended early: %s", e)  # the app died mid-answer: end what was sent
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return parsed.done
 
     # --- WebSockets ------------------------------------------------------------------------------------
     async def _websocket(

@@ -137,6 +137,35 @@ class Cgroup:
             return None
         return cls(made, 1, f"cgroup v1 {made[0].parent}/{leaf} (memory, pids, cpu)")
 
+    @staticmethod
+    def sweep() -> int:
+        """Remove the cgroups a hub that is gone left behind (killing what still runs in them); how many."""
+        own = _own_cgroups()
+        root = Path("/sys/fs/cgroup")
+        if (root / "cgroup.controllers").exists():
+            bases = [(root / own.get("", "/").lstrip("/"), 2)]
+        else:
+            bases = [(root / c / own.get(c, "/").lstrip("/"), 1) for c in ("memory", "pids", "cpu")]
+        removed = 0
+        for base, version in bases:
+            with contextlib.suppress(OSError):
+                for d in base.glob("modelyard-*-*-*"):
+                    try:
+                        pid = int(d.name.rsplit("-", 2)[-2])
+                        os.kill(pid, 0)
+                        continue  # its hub still runs
+                    except ValueError:
+                        continue
+                    except ProcessLookupError:
+                        pass
+                    except PermissionError:
+                        continue
+                    stale = Cgroup([d], version)
+                    stale.kill()
+                    stale.remove()
+                    removed += not d.exists()
+        return removed
+
     def procs_files(self) -> list[str]:
         return [str(d / "cgroup.procs") for d in self.dirs]
 
@@ -206,6 +235,7 @@ class AppProcess:
         self._cleanup_paths = cleanup_paths
         self._done = asyncio.Event()
         self._pump = asyncio.ensure_future(self._read_output())
+        self._exit = asyncio.ensure_future(self._wait_exit())
         self._finished = False
 
     @property
@@ -231,19 +261,44 @@ class AppProcess:
         if pending:
             self._log.write(pending[:_LINE_MAX].decode("utf-8", "replace"))
 
+    async def _wait_exit(self) -> int:
+        """The shim's exit status, as soon as it exits. Not `Process.wait()`: that also waits for the output
+        pipe to close, which a process the app left behind (in its own session) may hold open."""
+        loop = asyncio.get_running_loop()
+        exited = asyncio.Event()
+        pidfd = -1
+        with contextlib.suppress(OSError, AttributeError):
+            pidfd = os.pidfd_open(self._proc.pid)
+            loop.add_reader(pidfd, exited.set)
+        try:
+            while self._proc.returncode is None:  # set once asyncio's child watcher reaped it
+                if pidfd >= 0 and not exited.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(exited.wait(), 1.0)
+                else:
+                    await asyncio.sleep(0.02 if exited.is_set() else 0.1)
+        finally:
+            if pidfd >= 0:
+                loop.remove_reader(pidfd)
+                os.close(pidfd)
+        return self._proc.returncode
+
     async def wait(self) -> int:
-        code = await self._proc.wait()
+        code = await asyncio.shield(self._exit)
         await self._finish()
         return code
 
     async def stop(self, grace: float = 5.0) -> None:
         """SIGTERM to the app's process group (through the shim), SIGKILL to everything after `grace` seconds."""
         if self._proc.returncode is None:
+            if self._control is not None:  # the shim's own schedule: SIGTERM now, SIGKILL after `grace`
+                with contextlib.suppress(OSError):
+                    os.write(self._control, f"stop {grace:.3f}\n".encode())
             self._close_control()
             try:
-                await asyncio.wait_for(asyncio.shield(self._proc.wait()), grace + 1.0)
+                await asyncio.wait_for(asyncio.shield(self._exit), grace + 1.0)
             except TimeoutError:
-                self._kill()
+                await asyncio.to_thread(self._kill)
         await self.wait()
 
     def _close_control(self) -> None:
@@ -253,8 +308,17 @@ class AppProcess:
             self._control = None
 
     def _kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self._proc.pid, signal.SIGKILL)
+        """SIGKILL to everything: the process group, every descendant (the app runs in its own session; what
+        it left behind was re-parented to the shim, a subreaper), the cgroup."""
+        for _ in range(3):
+            pids = shim.descendants(self._proc.pid)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            for pid in pids:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+            if not pids:
+                break
         if self._cgroup is not None:
             self._cgroup.kill()
 
@@ -268,11 +332,17 @@ class AppProcess:
             # leftovers: a process that left the group (setsid) but not the cgroup / the PID namespace
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._pump, 5)
             if self._cgroup is not None:
                 oom = self._cgroup.oom_killed()
                 await asyncio.to_thread(self._cgroup.kill)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._pump), 2)
+            if not self._pump.done():  # held open by a process that escaped: stop reading
+                self._pump.cancel()
+            else:  # let asyncio close its transport (Process.wait returns once the pipe is closed)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._proc.wait(), 1)
+            if self._cgroup is not None:
                 await asyncio.to_thread(self._cgroup.remove)
                 if oom:
                     self._log.write("The app was killed: it used more than its memory limit.")
@@ -600,12 +670,26 @@ def _host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+# Spaces reach the hub from this loopback address, not 127.0.0.1: uvicorn trusts X-Forwarded-For/-Proto from
+# 127.0.0.1 by default (FORWARDED_ALLOW_IPS), and a Space must not choose the client address the hub's rate
+# limits and audit log see. It also tells Space traffic apart in the hub's logs.
+EGRESS_SOURCE = "127.0.0.2"
+
+
 async def _egress_server(path: Path, host: str, port: int) -> asyncio.AbstractServer:
     target = _host(host).strip("[]")
+    local: tuple[str, int] | None = (EGRESS_SOURCE, 0) if target.startswith("127.") else None
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal local
         try:
-            upstream = await asyncio.open_connection(target, port, limit=shim.CHUNK)
+            try:
+                upstream = await asyncio.open_connection(target, port, limit=shim.CHUNK, local_addr=local)
+            except OSError:
+                if local is None:
+                    raise
+                local = None  # this host's loopback takes no second address: plain 127.0.0.1
+                upstream = await asyncio.open_connection(target, port, limit=shim.CHUNK)
         except OSError:
             writer.transport.abort()
             return
@@ -637,6 +721,7 @@ def _probe(bwrap: str, disable_userns: bool) -> str | None:
 
 def choose(mode: str) -> Sandbox:
     """The sandbox for `spaces_sandbox` (auto | bwrap | none)."""
+    Cgroup.sweep()
     if mode == "none":
         return NoSandbox()
     if mode not in ("auto", "bwrap"):

@@ -22,6 +22,7 @@ import resource
 import signal
 import socket
 import sys
+import time
 
 CHUNK = 65536
 
@@ -74,6 +75,63 @@ def apply_limits(args: argparse.Namespace) -> None:
             os.nice(args.nice)
 
 
+def become_subreaper() -> None:
+    """Orphans of the app (double forks, setsid daemons) become our children, so stopping can find them all."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+
+
+def descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def kill_descendants() -> None:
+    """SIGKILL every process below the shim, whatever group or session it moved to."""
+    for _ in range(50):
+        pids = descendants(os.getpid())
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        reap_orphans(None)
+        time.sleep(0.02)
+
+
+def reap_orphans(keep: int | None) -> None:
+    """Collect exited orphans (we are their subreaper); never `keep` (asyncio waits for the app itself)."""
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid == keep:
+            return
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(info.si_pid, 0)
+
+
 async def main(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     servers: list[asyncio.AbstractServer] = []
@@ -121,8 +179,10 @@ async def main(args: argparse.Namespace) -> int:
             return
         os.set_blocking(args.control_fd, False)
         closed = asyncio.Event()
+        grace = args.grace
 
         def readable() -> None:
+            nonlocal grace
             try:
                 data = os.read(args.control_fd, 64)
             except BlockingIOError:
@@ -131,18 +191,29 @@ async def main(args: argparse.Namespace) -> int:
                 data = b""
             if not data:
                 closed.set()
+            elif data.startswith(b"stop "):  # "stop <grace seconds>": the hub's grace for this stop
+                with contextlib.suppress(ValueError):
+                    grace = max(0.0, min(float(data.split()[1]), 300.0))
 
         loop.add_reader(args.control_fd, readable)
         await closed.wait()
         loop.remove_reader(args.control_fd)
         signal_group(signal.SIGTERM)
-        await asyncio.sleep(args.grace)
+        await asyncio.sleep(grace)
         signal_group(signal.SIGKILL)
 
+    async def reap_forever() -> None:
+        while True:
+            await asyncio.sleep(5)
+            reap_orphans(proc.pid)
+
     control = asyncio.create_task(watch_control())
+    reaper = asyncio.create_task(reap_forever())
     code = await proc.wait()
     control.cancel()
+    reaper.cancel()
     signal_group(signal.SIGKILL)  # what the app left behind in its group goes with it
+    kill_descendants()  # ... and in any other group or session
     for server in servers:
         server.close()
     return code if code >= 0 else 128 - code
@@ -173,4 +244,5 @@ def parse(argv: list[str]) -> argparse.Namespace:
 if __name__ == "__main__":
     ns = parse(sys.argv[1:])
     apply_limits(ns)
+    become_subreaper()
     sys.exit(asyncio.run(main(ns)))

@@ -99,7 +99,11 @@ async def _changed(request: Request, repo: Repo) -> Response:
 def space_fields(request: Request, repo: Repo) -> dict[str, Any]:
     """`host`, `subdomain` and `runtime` of `GET /api/spaces/{id}` (what gradio_client resolves a Space by)."""
     m = manager_of(request)
-    host = m.urls.host(repo.namespace, repo.name) if m is not None else ""
+    host = ""
+    if m is not None:
+        host = m.urls.host(repo.namespace, repo.name)
+        if m.urls.prefix(repo.namespace, repo.name):  # gradio_client joins "config" to it: keep the prefix
+            host += "/"
     return {
         "host": host,
         "subdomain": subdomain(repo.namespace, repo.name),

@@ -13,8 +13,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.errors import NotFound
-from modelyard.server.web import account_views, discussion_views, edit_views, endpoint_views, settings_views
-from modelyard.server.web import space_views
+from modelyard.server.web import (
+    account_views,
+    discussion_views,
+    edit_views,
+    endpoint_views,
+    settings_views,
+    space_views,
+)
 from modelyard.server.web import collection_views as cv
 from modelyard.server.web import gating_views as gv
 from modelyard.server.web import repo_views as rv

@@ -56,6 +56,13 @@ ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")
 MAX_VALUE = 32 * 1024
 IFRAME_SANDBOX = "allow-scripts allow-forms allow-popups allow-downloads allow-same-origin"
 IFRAME_ALLOW = "clipboard-read; clipboard-write; fullscreen"
+# what a new Space (NO_APP_FILE, e.g. just made on /new-space) is shown as a first app file, by sdk
+STARTERS = {
+    "gradio": ("app.py", 'import gradio as gr\n\n\ndef greet(name):\n    return "Hello " + name + "!"\n\n\n'
+               'gr.Interface(greet, gr.Textbox(label="name"), gr.Textbox(label="greeting")).launch()\n'),
+    "streamlit": ("app.py", 'import streamlit as st\n\nname = st.text_input("name")\nst.write("Hello", name)\n'),
+    "static": ("index.html", "<!doctype html>\n<title>Hello</title>\n<h1>Hello from a static Space</h1>\n"),
+}  # fmt: skip
 # badge colour of each stage (class `stage-<tone>`)
 _TONE = {
     **{s: "ok" for s in SERVING},
@@ -200,12 +207,15 @@ def space_page(pages: Pages, request: Request, ns: str, name: str) -> Response:
         allow=IFRAME_ALLOW,
         log_kind=log_kind,
         log_lines=[] if frame else _log_tail(request, repo, log_kind),
+        starter=STARTERS.get(repo.sdk or "") if info["stage"] == Stage.NO_APP_FILE else None,
         card_html=card_html,
         space_models=[links.repo(RepoType.MODEL, m) for m in _models(card)],
         title=str(card.get("title") or repo.name),
         emoji=str(card.get("emoji") or ""),
         short=str(card.get("short_description") or ""),
     )
+    if repo.private:
+        response.headers["Cache-Control"] = "private, no-store"  # the frame's URL is signed for this user
     return _with_frame_src(response, request, frame) if frame else response
 
 
