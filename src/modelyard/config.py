@@ -141,7 +141,9 @@ OPTIONS: tuple[Option, ...] = (
         "the root of its own host ({ns}-{name}), like the Hub's *.hf.space.",
     ),
     Option("spaces_port", int, 8081, "Port of the Spaces listener when spaces_url is empty (0 = any free)."),
-    Option("spaces_max_running", int, 4, "Most Spaces running at once; past it the least recently used sleeps."),
+    Option(
+        "spaces_max_running", int, 4, "Most Spaces running at once; past it the least recently used sleeps."
+    ),
     Option(
         "spaces_sleep_time",
         int,
@@ -159,7 +161,9 @@ OPTIONS: tuple[Option, ...] = (
         "spaces_sandbox=none), bwrap, or none (own process group, limits and a cleared environment only; "
         "see docs/spaces.md for what then holds).",
     ),
-    Option("spaces_build_timeout", int, 900, "Seconds a Space's environment build may take (then BUILD_ERROR)."),
+    Option(
+        "spaces_build_timeout", int, 900, "Seconds a Space's environment build may take (then BUILD_ERROR)."
+    ),
     Option(
         "spaces_start_timeout",
         int,

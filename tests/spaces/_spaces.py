@@ -99,7 +99,11 @@ def logs_of(hub: Hub, repo_id: str, token: str | None = None) -> str:
 
 def wait_running(hub: Hub, repo_id: str, timeout: float = 300, token: str | None = None) -> dict[str, Any]:
     """Wait until the Space settles; fail with its build and run logs unless it is RUNNING."""
-    runtime = wait_stage(hub, repo_id, {"RUNNING", "BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR"}, timeout, token)
+    runtime = wait_stage(
+        hub, repo_id, {"RUNNING", "BUILD_ERROR", "RUNTIME_ERROR", "CONFIG_ERROR"}, timeout, token
+    )
     if runtime["stage"] != "RUNNING":
-        pytest.fail(f"{repo_id} is {runtime['stage']}: {runtime.get('errorMessage')}{logs_of(hub, repo_id, token)}")
+        pytest.fail(
+            f"{repo_id} is {runtime['stage']}: {runtime.get('errorMessage')}{logs_of(hub, repo_id, token)}"
+        )
     return runtime

@@ -177,7 +177,7 @@ def probe(_):
     host, port = os.environ["HUB_HOST_PORT"].split(":")
     attempt("hub_port_direct", lambda: socket.create_connection((host, int(port)), timeout=2))
     attempt("hub_via_endpoint", lambda: __import__("urllib.request").request.urlopen(
-        os.environ["HF_ENDPOINT"] + "/api/whoami-v2", timeout=5).status)
+        os.environ["HF_ENDPOINT"] + "/api/models", timeout=5).status)
     return json.dumps(out)
 
 gr.Interface(probe, "text", "text").launch()
@@ -243,7 +243,9 @@ def test_sleep_wake_and_restart_after_a_commit(spaces_hub: Any) -> None:
     push_space(
         hub,
         "sleepy",
-        {"app.py": "import gradio as gr\ndef answer(x):\n    return 'v2:' + x\ngr.Interface(answer, 'text', 'text').launch()\n"},
+        {
+            "app.py": "import gradio as gr\ndef answer(x):\n    return 'v2:' + x\ngr.Interface(answer, 'text', 'text').launch()\n"
+        },
         exist_ok=True,
     )
     deadline = time.monotonic() + 180

@@ -243,7 +243,9 @@ def create_app(
 
             await seed_endpoint(svc, app.state.endpoint_manager)  # the demo Space's endpoint, unloaded
         space_manager = None
-        if settings.spaces_enabled:  # Spaces run (spaces/manager.py); served by the second listener (server/listen.py)
+        if (
+            settings.spaces_enabled
+        ):  # Spaces run (spaces/manager.py); served by the second listener (server/listen.py)
             from modelyard.spaces.manager import SpaceManager
 
             space_manager = SpaceManager(settings, svc.db, svc.content, svc.spaces)
@@ -253,7 +255,9 @@ def create_app(
             await space_manager.start()
             fan_out = svc.repos.events
             if isinstance(fan_out, FanOut):
-                fan_out.sinks.append(space_manager)  # commits to a Space's main branch (re)build and restart it
+                fan_out.sinks.append(
+                    space_manager
+                )  # commits to a Space's main branch (re)build and restart it
         app.state.space_manager = space_manager
         webhook_worker = WebhookWorker(svc.webhooks, settings.webhook_timeout, settings.webhook_poll_interval)
         await webhook_worker.start()  # sends queued webhook deliveries (server/webhook_worker.py)

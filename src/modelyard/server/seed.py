@@ -183,6 +183,7 @@ demo = gr.Interface(
 demo.launch()
 """
 
+
 async def seed_endpoint(svc: Services, manager: Any) -> None:
     """The endpoint the seeded Space calls: created once, unloaded (loaded by the first request)."""
     from modelyard.inference.config import EndpointConfig

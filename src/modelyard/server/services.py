@@ -81,7 +81,9 @@ class Services:
     webhooks: Webhooks  # subscriptions and the delivery queue (server/webhook_worker.py sends)
     pickles: PickleScans  # pickle scan verdicts and queue (server/pickle_worker.py scans)
     gating: Gating  # access requests of gated repos (hub/gating.py); also `repos.gates`
-    spaces: SpaceStore  # Space settings, secrets and variables (hub/spaces.py); the supervisor: spaces/manager.py
+    spaces: (
+        SpaceStore  # Space settings, secrets and variables (hub/spaces.py); the supervisor: spaces/manager.py
+    )
 
     @classmethod
     def build(cls, settings: Settings) -> Services:

@@ -432,7 +432,6 @@ class SpaceManager:
         env = {
             **variables,
             **secrets,
-            "SYSTEM": "spaces",
             "SPACE_ID": f"{sp.ns}/{sp.name}",
             "SPACE_AUTHOR_NAME": sp.ns,
             "SPACE_REPO_NAME": sp.name,
