@@ -60,7 +60,7 @@ class LaunchSpec:
     env_dir: Path  # the venv from EnvBuilder (read-only)
     run_dir: Path  # writable host dir for the sockets (short path, under /tmp)
     prefix: str  # the public root path: "/spaces/ns/name" or ""
-    env: dict[str, str]  # SPACE_ID, SPACE_AUTHOR_NAME, ..., SYSTEM, the Space's variables and secrets
+    env: dict[str, str]  # SPACE_ID, SPACE_AUTHOR_NAME, ..., the Space's variables and secrets
     hub_address: tuple[str, int] | None  # the hub's TCP address (host side); None: no hub access
     memory_mb: int
     cpu_cores: float
@@ -377,7 +377,6 @@ def _app_command(app: AppConfig, python: str, port: int, prefix: str) -> list[st
 
 def _app_env(spec: LaunchSpec, port: int, home: str, venv: str, hf_endpoint: str | None) -> dict[str, str]:
     env = {
-        "SYSTEM": "spaces",
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
