@@ -66,14 +66,7 @@ def wait_stage(
     runtime = api.get_space_runtime(repo_id)
     while runtime.stage not in stages:
         if time.monotonic() > deadline:
-            logs = ""
-            for kind in ("build", "run"):
-                try:
-                    logs += f"\n--- {kind} log ---\n" + "\n".join(
-                        api.fetch_space_logs(repo_id, build=kind == "build", follow=False)
-                    )
-                except Exception as e:  # pragma: no cover - diagnostics only
-                    logs += f"\n({kind} log unavailable: {e})"
+            logs = logs_of(hub, repo_id, token)
             pytest.fail(f"{repo_id} stayed {runtime.stage} (wanted {sorted(stages)}){logs}")
         time.sleep(0.5)
         runtime = api.get_space_runtime(repo_id)

@@ -12,18 +12,11 @@ import httpx
 import pytest
 from gradio_client import Client
 from huggingface_hub import constants
+from tests.inference.test_hub_endpoint_api import CPU
 from tests.spaces._spaces import card, push_space, space_url, wait_running, wait_stage
 
 pytestmark = pytest.mark.timeout(600)
 
-CPU: dict[str, Any] = {
-    "framework": "pytorch",
-    "accelerator": "cpu",
-    "instance_size": "x1",
-    "instance_type": "intel-icl",
-    "region": "us-east-1",
-    "vendor": "aws",
-}
 
 CLASSIFY_APP = """
 import os
