@@ -90,6 +90,8 @@ class _Space:
     crashes: int = 0
     started_at: float = 0.0
     stopping: bool = False
+    again: bool = False  # a bring-up was asked for while one ran: run it when that one ends
+    again_fresh: bool = False
 
     def set(self, stage: Stage, error: str | None = None) -> None:
         self.stage = stage
@@ -320,14 +322,22 @@ class SpaceManager:
         if sp.task is not None and not sp.task.done():
             sp.task.cancel()
         sp.task = None
+        sp.again = sp.again_fresh = False
 
     def _bring_up(self, sp: _Space, fresh: bool = False) -> None:
-        self._cancel(sp)
+        """Bring the Space up at its head revision. One bring-up at a time: while one runs, another request (a
+        commit, a restart) is queued and runs once it ends, so a build or a start is never cut in the middle."""
+        if sp.task is not None and not sp.task.done():
+            sp.again, sp.again_fresh = True, sp.again_fresh or fresh
+            return
         sp.task = asyncio.get_running_loop().create_task(self._bring_up_task(sp, fresh))
 
     async def _bring_up_task(self, sp: _Space, fresh: bool) -> None:
         try:
             await self._bring_up_inner(sp, fresh)
+            if sp.again and not self._closing:
+                fresh, sp.again, sp.again_fresh = sp.again_fresh, False, False
+                sp.task = asyncio.get_running_loop().create_task(self._bring_up_task(sp, fresh))
         except asyncio.CancelledError:
             raise
         except Exception as e:  # never leave a Space stuck in a transitional stage
@@ -474,6 +484,7 @@ class SpaceManager:
         if not ok:
             code = proc.returncode
             await proc.stop()
+            await proc.drain()  # the app's last lines (its traceback) before the reason
             shutil.rmtree(run_dir, ignore_errors=True)
             why = (
                 f"The app exited with code {code} before answering."
@@ -514,6 +525,7 @@ class SpaceManager:
 
     async def _watch(self, sp: _Space, proc: AppProcess, run_dir: Path) -> None:
         code = await proc.wait()
+        await proc.drain()
         shutil.rmtree(run_dir, ignore_errors=True)
         if sp.proc is not proc:
             return  # replaced or stopped on purpose

@@ -283,6 +283,11 @@ class AppProcess:
                 os.close(pidfd)
         return self._proc.returncode
 
+    async def drain(self, timeout: float = 2.0) -> None:
+        """Wait (a little) until the app's last output lines are in the log: after an exit, before saying why."""
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._pump), timeout)
+
     async def wait(self) -> int:
         code = await asyncio.shield(self._exit)
         await self._finish()
