@@ -30,6 +30,7 @@ from modelyard.db import migrate
 from modelyard.db.schema import accounts, repo_tags, repos
 from modelyard.hub.cards import derive_tags, index_keys
 from modelyard.server.app import create_app
+from modelyard.server.http_server import server_config
 from modelyard.server.services import Services
 
 WORDS = [
@@ -193,7 +194,7 @@ def main() -> int:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, services=svc), log_level="warning", access_log=False)
+        server_config(create_app(settings, services=svc), log_level="warning", access_log=False)
     )
     threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True).start()
     while not server.started:

@@ -32,6 +32,7 @@ from modelyard.config import Settings
 from modelyard.db import migrate
 from modelyard.db.schema import commits, likes
 from modelyard.server.app import create_app
+from modelyard.server.http_server import server_config
 from modelyard.server.services import Services
 
 GOAL_MS = 100.0
@@ -111,7 +112,7 @@ def main() -> int:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings, services=svc), log_level="warning", access_log=False)
+        server_config(create_app(settings, services=svc), log_level="warning", access_log=False)
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -69,6 +69,7 @@ from _transfer import TRANSFERS, transfer_mode  # noqa: E402
 from modelyard.config import Settings  # noqa: E402
 from modelyard.db import migrate  # noqa: E402
 from modelyard.server.app import create_app  # noqa: E402
+from modelyard.server.http_server import server_config  # noqa: E402
 from modelyard.server.services import Services  # noqa: E402
 
 
@@ -127,7 +128,7 @@ def start_server(
     services = Services.build(settings)
     migrate.upgrade(services.db)
     app = create_app(settings, services=services, auto_migrate=True)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_keep_alive=30, access_log=False)
+    config = server_config(app, log_level="warning", lifespan="on", timeout_keep_alive=30, access_log=False)
     server = _ThreadedServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -147,7 +148,7 @@ def start_server(
         ssock.bind(("127.0.0.1", 0))
         sport = ssock.getsockname()[1]
         bind_spaces(app, hub_address=("127.0.0.1", port), spaces_origin=f"http://127.0.0.1:{sport}")
-        sconfig = uvicorn.Config(
+        sconfig = server_config(
             spaces_app(app), log_level="warning", lifespan="off", timeout_keep_alive=30, access_log=False
         )
         spaces_server = _ThreadedServer(sconfig)

@@ -151,3 +151,20 @@ def test_unexpected_errors_in_a_mounted_sub_app_are_a_logged_500(caplog: pytest.
     assert "secret detail" not in r.text and "Internal server error" in r.json()["error"]
     assert any("rid-42" in rec.getMessage() for rec in caplog.records)
     _assert_json_error(c, 409, "Conflict")
+
+
+def test_date_header_is_exact_and_single(http: httpx.Client) -> None:
+    """One Date header, the second the response was sent in. uvicorn's own Date lags up to a second (a timer);
+    huggingface_hub's fetch_space_logs stops at the first line newer than Date + 1 s, so a stale Date dropped the
+    last lines of a build that had just failed. Asked just after a second begins, where a stale Date shows."""
+    import time
+    from email.utils import parsedate_to_datetime
+
+    for _ in range(3):
+        time.sleep(1.08 - time.time() % 1)  # ~80 ms into a new second
+        before = int(time.time())
+        r = http.get("/api/models", params={"limit": 1})
+        after = int(time.time())
+        dates = r.headers.get_list("date")
+        assert len(dates) == 1, dates
+        assert before <= parsedate_to_datetime(dates[0]).timestamp() <= after, (dates, before, after)

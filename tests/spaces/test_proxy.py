@@ -35,6 +35,7 @@ from tests.spaces._spaces import card, push_space, space_url, wait_stage
 
 from conftest import Hub
 from modelyard.errors import SpaceNotRunning
+from modelyard.server.http_server import server_config
 from modelyard.server.spaces_proxy import (
     SIGN_COOKIE,
     _sign,
@@ -122,7 +123,7 @@ class _Server(uvicorn.Server):
 
 @contextlib.contextmanager
 def serve(app: Any, **bind: Any) -> Iterator[_Server]:
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, **bind)
+    config = server_config(app, log_level="warning", lifespan="off", access_log=False, **bind)
     server = _Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -26,6 +26,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelyard.errors import HubError, RepoExists
+from modelyard.server.http_server import http_date
 
 log = logging.getLogger("modelyard.server")
 
@@ -160,7 +161,8 @@ EXCEPTION_HANDLERS: dict[Any, Callable[[Request, Exception], Awaitable[Response]
 
 class RequestIdMiddleware:
     """Outermost middleware: a request id for every request (a sane incoming X-Request-Id is reused), stamped on
-    every response; unexpected exceptions are logged with it and answered 500 in the Hub's format."""
+    every response with the Date (unless the app set one, e.g. a proxied Space); unexpected exceptions are logged
+    with it and answered 500 in the Hub's format."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -179,6 +181,8 @@ class RequestIdMiddleware:
             if message["type"] == "http.response.start":
                 progress["started"] = True
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"]
+                if not any(k.lower() == b"date" for k, _ in headers):
+                    headers.append((b"date", http_date()))
                 message = {**message, "headers": [*headers, stamp]}
             elif message["type"] == "http.response.body" and not message.get("more_body", False):
                 progress["done"] = True

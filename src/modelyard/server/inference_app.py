@@ -53,6 +53,7 @@ from modelyard.inference.requests import (
 from modelyard.inference.source import HubSource, LocalDirSource, ModelSource
 from modelyard.server.edge import EdgeGuard, read_body
 from modelyard.server.errors import EXCEPTION_HANDLERS, RequestIdMiddleware
+from modelyard.server.http_server import server_config
 
 log = logging.getLogger("modelyard.inference")
 
@@ -608,7 +609,7 @@ def main(argv: list[str] | None = None) -> int:
     sock.bind((args.host, args.port))
     sock.listen(2048)  # connect() works as soon as the address is printed
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level=args.log_level, access_log=False, lifespan="on")
+    config = server_config(app, log_level=args.log_level, access_log=False, lifespan="on")
     server = uvicorn.Server(config)
     names = ", ".join(c.name for c in configs) or "(none yet)"
     print(f"MODELYARD_INFERENCE_LISTENING http://{args.host}:{port} endpoints: {names}", flush=True)

@@ -52,6 +52,8 @@ def run(app: Starlette, settings: Any, **uvicorn_options: Any) -> None:
 
     import uvicorn
 
+    from modelyard.server.http_server import server_config
+
     def bind(port: int) -> socket.socket:
         family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -73,7 +75,7 @@ def run(app: Starlette, settings: Any, **uvicorn_options: Any) -> None:
     hub_sock = bind(settings.port)
     hub_port = hub_sock.getsockname()[1]
     servers: list[tuple[uvicorn.Server, socket.socket]] = [
-        (Server(uvicorn.Config(app, **uvicorn_options)), hub_sock)
+        (Server(server_config(app, **uvicorn_options)), hub_sock)
     ]
     if settings.spaces_enabled:
         spaces_sock = bind(settings.spaces_port)
@@ -83,7 +85,7 @@ def run(app: Starlette, settings: Any, **uvicorn_options: Any) -> None:
         connect = "127.0.0.1" if settings.host in {"0.0.0.0", "::", "localhost"} else settings.host
         bind_spaces(app, hub_address=(connect, hub_port), spaces_origin=origin)
         opts = {**uvicorn_options, "lifespan": "off"}
-        servers.append((Server(uvicorn.Config(spaces_app(app), **opts)), spaces_sock))
+        servers.append((Server(server_config(spaces_app(app), **opts)), spaces_sock))
         print(f"Spaces on {settings.spaces_url or origin}", flush=True)
 
     async def main() -> None:

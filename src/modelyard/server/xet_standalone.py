@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 
 from modelyard.db import Database, migrate
 from modelyard.server.errors import EXCEPTION_HANDLERS, RequestIdMiddleware
+from modelyard.server.http_server import server_config
 from modelyard.server.xet_cas import create_cas_app
 from modelyard.server.xet_routes import xet_token_response
 from modelyard.storage import open_store
@@ -66,7 +67,7 @@ class StandaloneCas:
 
     def start(self) -> StandaloneCas:
         base: dict[str, str] = {}
-        cfg = uvicorn.Config(
+        cfg = server_config(
             stand_in_hub(self.svc, base), host="127.0.0.1", port=0, log_level="warning", lifespan="off"
         )
         self._server = uvicorn.Server(cfg)

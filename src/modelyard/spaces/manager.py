@@ -92,6 +92,8 @@ class _Space:
     stopping: bool = False
     again: bool = False  # a bring-up was asked for while one ran: run it when that one ends
     again_fresh: bool = False
+    again_forced: bool = False  # the queued request is a restart (runs even if the head did not move)
+    tried: str | None = None  # the revision the last bring-up read
 
     def set(self, stage: Stage, error: str | None = None) -> None:
         self.stage = stage
@@ -252,7 +254,7 @@ class SpaceManager:
         if sp.stage is Stage.PAUSED:
             return  # a paused Space stays paused; the next restart runs the new revision
         sp.crashes = 0
-        self._bring_up(sp)
+        self._bring_up(sp, forced=False)
 
     def _forget(self, repo_id: int) -> None:
         sp = self.spaces.pop(repo_id, None)
@@ -322,13 +324,15 @@ class SpaceManager:
         if sp.task is not None and not sp.task.done():
             sp.task.cancel()
         sp.task = None
-        sp.again = sp.again_fresh = False
+        sp.again = sp.again_fresh = sp.again_forced = False
 
-    def _bring_up(self, sp: _Space, fresh: bool = False) -> None:
+    def _bring_up(self, sp: _Space, fresh: bool = False, forced: bool = True) -> None:
         """Bring the Space up at its head revision. One bring-up at a time: while one runs, another request (a
-        commit, a restart) is queued and runs once it ends, so a build or a start is never cut in the middle."""
+        commit, a restart) is queued and runs once it ends, so a build or a start is never cut in the middle.
+        A queued commit (`forced=False`) is dropped when the bring-up that ran already read that head."""
         if sp.task is not None and not sp.task.done():
             sp.again, sp.again_fresh = True, sp.again_fresh or fresh
+            sp.again_forced = sp.again_forced or forced
             return
         sp.task = asyncio.get_running_loop().create_task(self._bring_up_task(sp, fresh))
 
@@ -336,7 +340,12 @@ class SpaceManager:
         try:
             await self._bring_up_inner(sp, fresh)
             if sp.again and not self._closing:
-                fresh, sp.again, sp.again_fresh = sp.again_fresh, False, False
+                fresh, forced = sp.again_fresh, sp.again_forced
+                sp.again = sp.again_fresh = sp.again_forced = False
+                if not forced and not fresh and sp.tried is not None:
+                    head = await asyncio.to_thread(self._head, sp)
+                    if head == sp.tried:
+                        return  # the commit that queued this was already built (it landed before the read)
                 sp.task = asyncio.get_running_loop().create_task(self._bring_up_task(sp, fresh))
         except asyncio.CancelledError:
             raise
@@ -359,6 +368,7 @@ class SpaceManager:
         if found is None:
             return self._forget(sp.repo_id)
         sha, parsed = found
+        sp.tried = sha
         if isinstance(parsed, ConfigProblem):
             sp.build_log.reset(f"===== {parsed.stage.value} =====\n{parsed.message}")
             sp.build_log.close()
@@ -404,6 +414,17 @@ class SpaceManager:
         sp.build_log.write("Build done.")
         sp.build_log.close()
         await self._start_app(sp, config, sha, app_dir, env_dir, replacing=was_serving)
+
+    def _head(self, sp: _Space) -> str | None:
+        """The head of the Space's default branch (None: no commit, or the Space is gone)."""
+        with self.db.read() as conn:
+            repo = Repos.find_in(conn, RepoType.SPACE, sp.ns, sp.name)
+            if repo is None or repo.id != sp.repo_id:
+                return None
+            try:
+                return revisions.resolve(conn, repo.id, DEFAULT_BRANCH)
+            except NotFound:
+                return ""
 
     def _read_space(self, sp: _Space) -> tuple[str, AppConfig | ConfigProblem] | None:
         """(head sha, parsed config) of the Space's default branch; None if the Space is gone."""
