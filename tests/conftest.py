@@ -70,6 +70,7 @@ from modelyard.config import Settings  # noqa: E402
 from modelyard.db import migrate  # noqa: E402
 from modelyard.server.app import create_app  # noqa: E402
 from modelyard.server.http_server import server_config  # noqa: E402
+from modelyard.server.listen import bind_hub  # noqa: E402
 from modelyard.server.services import Services  # noqa: E402
 
 
@@ -111,13 +112,18 @@ class _ThreadedServer(uvicorn.Server):
 
 @contextmanager
 def start_server(
-    data_dir: Path, sock: socket.socket | None = None, spaces: bool = False, **overrides: Any
+    data_dir: Path,
+    sock: socket.socket | None = None,
+    spaces: bool = False,
+    jobs: bool = False,
+    **overrides: Any,
 ) -> Iterator[Hub]:
     """Run a hub on 127.0.0.1 (port 0 unless `sock` is given) in a thread, with users alice, bob and org acme.
 
     `spaces=True`: Spaces run (spaces_enabled), served by a second listener on its own port (the Spaces origin,
     `hub.extra["spaces_url"]`); otherwise space repos only store files (no builds in unrelated tests)."""
     overrides.setdefault("spaces_enabled", spaces)
+    overrides.setdefault("jobs_enabled", jobs)  # `jobs=True`: the job runner (tests/jobs, tests/training)
     if sock is None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -128,6 +134,7 @@ def start_server(
     services = Services.build(settings)
     migrate.upgrade(services.db)
     app = create_app(settings, services=services, auto_migrate=True)
+    bind_hub(app, ("127.0.0.1", sock.getsockname()[1]))  # jobs reach the hub here (their HF_ENDPOINT)
     config = server_config(app, log_level="warning", lifespan="on", timeout_keep_alive=30, access_log=False)
     server = _ThreadedServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -177,6 +177,28 @@ OPTIONS: tuple[Option, ...] = (
         "Python interpreter for Space environments when the card's python_version is not found; default: "
         "a system python3 under /usr/bin, else the hub's own interpreter.",
     ),
+    Option(
+        "jobs_enabled",
+        _bool,
+        True,
+        "Run Jobs (the Hub's Jobs API, `hf jobs`) and training recipes as sandboxed processes; off: the Jobs "
+        "API answers 503.",
+    ),
+    Option("jobs_max_running", int, 2, "Most jobs running at once; the others wait (stage SCHEDULING)."),
+    Option(
+        "jobs_timeout",
+        int,
+        86400,
+        "Default and largest timeout of a job, in seconds (a spec's timeoutSeconds may ask for less).",
+    ),
+    Option("jobs_memory_mb", int, 8192, "Memory limit of one job's process tree, in MiB."),
+    Option("jobs_cpu_cores", float, 0.0, "CPU cores one job may use (cgroup quota); 0 = all of them."),
+    Option(
+        "jobs_sandbox",
+        str,
+        "",
+        "Isolation of job processes: empty = as spaces_sandbox (auto, bwrap or none; docs/training.md).",
+    ),
     Option("seed", _bool, False, "Seed a demo user, token and repos on start (for newcomers)."),
     Option(
         "upstream_url",
@@ -253,6 +275,12 @@ class Settings:
     spaces_build_timeout: int = 900
     spaces_start_timeout: int = 300
     spaces_python: str = ""
+    jobs_enabled: bool = True
+    jobs_max_running: int = 2
+    jobs_timeout: int = 86400
+    jobs_memory_mb: int = 8192
+    jobs_cpu_cores: float = 0.0
+    jobs_sandbox: str = ""
     seed: bool = False
     upstream_url: str = "https://huggingface.co"
     log_level: str = "info"

@@ -212,6 +212,12 @@ class HardwareNotAvailable(BadRequest):
     code = "HardwareNotAvailable"
 
 
+class JobImageNotSupported(BadRequest):
+    """A job's image needs a container runtime this hub does not have (jobs/spec.py says which images run)."""
+
+    code = "JobImageNotSupported"
+
+
 class InsufficientStorage(HubError):
     """The data directory is full, or its free space is under the configured reserve (HTTP 507)."""
 

@@ -601,3 +601,50 @@ space_variables = Table(
     Column("description", Text, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
+
+# --- jobs (hub/jobs.py, jobs/manager.py) --------------------------------------------------------------------------
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(24), primary_key=True),  # 24 hex, like the Hub's
+    Column("namespace_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("initiator_id", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
+    Column("token_role", String(16), nullable=False),  # the submitting token's role: the job token gets no more
+    Column("token_grants", Text, nullable=True),  # and its fine-grained permissions (JSON), if any
+    Column("kind", String(16), nullable=False),  # "job" | "training"
+    Column("spec", Text, nullable=False),  # JobSpec as JSON, without secret values
+    Column("secret_nonce", LargeBinary(12), nullable=True),
+    Column("secret_data", LargeBinary, nullable=True),  # AES-GCM of {"KEY": "value"}
+    Column("stage", String(16), nullable=False, index=True),
+    Column("message", Text, nullable=True),
+    Column("exit_code", Integer, nullable=True),
+    Column("labels", Text, nullable=False, default="{}"),
+    Column("scheduled_job_id", String(24), nullable=True, index=True),
+    Column("recipe", Text, nullable=True),  # training: the RecipeSpec as JSON
+    Column("result", Text, nullable=True),  # training: {"repo": ..., "metrics": {...}, "endpoint": ...}
+    Column("progress", Text, nullable=True),  # the last progress event (JSON)
+    Column("created_at", DateTime(timezone=True), nullable=False, index=True),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+)
+
+scheduled_jobs = Table(
+    "scheduled_jobs",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("namespace_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("initiator_id", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
+    Column("token_role", String(16), nullable=False),
+    Column("token_grants", Text, nullable=True),
+    Column("spec", Text, nullable=False),
+    Column("secret_nonce", LargeBinary(12), nullable=True),
+    Column("secret_data", LargeBinary, nullable=True),
+    Column("schedule", String(128), nullable=False),
+    Column("suspend", Boolean, nullable=False, default=False),
+    Column("concurrency", Boolean, nullable=False, default=False),  # True: a new run may start while one runs
+    Column("labels", Text, nullable=False, default="{}"),
+    Column("last_job_id", String(24), nullable=True),
+    Column("last_job_at", DateTime(timezone=True), nullable=True),
+    Column("next_run_at", DateTime(timezone=True), nullable=True, index=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)

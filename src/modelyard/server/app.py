@@ -259,6 +259,16 @@ def create_app(
                     space_manager
                 )  # commits to a Space's main branch (re)build and restart it
         app.state.space_manager = space_manager
+        job_manager = None
+        if settings.jobs_enabled:  # jobs and training recipes (jobs/manager.py)
+            from modelyard.jobs.manager import JobManager
+
+            job_manager = JobManager(
+                settings, svc.db, svc.jobs, svc.accounts, svc.content, svc.buckets, svc.repos
+            )
+            job_manager.hub_address = getattr(app.state, "hub_address", None)
+            await job_manager.start()
+        app.state.job_manager = job_manager
         webhook_worker = WebhookWorker(svc.webhooks, settings.webhook_timeout, settings.webhook_poll_interval)
         await webhook_worker.start()  # sends queued webhook deliveries (server/webhook_worker.py)
         pickle_worker = PickleWorker(svc.pickles)  # scans queued pickle files, those left queued too
@@ -275,6 +285,8 @@ def create_app(
             await app.state.endpoint_manager.aclose()
             if app.state.space_manager is not None:
                 await app.state.space_manager.aclose()
+            if app.state.job_manager is not None:
+                await app.state.job_manager.aclose()
             await webhook_worker.aclose()
             await run_in_threadpool(pickle_worker.close)
             flusher.cancel()

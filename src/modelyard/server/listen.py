@@ -13,6 +13,14 @@ from starlette.applications import Starlette
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
+def bind_hub(app: Starlette, hub_address: tuple[str, int]) -> None:
+    """Called once the hub's socket is bound: jobs reach the hub at `hub_address` (their HF_ENDPOINT)."""
+    app.state.hub_address = hub_address
+    manager = getattr(app.state, "job_manager", None)
+    if manager is not None:
+        manager.hub_address = hub_address
+
+
 def bind_spaces(app: Starlette, hub_address: tuple[str, int], spaces_origin: str) -> None:
     """Called once both listeners are bound: Spaces reach the hub at `hub_address` (their HF_ENDPOINT); the
     default Spaces origin (when spaces_url is empty or a wildcard's fallback) is `spaces_origin`."""
@@ -74,6 +82,8 @@ def run(app: Starlette, settings: Any, **uvicorn_options: Any) -> None:
 
     hub_sock = bind(settings.port)
     hub_port = hub_sock.getsockname()[1]
+    local = "127.0.0.1" if settings.host in {"0.0.0.0", "::", "localhost"} else settings.host
+    bind_hub(app, (local, hub_port))
     servers: list[tuple[uvicorn.Server, socket.socket]] = [
         (Server(server_config(app, **uvicorn_options)), hub_sock)
     ]

@@ -20,6 +20,7 @@ from modelyard.hub.pickles import PickleScans
 from modelyard.hub.pulls import Pulls
 from modelyard.hub.repos import Repos
 from modelyard.hub.search import Search
+from modelyard.hub.jobs import JobStore
 from modelyard.hub.spaces import SpaceStore
 from modelyard.hub.webhooks import Webhooks
 from modelyard.storage import BlobStore, open_store
@@ -84,6 +85,7 @@ class Services:
     spaces: (
         SpaceStore  # Space settings, secrets and variables (hub/spaces.py); the supervisor: spaces/manager.py
     )
+    jobs: JobStore  # jobs and scheduled jobs (hub/jobs.py); the runner: jobs/manager.py
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -144,6 +146,7 @@ class Services:
             pickles=pickles,
             gating=gating,
             spaces=SpaceStore(db, settings.derived_key(b"space-secrets")),
+            jobs=JobStore(db, settings.derived_key(b"job-secrets")),
         )
 
     def close(self) -> None:
