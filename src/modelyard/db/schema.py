@@ -607,9 +607,13 @@ jobs = Table(
     "jobs",
     metadata,
     Column("id", String(24), primary_key=True),  # 24 hex, like the Hub's
-    Column("namespace_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "namespace_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     Column("initiator_id", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
-    Column("token_role", String(16), nullable=False),  # the submitting token's role: the job token gets no more
+    Column(
+        "token_role", String(16), nullable=False
+    ),  # the submitting token's role: the job token gets no more
     Column("token_grants", Text, nullable=True),  # and its fine-grained permissions (JSON), if any
     Column("kind", String(16), nullable=False),  # "job" | "training"
     Column("spec", Text, nullable=False),  # JobSpec as JSON, without secret values
@@ -632,7 +636,9 @@ scheduled_jobs = Table(
     "scheduled_jobs",
     metadata,
     Column("id", String(24), primary_key=True),
-    Column("namespace_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column(
+        "namespace_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True
+    ),
     Column("initiator_id", Integer, ForeignKey("accounts.id", ondelete="SET NULL"), nullable=True),
     Column("token_role", String(16), nullable=False),
     Column("token_grants", Text, nullable=True),

@@ -28,7 +28,9 @@ from modelyard.spaces.logs import LogBook
 
 log = logging.getLogger("modelyard.jobs")
 
-PROGRESS_PREFIX = "MODELYARD_PROGRESS "  # a stdout line `MODELYARD_PROGRESS {json}`: a progress event, not logged
+PROGRESS_PREFIX = (
+    "MODELYARD_PROGRESS "  # a stdout line `MODELYARD_PROGRESS {json}`: a progress event, not logged
+)
 JOB_STARTED = "===== Job started"  # the first log line (huggingface_hub drops lines starting with it)
 
 FinishHook = Callable[[JobRecord], Awaitable[None]]
@@ -53,7 +55,9 @@ class JobManager:
         self.buckets = buckets
         self.repos = repos
         self.root = Path(settings.data_dir) / "jobs"  # jobs/{id}/{log,progress,work,...}
-        self.hub_address: tuple[str, int] | None = None  # set by server/listen.py bind_hub (HF_ENDPOINT of jobs)
+        self.hub_address: tuple[str, int] | None = (
+            None  # set by server/listen.py bind_hub (HF_ENDPOINT of jobs)
+        )
         self.on_finish: list[FinishHook] = []
         self.loop: asyncio.AbstractEventLoop | None = None
 

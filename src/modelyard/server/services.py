@@ -15,12 +15,12 @@ from modelyard.hub.content import Content
 from modelyard.hub.events import FanOut
 from modelyard.hub.files import Files
 from modelyard.hub.gating import Gating
+from modelyard.hub.jobs import JobStore
 from modelyard.hub.lfs import Lfs
 from modelyard.hub.pickles import PickleScans
 from modelyard.hub.pulls import Pulls
 from modelyard.hub.repos import Repos
 from modelyard.hub.search import Search
-from modelyard.hub.jobs import JobStore
 from modelyard.hub.spaces import SpaceStore
 from modelyard.hub.webhooks import Webhooks
 from modelyard.storage import BlobStore, open_store
