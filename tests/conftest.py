@@ -167,13 +167,17 @@ def start_server(
             time.sleep(0.02)
         hub.extra["spaces_url"] = f"http://127.0.0.1:{sport}"
     acc = services.accounts
-    acc.create("alice", "Alice A.")
-    acc.create("bob", "Bob B.")
-    acc.create(hub.org, "Acme Inc.", kind="org")
-    acc.add_member(hub.org, "alice")
-    hub.alice = acc.create_token("alice", "ci-write", "write")
-    hub.alice_read = acc.create_token("alice", "ci-read", "read")
-    hub.bob = acc.create_token("bob", "bob-write", "write")
+    # a data_dir used before (restart tests, issue 14): the accounts exist, new tokens only
+    restarted = acc.find("alice") is not None
+    if not restarted:
+        acc.create("alice", "Alice A.")
+        acc.create("bob", "Bob B.")
+        acc.create(hub.org, "Acme Inc.", kind="org")
+        acc.add_member(hub.org, "alice")
+    suffix = f"-{time.time_ns()}" if restarted else ""
+    hub.alice = acc.create_token("alice", "ci-write" + suffix, "write")
+    hub.alice_read = acc.create_token("alice", "ci-read" + suffix, "read")
+    hub.bob = acc.create_token("bob", "bob-write" + suffix, "write")
     try:
         yield hub
     finally:

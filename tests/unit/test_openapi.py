@@ -30,6 +30,8 @@ SAMPLES: dict[str, str] = {
     "comment": "1",
     "org": "acme",
     "webhook_id": "0" * 24,
+    "job_id": "0" * 24,  # issue 14: jobs (server/api/jobs.py)
+    "scheduled_job_id": "0" * 24,
 }
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 

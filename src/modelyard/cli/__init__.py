@@ -516,4 +516,11 @@ def _register_optional() -> None:
     main.add_command(deploy)
 
 
+def _register_train() -> None:  # `modelyard train` (issue 14: no-code fine-tuning, client side)
+    from modelyard.cli.train import train
+
+    main.add_command(train)
+
+
 _register_optional()
+_register_train()

@@ -67,6 +67,10 @@ RESERVED_NAMES = frozenset(
         "inference-endpoints",
         "invite",
         "reset-password",
+        # jobs and training (issue 14): /jobs/{ns} pages, /api/training
+        "jobs",
+        "training",
+        "scheduled-jobs",
     }
 )
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"

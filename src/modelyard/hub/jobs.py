@@ -16,8 +16,8 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, overload
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -75,6 +75,15 @@ class ScheduledRecord:
     created_at: datetime
 
 
+@overload
+def _utc(dt: datetime) -> datetime: ...
+@overload
+def _utc(dt: None) -> None: ...
+def _utc(dt: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive: they are UTC (helper A, issue 14: job_info subtracts them from now())."""
+    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
+
+
 def _loads(text: str | None) -> Any:
     return json.loads(text) if text else None
 
@@ -96,9 +105,9 @@ def _job(r: Row[Any]) -> JobRecord:
         recipe=_loads(r.recipe),
         result=_loads(r.result),
         progress=_loads(r.progress),
-        created_at=r.created_at,
-        started_at=r.started_at,
-        finished_at=r.finished_at,
+        created_at=_utc(r.created_at),
+        started_at=_utc(r.started_at),
+        finished_at=_utc(r.finished_at),
     )
 
 
@@ -115,9 +124,9 @@ def _scheduled(r: Row[Any]) -> ScheduledRecord:
         concurrency=bool(r.concurrency),
         labels=json.loads(r.labels or "{}"),
         last_job_id=r.last_job_id,
-        last_job_at=r.last_job_at,
-        next_run_at=r.next_run_at,
-        created_at=r.created_at,
+        last_job_at=_utc(r.last_job_at),
+        next_run_at=_utc(r.next_run_at),
+        created_at=_utc(r.created_at),
     )
 
 

@@ -30,6 +30,7 @@ from modelyard.server.api import discussions as discussions_api
 from modelyard.server.api import gating as gating_api
 from modelyard.server.api import health as health_api
 from modelyard.server.api import inference_endpoints as inference_endpoints_api
+from modelyard.server.api import jobs as jobs_api
 from modelyard.server.api import lfs as lfs_api
 from modelyard.server.api import orgs as orgs_api
 from modelyard.server.api import repo_admin as repo_admin_api
@@ -38,6 +39,7 @@ from modelyard.server.api import resolve as resolve_api
 from modelyard.server.api import social as social_api
 from modelyard.server.api import spaces as spaces_api
 from modelyard.server.api import tokens as tokens_api
+from modelyard.server.api import training as training_api
 from modelyard.server.api import tree as tree_api
 from modelyard.server.api import webhooks as webhooks_api
 from modelyard.server.api import xet as xet_api
@@ -68,6 +70,7 @@ PASSTHROUGH = ("/endpoints/", "/xet-cas/", "/static/")
 
 def build_router() -> Router:
     r = Router()
+    jobs_api.register(r)  # /api/jobs/…, /api/scheduled-jobs/… (/api/jobs/hardware before /api/jobs/{ns})
     spaces_api.register(r)  # first: /api/spaces/hardware, /api/spaces/zero-gpu/quota are no repo ids
     repos_api.register(r)
     tree_api.register(r)
@@ -88,6 +91,7 @@ def build_router() -> Router:
     audit_api.register(r)  # /api/admin/audit-log, /api/organizations/{org}/audit-log
     orgs_api.register(r)  # /api/organizations/{org}/overview, …/members[/{user}], …/settings
     inference_endpoints_api.register(r)  # /v2/endpoint/{namespace}[/{name}[/…]]: the Hub's endpoint API
+    training_api.register(r)  # /api/training/tasks, /api/training/{ns}[/validate] (issue 14, recipes)
     health_api.register(r)  # GET /health, GET /metrics (aggregates only)
     openapi.register(r)  # GET /openapi.json: describes every route above
     return r
@@ -269,6 +273,7 @@ def create_app(
             job_manager.hub_address = getattr(app.state, "hub_address", None)
             await job_manager.start()
         app.state.job_manager = job_manager
+        training_api.install_deploy_hook(app)  # deploy trained models when the recipe says so
         webhook_worker = WebhookWorker(svc.webhooks, settings.webhook_timeout, settings.webhook_poll_interval)
         await webhook_worker.start()  # sends queued webhook deliveries (server/webhook_worker.py)
         pickle_worker = PickleWorker(svc.pickles)  # scans queued pickle files, those left queued too

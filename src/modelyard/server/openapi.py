@@ -978,6 +978,8 @@ def _operations() -> dict[str, dict[str, Operation]]:
     _org_operations(add)
     _inference_endpoint_operations(add)
     _space_operations(add)
+    _training_operations(add)  # issue 14: no-code fine-tuning (server/api/training.py)
+    _job_operations(add)  # issue 14: the Hub's Jobs API (server/api/jobs.py)
     add(
         "GET",
         "/health",
@@ -1755,6 +1757,312 @@ def _inference_endpoint_operations(add: Any) -> None:
             "inference-endpoints",
             [p_ns],
             _ok(_obj({"vendors": {"type": "array"}}, ("vendors",))),
+            **kw,
+        ),
+    )
+
+
+def _job_operations(add: Any) -> None:
+    """server/api/jobs.py: the Hub's Jobs API and scheduled jobs (issue 14). Members of the namespace read;
+    role write/admin and a token with job.write act. Others' jobs answer 404."""
+    p_ns = _path_param("namespace", SEGMENT, "The namespace of the jobs: the caller or one of its orgs")
+    p_id = _path_param("job_id", SEGMENT, "The job's id")
+    p_sid = _path_param("scheduled_job_id", SEGMENT, "The scheduled job's id")
+    obj: Schema = {"type": "object"}
+    volume = _obj(
+        {
+            "type": {"type": "string", "enum": ["bucket", "model", "dataset", "space"]},
+            "source": STR,
+            "mountPath": STR,
+            "readOnly": BOOL,
+            "revision": STR,
+            "path": STR,
+        },
+        ("type", "source", "mountPath"),
+    )
+    spec = _obj(
+        {
+            "dockerImage": {
+                "type": "string",
+                "description": "python:3.X, ghcr.io/astral-sh/uv:…, modelyard/train; others: 400 "
+                "JobImageNotSupported",
+            },
+            "command": {"type": "array", "items": STR},
+            "arguments": {"type": "array", "items": STR},
+            "environment": {"type": "object", "additionalProperties": STR},
+            "secrets": {"type": "object", "additionalProperties": STR, "description": "never answered"},
+            "flavor": {"type": "string", "description": "cpu-basic (see /api/jobs/hardware)"},
+            "timeoutSeconds": INT,
+            "attempts": INT,
+            "labels": {"type": "object", "additionalProperties": STR},
+            "volumes": {"type": "array", "items": volume},
+        },
+        ("dockerImage", "command"),
+    )
+    info = _obj(
+        {
+            "id": STR,
+            "owner": _obj({"id": STR, "name": STR, "type": STR}, ("id", "name", "type")),
+            "status": _obj({"stage": STR, "message": NULLABLE_STR, "progress": obj}, ("stage",)),
+            "createdAt": NULLABLE_STR,
+            "startedAt": NULLABLE_STR,
+            "finishedAt": NULLABLE_STR,
+            "dockerImage": STR,
+            "command": {"type": "array", "items": STR},
+            "labels": obj,
+            "durations": obj,
+            "initiator": obj,
+        },
+        ("id", "owner", "status"),
+    )
+    sched = _obj(
+        {
+            "id": STR,
+            "owner": obj,
+            "jobSpec": spec,
+            "schedule": STR,
+            "suspend": BOOL,
+            "concurrency": BOOL,
+            "status": _obj({"lastJob": {"type": ["object", "null"]}, "nextJobRunAt": NULLABLE_STR}),
+        },
+        ("id", "owner"),
+    )
+    sse = _ok({"type": "string"}, media="text/event-stream")
+    kw: dict[str, Any] = {"repo_scoped": False, "auth": "required"}
+    labels_body = _json_body(_obj({"labels": {"type": "object", "additionalProperties": STR}}, ("labels",)))
+    add(
+        "GET",
+        "/api/jobs/hardware",
+        op(
+            "Hardware jobs may ask for (cpu-basic: this machine, within the job limits)",
+            "jobs",
+            [],
+            _ok({"type": "array", "items": obj}),
+            repo_scoped=False,
+        ),
+    )
+    base = "/api/jobs/{namespace}"
+    add(
+        "POST",
+        base,
+        op(
+            "Run a job (run_job, run_uv_job); 400 when jobs are disabled",
+            "jobs",
+            [p_ns],
+            _ok(info),
+            _json_body(spec),
+            **kw,
+        ),
+    )
+    add(
+        "GET",
+        base,
+        op(
+            "List jobs, newest first (paginated: Link rel=next)",
+            "jobs",
+            [
+                p_ns,
+                _query("stage", {"type": "array", "items": STR}, "repeatable: SCHEDULING, RUNNING, …"),
+                _query("label", {"type": "array", "items": STR}, "repeatable: key=value or key"),
+                _query("limit", INT, "page size, 1..1000 (50)"),
+                _query("offset", INT),
+            ],
+            _ok({"type": "array", "items": info}),
+            **kw,
+        ),
+    )
+    job = base + "/{job_id}"
+    add("GET", job, op("A job (inspect_job)", "jobs", [p_ns, p_id], _ok(info), **kw))
+    add("POST", job + "/cancel", op("Cancel a job", "jobs", [p_ns, p_id], _ok(info), **kw))
+    add(
+        "POST",
+        job + "/duplicate",
+        op("Run a job's spec again (rerun_job)", "jobs", [p_ns, p_id], _ok(info), **kw),
+    )
+    add(
+        "PUT",
+        job + "/labels",
+        op("Replace a job's labels", "jobs", [p_ns, p_id], _ok(info), labels_body, **kw),
+    )
+    add(
+        "PUT",
+        job + "/expose",
+        op("Expose ports: not supported here (400)", "jobs", [p_ns, p_id], _ok(info), **kw),
+    )
+    add(
+        "GET",
+        job + "/logs",
+        op(
+            "The job's log as server-sent events (data: {data, timestamp}; : keep-alive every 30 s); ends "
+            "with the job",
+            "jobs",
+            [p_ns, p_id, _query("tail", INT, "only the last N lines so far")],
+            sse,
+            **kw,
+        ),
+    )
+    add(
+        "GET",
+        job + "/metrics",
+        op(
+            "Resource samples once a second (event: metric); 406 when the job is not running",
+            "jobs",
+            [p_ns, p_id],
+            sse,
+            **kw,
+        ),
+    )
+    add(
+        "GET",
+        job + "/events",
+        op(
+            "Progress (event: progress) and stage changes (event: status) as server-sent events",
+            "jobs",
+            [p_ns, p_id],
+            sse,
+            **kw,
+        ),
+    )
+    sbase = "/api/scheduled-jobs/{namespace}"
+    add(
+        "POST",
+        sbase,
+        op(
+            "Create a scheduled job: {jobSpec, schedule (cron or @hourly …), concurrency?, suspend?}",
+            "jobs",
+            [p_ns],
+            _ok(sched),
+            _json_body(
+                _obj(
+                    {"jobSpec": spec, "schedule": STR, "concurrency": BOOL, "suspend": BOOL},
+                    ("jobSpec", "schedule"),
+                )
+            ),
+            **kw,
+        ),
+    )
+    add(
+        "GET",
+        sbase,
+        op(
+            "List scheduled jobs (a bare array)",
+            "jobs",
+            [p_ns, _query("label", {"type": "array", "items": STR}, "key=value or key")],
+            _ok({"type": "array", "items": sched}),
+            **kw,
+        ),
+    )
+    one = sbase + "/{scheduled_job_id}"
+    add("GET", one, op("A scheduled job", "jobs", [p_ns, p_sid], _ok(sched), **kw))
+    add("DELETE", one, op("Delete a scheduled job", "jobs", [p_ns, p_sid], _ok(sched), **kw))
+    for action, what in (("suspend", "Suspend"), ("resume", "Resume")):
+        add(
+            "POST", one + f"/{action}", op(f"{what} a scheduled job", "jobs", [p_ns, p_sid], _ok(sched), **kw)
+        )
+    add(
+        "POST",
+        one + "/schedule",
+        op(
+            "Change the schedule",
+            "jobs",
+            [p_ns, p_sid],
+            _ok(sched),
+            _json_body(_obj({"schedule": STR}, ("schedule",))),
+            **kw,
+        ),
+    )
+    add(
+        "POST",
+        one + "/run",
+        op("Run a scheduled job now (answers the JobInfo)", "jobs", [p_ns, p_sid], _ok(info), **kw),
+    )
+    add(
+        "PUT",
+        one + "/labels",
+        op("Replace a scheduled job's labels", "jobs", [p_ns, p_sid], _ok(sched), labels_body, **kw),
+    )
+
+
+def _training_operations(add: Any) -> None:
+    """server/api/training.py: no-code fine-tuning recipes, checked against the hub, run as jobs (issue 14)."""
+    p_ns = _path_param("namespace", SEGMENT, "The namespace that runs the job: the caller or one of its orgs")
+    recipe = _obj(
+        {
+            "task": {
+                "type": "string",
+                "enum": [
+                    "text-classification",
+                    "token-classification",
+                    "sentence-similarity",
+                    "text-generation",
+                    "image-classification",
+                ],
+            },
+            "base_model": STR,
+            "dataset": STR,
+            "output_repo": STR,
+            "columns": {
+                "type": "object",
+                "additionalProperties": STR,
+                "description": "column role -> column",
+            },
+            "train_split": STR,
+            "eval_split": NULLABLE_STR,
+            "eval_fraction": {"type": "number"},
+            "dataset_config": NULLABLE_STR,
+            "hyperparameters": {"type": "object", "description": "see GET /api/training/tasks"},
+            "early_stopping_patience": {"type": ["integer", "null"]},
+            "seed": INT,
+            "private": BOOL,
+            "merge_adapter": BOOL,
+            "deploy": BOOL,
+            "base_revision": STR,
+        },
+        ("task", "base_model", "dataset", "output_repo"),
+    )
+    checked = _obj(
+        {
+            "ok": BOOL,
+            "columns": {"type": "array", "items": STR},
+            "splits": {"type": "array", "items": STR},
+            "num_rows": {"type": "object"},
+            "recipe": {"type": "object"},
+        },
+        ("ok", "columns", "splits", "num_rows"),
+    )
+    kw: dict[str, Any] = {"repo_scoped": False, "auth": "required"}
+    add(
+        "GET",
+        "/api/training/tasks",
+        op(
+            "Fine-tuning tasks: their column roles, and the hyperparameters with their defaults and bounds",
+            "training",
+            [],
+            _ok(_obj({"tasks": {"type": "array"}, "hyperparameters": {"type": "object"}}, ("tasks",))),
+            repo_scoped=False,
+        ),
+    )
+    add(
+        "POST",
+        "/api/training/{namespace}",
+        op(
+            "Start a fine-tuning recipe as a job (checked first: rights, base model, dataset, split, columns)",
+            "training",
+            [p_ns],
+            _ok({"type": "object", "description": "JobInfo (kind: training)"}),
+            body=_json_body(recipe),
+            **kw,
+        ),
+    )
+    add(
+        "POST",
+        "/api/training/{namespace}/validate",
+        op(
+            "Check a fine-tuning recipe against the hub without starting it",
+            "training",
+            [p_ns],
+            _ok(checked),
+            body=_json_body(recipe),
             **kw,
         ),
     )

@@ -33,7 +33,7 @@ _VERSION = re.compile(r"^[0-9]+(\.[0-9A-Za-z]+){0,3}$")
 
 @dataclass(frozen=True)
 class BuildSpec:
-    sdk: str  # gradio | streamlit  (static needs no env)
+    sdk: str  # gradio | streamlit  (static needs no env); "": no SDK, just the requirements (jobs)
     sdk_version: str | None  # pin the SDK: gradio==X / streamlit==X; None: the latest the index has
     python_version: (
         str | None
@@ -182,7 +182,7 @@ class EnvBuilder:
                 self._running.pop(key, None)
 
     async def _build(self, spec: BuildSpec, key: str, log: LogBook, fresh: bool) -> Path:
-        if spec.sdk not in SDK_PACKAGES:
+        if spec.sdk and spec.sdk not in SDK_PACKAGES:
             raise BuildFailed(f"sdk {spec.sdk!r} needs no Python environment")
         if spec.sdk_version is not None and not _VERSION.match(spec.sdk_version):
             raise BuildFailed(f"invalid sdk_version {spec.sdk_version!r}")
@@ -194,7 +194,11 @@ class EnvBuilder:
         python, note = self.interpreter(spec)
         if note:
             log.write(f"Note: {note}")
-        sdk = SDK_PACKAGES[spec.sdk] + (f"=={spec.sdk_version}" if spec.sdk_version else "")
+        sdk = (
+            (SDK_PACKAGES[spec.sdk] + (f"=={spec.sdk_version}" if spec.sdk_version else ""))
+            if spec.sdk
+            else ""
+        )
         self._sweep(_TRASH_AGE)
         started = time.monotonic()
         tmp = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=self.root))
@@ -206,7 +210,10 @@ class EnvBuilder:
             env.update(UV_PYTHON_DOWNLOADS="never", NO_COLOR="1", UV_NO_PROGRESS="1")
             for name in ("VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT", "PYTHONPATH", "PYTHONHOME"):
                 env.pop(name, None)
-            log.write(f"Building the environment: {sdk}" + (f" + {len(reqs)} requirement(s)" if reqs else ""))
+            log.write(
+                f"Building the environment: {sdk or 'python'}"
+                + (f" + {len(reqs)} requirement(s)" if reqs else "")
+            )
             deadline = started + self.timeout
             await self._run(
                 [uv, "venv", "--relocatable", "--no-project", "--python", python, str(venv)],
@@ -224,8 +231,9 @@ class EnvBuilder:
                 "--no-build",
                 "--compile-bytecode",
             ]
-            install += [sdk] + (["-r", str(tmp / "requirements.txt")] if reqs else [])
-            await self._run(install, tmp, env, log, deadline)
+            install += ([sdk] if sdk else []) + (["-r", str(tmp / "requirements.txt")] if reqs else [])
+            if sdk or reqs:
+                await self._run(install, tmp, env, log, deadline)
             target = self.root / key
             if target.exists():
                 trash = self.root / f".trash-{key}-{os.getpid()}-{time.time_ns()}"

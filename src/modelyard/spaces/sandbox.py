@@ -747,3 +747,213 @@ def choose(mode: str) -> Sandbox:
         "(sysctl kernel.unprivileged_userns_clone=1, or on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0). "
         "Set spaces_sandbox=none to run apps without isolation (see docs/spaces.md), or spaces_enabled=false."
     )
+
+
+# --- commands (jobs): no ingress, a writable /job, extra binds ---------------------------------------------
+JOB_DIR = "/job"
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A command to run sandboxed (a job). Paths in `argv`, `binds` targets and `shim_python` are as seen inside
+    the sandbox (with NoSandbox the manager passes host paths)."""
+
+    name: str  # for the cgroup's name
+    argv: list[str]
+    env: dict[str, str]  # the command's environment (PATH included); HOME/TMPDIR/HF_ENDPOINT are set here
+    work_dir: Path  # host dir, writable: /job inside (the working directory)
+    run_dir: Path  # host dir for the egress socket and /etc files (short path)
+    shim_python: str  # an interpreter (inside path) that runs the shim: the env's python
+    binds: tuple[tuple[str, str, bool], ...] = ()  # (host path, inside path, writable)
+    hub_address: tuple[str, int] | None = None
+    memory_mb: int = 8192
+    cpu_cores: float = 0.0
+
+
+def _limit_args(memory_mb: int, cpu_cores: float, cgroup: Cgroup | None, log: LogBook) -> list[str]:
+    mem = memory_mb * 1024 * 1024
+    limits = [f"--limit-nofile={NOFILE}", f"--limit-fsize={mem}"]
+    if cgroup is None:
+        limits.append(f"--limit-as={mem}")
+        log.write(
+            f"Limits: rlimits (address space {memory_mb} MiB, {NOFILE} open files, files up to "
+            f"{memory_mb} MiB); no writable cgroup, so no CPU or process-count limit."
+        )
+    else:
+        log.write(
+            f"Limits: {cgroup.summary}: memory {memory_mb} MiB, {PIDS_MAX} processes, "
+            f"{cpu_cores:g} CPU cores; {NOFILE} open files."
+        )
+    return limits
+
+
+def _write_etc(run_dir: Path, hostname: str) -> Path:
+    etc = run_dir / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "passwd").write_text(f"user:x:{UID}:{UID}:User:/tmp:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
+    (etc / "group").write_text(f"user:x:{UID}:\nnogroup:x:65534:\n")
+    (etc / "hosts").write_text(f"127.0.0.1 localhost {hostname}\n::1 localhost ip6-localhost\n")
+    (etc / "nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files dns\n")
+    return etc
+
+
+async def _launch_command(
+    sandbox: Sandbox,
+    spec: CommandSpec,
+    log: LogBook,
+    prefix_cmd: list[str],
+    shim_path: str,
+    env: dict[str, str],
+    egress: tuple[int, str] | None,
+    cwd: str | None,
+) -> AppProcess:
+    spec.run_dir.mkdir(parents=True, exist_ok=True)
+    cgroup: Cgroup | None = None
+    fds: list[int] = []
+    control_w = -1
+    try:
+        control_r, control_w = os.pipe()
+        env_fd = _env_fd(env)
+        fds = [control_r, env_fd]
+        cores = spec.cpu_cores if spec.cpu_cores > 0 else float(os.cpu_count() or 1)
+        if sandbox.cgroups:
+            cgroup = Cgroup.create(spec.name, spec.memory_mb, cores)
+        limits = _limit_args(spec.memory_mb, cores, cgroup, log)
+        shim_cmd = [spec.shim_python, "-I", "-S", shim_path, f"--control-fd={control_r}"]
+        shim_cmd += [f"--env-fd={env_fd}", *limits]
+        if egress is not None:
+            shim_cmd += [f"--egress-port={egress[0]}", f"--egress-socket={egress[1]}"]
+        cmd = [*prefix_cmd, *shim_cmd, "--", *spec.argv]
+        if cgroup is not None:
+            files = cgroup.procs_files()
+            script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+            cmd = ["/bin/sh", "-c", script, "sh", *files, "--", *cmd]
+        for fd in fds:
+            os.set_inheritable(fd, True)
+        proc = await asyncio.create_subprocess_exec(
+            *cmd,
+            cwd=cwd,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            pass_fds=fds,
+            start_new_session=True,
+        )
+    except BaseException:
+        if cgroup is not None:
+            cgroup.remove()
+        with contextlib.suppress(OSError):
+            os.close(control_w)
+        raise
+    finally:
+        for fd in fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    return AppProcess(proc, spec.run_dir / "no-ingress", log, control_w, cgroup, None, [])
+
+
+def _command_env(spec: CommandSpec, home: str, hf_endpoint: str | None) -> dict[str, str]:
+    env = {"LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env.update({k: v for k, v in spec.env.items() if not _DROP_ENV.match(k)})
+    env.update({"HOME": home, "TMPDIR": home, "USER": "user", "LOGNAME": "user"})
+    env.setdefault("PATH", "/usr/bin:/bin")
+    if hf_endpoint:
+        env["HF_ENDPOINT"] = hf_endpoint
+    else:
+        env.pop("HF_ENDPOINT", None)
+    return env
+
+
+async def _bwrap_command(sb: BwrapSandbox, spec: CommandSpec, log: LogBook) -> AppProcess:
+    run_dir = spec.run_dir
+    run_dir.mkdir(parents=True, exist_ok=True)
+    etc = _write_etc(run_dir, "job")
+    egress_server: asyncio.AbstractServer | None = None
+    egress: tuple[int, str] | None = None
+    egress_sock: Path | None = None
+    if spec.hub_address is not None:
+        host, port = spec.hub_address
+        egress_sock = run_dir / "hub.sock"
+        with contextlib.suppress(FileNotFoundError):
+            egress_sock.unlink()
+        egress_server = await _egress_server(egress_sock, host, port)
+        egress = (port, _HUB_SOCK)
+    a = [sb.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"]
+    a += ["--uid", str(UID), "--gid", str(UID), "--hostname", "job", "--cap-drop", "ALL"]
+    if sb.disable_userns:
+        a += ["--disable-userns"]
+    a += ["--ro-bind", "/usr", "/usr"]
+    for link in ("lib", "lib64", "bin", "sbin"):
+        target = Path("/") / link
+        if target.is_symlink():
+            a += ["--symlink", os.readlink(target), f"/{link}"]
+        elif target.is_dir():
+            a += ["--ro-bind", str(target), f"/{link}"]
+    for path in _ETC_TRY:
+        a += ["--ro-bind-try", path, path]
+    for name in ("passwd", "group", "hosts", "nsswitch.conf"):
+        a += ["--ro-bind", str(etc / name), f"/etc/{name}"]
+    a += ["--proc", "/proc", "--dev", "/dev"]
+    a += ["--size", str(spec.memory_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    for host_path, inside, writable in spec.binds:
+        a += ["--bind" if writable else "--ro-bind", host_path, inside]
+    a += ["--ro-bind", str(SHIM), _SHIM]
+    a += ["--bind", str(spec.work_dir), JOB_DIR]
+    if egress_sock is not None:
+        a += ["--ro-bind", str(egress_sock), _HUB_SOCK]
+    a += ["--chdir", JOB_DIR, "--"]
+    try:
+        hf = f"http://127.0.0.1:{egress[0]}" if egress else None
+        env = _command_env(spec, "/tmp", hf)
+        process = await _launch_command(sb, spec, log, a, _SHIM, env, egress, None)
+    except BaseException:
+        if egress_server is not None:
+            egress_server.close()
+        raise
+    process._egress = egress_server
+    if egress_sock is not None:
+        process._cleanup_paths.append(egress_sock)
+    return process
+
+
+async def _plain_command(sb: NoSandbox, spec: CommandSpec, log: LogBook) -> AppProcess:
+    home = spec.run_dir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    hf = f"http://{_host(spec.hub_address[0])}:{spec.hub_address[1]}" if spec.hub_address else None
+    env = _command_env(spec, str(home), hf)
+    return await _launch_command(sb, spec, log, [], str(SHIM), env, None, str(spec.work_dir))
+
+
+async def start_command(sandbox: Sandbox, spec: CommandSpec, log: LogBook) -> AppProcess:
+    """Run `spec.argv` in the sandbox (a job): the returned process's output goes to `log` line by line."""
+    if isinstance(sandbox, BwrapSandbox):
+        return await _bwrap_command(sandbox, spec, log)
+    if isinstance(sandbox, NoSandbox):
+        return await _plain_command(sandbox, spec, log)
+    raise ConfigError(f"the {sandbox.name} sandbox cannot run commands")
+
+
+def describe_command(sandbox: Sandbox) -> list[str]:
+    """What isolates a command (a job) in this sandbox, for its log."""
+    if isinstance(sandbox, BwrapSandbox):
+        return [
+            "Sandbox: bubblewrap: own user, PID, network, IPC, UTS and cgroup namespaces; the job runs as uid "
+            f"{UID} with no capabilities"
+            + (" and cannot create user namespaces." if sandbox.disable_userns else "."),
+            "Network: loopback only; the hub is reachable at HF_ENDPOINT (through the egress socket), nothing "
+            "else: no other host port, no internet.",
+            f"Files: {JOB_DIR} (the job's own writable directory, the working directory), its volumes, the Python "
+            "environment and /usr (read-only), a private /tmp (HOME); the hub's data directory and other jobs' "
+            "directories are not mounted.",
+            "Environment: the job's variables and secrets, JOB_ID, HF_ENDPOINT and the job's own HF_TOKEN "
+            "(revoked when the job ends); no hub settings.",
+            "Stop: SIGTERM to the job's process group, then SIGKILL to the whole PID namespace.",
+        ]
+    return [
+        f"Sandbox: NONE (jobs_sandbox=none): the job runs as the hub's own user (uid {os.getuid()}).",
+        "NOT isolated: every file that user can read or write (the hub's data directory, its database, other "
+        "jobs' files) the job can read or write too; and the network: any host and port the hub can reach.",
+        "Holds: own process group and session (stopped as a group), a cleared environment (the job's variables "
+        "and secrets, JOB_ID, HF_ENDPOINT, its own HF_TOKEN), limits.",
+    ]

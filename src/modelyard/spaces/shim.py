@@ -152,9 +152,10 @@ async def main(args: argparse.Namespace) -> int:
             return
         await splice((reader, writer), upstream)
 
-    listener = socket.socket(fileno=args.ingress_fd)
-    listener.set_inheritable(False)
-    servers.append(await asyncio.start_unix_server(ingress, sock=listener, limit=CHUNK))
+    if args.ingress_fd is not None:  # a Space's app; a job has no ingress
+        listener = socket.socket(fileno=args.ingress_fd)
+        listener.set_inheritable(False)
+        servers.append(await asyncio.start_unix_server(ingress, sock=listener, limit=CHUNK))
     if args.egress_port and args.egress_socket:
         servers.append(await asyncio.start_server(egress, "127.0.0.1", args.egress_port, limit=CHUNK))
 
@@ -221,8 +222,8 @@ async def main(args: argparse.Namespace) -> int:
 
 def parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="modelyard-space-shim")
-    p.add_argument("--ingress-fd", type=int, required=True)
-    p.add_argument("--app-port", type=int, required=True)
+    p.add_argument("--ingress-fd", type=int, default=None)
+    p.add_argument("--app-port", type=int, default=0)
     p.add_argument("--egress-port", type=int, default=0)
     p.add_argument("--egress-socket", default="")
     p.add_argument("--control-fd", type=int, default=None)
@@ -238,6 +239,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
         args.command = args.command[1:]
     if not args.command:
         p.error("no app command")
+    if args.ingress_fd is not None and not args.app_port:
+        p.error("--ingress-fd needs --app-port")
     return args
 
 

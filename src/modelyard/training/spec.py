@@ -87,7 +87,7 @@ def parse_recipe(body: object) -> RecipeSpec:
     if unknown:
         raise BadPayload(f"Unknown recipe field(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     task = body.get("task")
-    if task not in TASKS:
+    if not isinstance(task, str) or task not in TASKS:
         raise BadRequest(f"'task' must be one of {', '.join(TASKS)}")
     required, optional = TASKS[task]
     cols_in = body.get("columns") or {}

@@ -18,6 +18,7 @@ from modelyard.server.web import (
     discussion_views,
     edit_views,
     endpoint_views,
+    job_views,
     settings_views,
     space_views,
 )
@@ -33,7 +34,7 @@ from modelyard.server.web.security import PAGE_HEADERS
 
 STATIC = Path(__file__).parent / "static"
 # the area modules: each adds its fixed routes and its repo routes (kit.py)
-AREAS = (account_views, edit_views, discussion_views, settings_views, endpoint_views, space_views)
+AREAS = (account_views, edit_views, discussion_views, settings_views, endpoint_views, space_views, job_views)
 
 
 class NoSniff:
