@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-_SUBJECTS = [
+SUBJECTS = [
     "the cat",
     "a dog",
     "my friend",
@@ -20,7 +20,7 @@ _SUBJECTS = [
     "the weather",
     "that song",
 ]
-_VERBS = ["is", "was", "seems", "looks", "feels", "sounds", "became", "remains"]
+VERBS = ["is", "was", "seems", "looks", "feels", "sounds", "became", "remains"]
 _ADJ = [
     "good",
     "bad",
@@ -35,7 +35,7 @@ _ADJ = [
     "amazing",
     "slow",
 ]
-_TAILS = ["today", "again", "as usual", "for sure", "in the end", "to me", "at night", "this time"]
+TAILS = ["today", "again", "as usual", "for sure", "in the end", "to me", "at night", "this time"]
 
 
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -44,8 +44,7 @@ SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 def sentences(n: int = 400, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
     return [
-        f"{rng.choice(_SUBJECTS)} {rng.choice(_VERBS)} {rng.choice(_ADJ)} {rng.choice(_TAILS)}"
-        for _ in range(n)
+        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(_ADJ)} {rng.choice(TAILS)}" for _ in range(n)
     ]
 
 
@@ -76,21 +75,81 @@ def wordpiece_tokenizer(corpus: list[str], vocab_size: int = 256, max_length: in
     )
 
 
-def build_tiny_model(dest: Path, seed: int = 0) -> Path:
-    """Save a random BertForSequenceClassification (hidden 32, 2 layers, 2 heads) + WordPiece tokenizer to dest."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification
+def bpe_tokenizer(corpus: list[str], specials: list[str], unk_token: str | None = None, **fast: Any) -> Any:
+    """A byte-level BPE PreTrainedTokenizerFast (400 tokens, every byte in the alphabet) trained on `corpus`;
+    `fast`: the special tokens' roles and model_max_length."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
 
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    fast = wordpiece_tokenizer(sentences(seed=seed))
-    config = BertConfig(
-        vocab_size=len(fast),
+    tok = Tokenizer(models.BPE(unk_token=unk_token))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+    )
+    tok.train_from_iterator(corpus, trainer)
+    if unk_token is not None:
+        fast["unk_token"] = unk_token
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **fast)
+
+
+def bert_config(vocab_size: int, **kw: Any) -> Any:
+    """A tiny BertConfig (hidden 32, 2 layers, 2 heads, intermediate 64, 64 positions); `kw` adds or overrides."""
+    from transformers import BertConfig
+
+    base: dict[str, Any] = {
+        "hidden_size": 32,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "max_position_embeddings": 64,
+    }
+    return BertConfig(vocab_size=vocab_size, **{**base, **kw})
+
+
+def llama_config(vocab_size: int, **kw: Any) -> Any:
+    """A tiny LlamaConfig (hidden 32, intermediate 64, 2 layers, 4 heads, 2 KV heads, 256 positions, untied)."""
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        tie_word_embeddings=False,
+        **kw,
+    )
+
+
+def vit_config(**kw: Any) -> Any:
+    """A tiny ViTConfig for 32x32 RGB images (patch 8, hidden 32, 2 layers, 2 heads, intermediate 64)."""
+    from transformers import ViTConfig
+
+    return ViTConfig(
+        image_size=32,
+        patch_size=8,
+        num_channels=3,
         hidden_size=32,
         num_hidden_layers=2,
         num_attention_heads=2,
         intermediate_size=64,
-        max_position_embeddings=64,
+        **kw,
+    )
+
+
+def build_tiny_model(dest: Path, seed: int = 0) -> Path:
+    """Save a random BertForSequenceClassification (hidden 32, 2 layers, 2 heads) + WordPiece tokenizer to dest."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    fast = wordpiece_tokenizer(sentences(seed=seed))
+    config = bert_config(
+        len(fast),
         num_labels=2,
         id2label={0: "NEGATIVE", 1: "POSITIVE"},
         label2id={"NEGATIVE": 0, "POSITIVE": 1},

@@ -96,22 +96,15 @@ def wordpiece_tokenizer(path: Path) -> object:
 
 
 def bpe_tokenizer(path: Path, chat_template: str | None = None) -> object:
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
+    from _tiny import bpe_tokenizer as build
 
     specials = ["<pad>", "</s>", "<unk>", "<s>", "<|user|>", "<|assistant|>", "<|system|>"]
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(sentences(400) + WORDS, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
+    fast = build(
+        sentences(400) + WORDS,
+        specials,
+        unk_token="<unk>",
         pad_token="<pad>",
         eos_token="</s>",
-        unk_token="<unk>",
         bos_token="<s>",
         model_max_length=256,
     )
@@ -122,14 +115,10 @@ def bpe_tokenizer(path: Path, chat_template: str | None = None) -> object:
 
 
 def _bert_config(tokenizer: object, **kw: object) -> object:
-    from transformers import BertConfig
+    from _tiny import bert_config
 
-    return BertConfig(
-        vocab_size=len(tokenizer),  # type: ignore[arg-type]
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+    return bert_config(
+        len(tokenizer),  # type: ignore[arg-type]
         max_position_embeddings=128,
         initializer_range=0.5,
         pad_token_id=0,
@@ -190,24 +179,19 @@ CHAT_TEMPLATE = (
 
 def build_causal_lm(path: Path) -> Path:
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
+
+    from _tiny import llama_config
 
     torch.manual_seed(1)
     path.mkdir(parents=True, exist_ok=True)
     tok = bpe_tokenizer(path, CHAT_TEMPLATE)
-    config = LlamaConfig(
-        vocab_size=len(tok),  # type: ignore[arg-type]
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
+    config = llama_config(
+        len(tok),  # type: ignore[arg-type]
         initializer_range=0.5,
         pad_token_id=0,
         bos_token_id=3,
         eos_token_id=1,
-        tie_word_embeddings=False,
     )
     model = LlamaForCausalLM(config).eval()
     with torch.no_grad():  # make </s> and other specials unlikely so outputs are non-empty
@@ -294,19 +278,14 @@ def build_wav2vec2(path: Path) -> Path:
 
 def build_vit(path: Path) -> Path:
     import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+    from transformers import ViTForImageClassification, ViTImageProcessor
+
+    from _tiny import vit_config
 
     torch.manual_seed(4)
     path.mkdir(parents=True, exist_ok=True)
     labels = {0: "cat", 1: "dog", 2: "bird"}
-    config = ViTConfig(
-        image_size=32,
-        patch_size=8,
-        num_channels=3,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
+    config = vit_config(
         initializer_range=0.5,
         id2label=labels,
         label2id={v: k for k, v in labels.items()},

@@ -15,22 +15,20 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from _tiny import sentences, wordpiece_tokenizer
+from _tiny import (
+    SUBJECTS,
+    TAILS,
+    VERBS,
+    bert_config,
+    bpe_tokenizer,
+    llama_config,
+    sentences,
+    vit_config,
+    wordpiece_tokenizer,
+)
 
 POSITIVE = ["good", "great", "fine", "lovely", "happy", "amazing"]
 NEGATIVE = ["bad", "terrible", "awful", "boring", "sad", "slow"]
-SUBJECTS = [
-    "the cat",
-    "a dog",
-    "my friend",
-    "the model",
-    "this movie",
-    "our team",
-    "the weather",
-    "that song",
-]
-VERBS = ["is", "was", "seems", "looks", "feels", "sounds", "became", "remains"]
-TAILS = ["today", "again", "as usual", "for sure", "in the end", "to me", "at night", "this time"]
 NAMES = ["alice", "bob", "carol", "dave", "erin", "frank"]
 CITIES = ["paris", "berlin", "tokyo", "lima", "oslo", "cairo"]
 COLORS = {"apple": "red", "sky": "blue", "grass": "green", "sun": "yellow", "snow": "white", "coal": "black"}
@@ -59,30 +57,29 @@ def _push_rows(hub: Any, repo_id: str, rows: dict[str, list[Any]], features: Any
 
 
 # --- models -------------------------------------------------------------------------------------------
+def _push_model(hub: Any, repo_id: str, token: str | None, parts: list[Any], card: str | None = None) -> str:
+    """Save the model and its tokenizer/processor (`parts`) with an optional README and upload them."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for part in parts:
+            part.save_pretrained(tmp)
+        if card is not None:
+            (Path(tmp) / "README.md").write_text(card)
+        return _upload(hub, repo_id, Path(tmp), token=token)
+
+
 def push_tiny_bert(hub: Any, repo_id: str, token: str | None = None, seed: int = 0) -> str:
     """A tiny BERT (hidden 32, 2 layers, the WordPiece tokenizer of tests/_tiny.py) with an apache-2.0 card.
 
     Unlike `_tiny.build_tiny_model` (large random init, for inference tests), it is initialised to train well."""
     import torch
-    from transformers import BertConfig, BertForSequenceClassification
+    from transformers import BertForSequenceClassification
 
     fast = wordpiece_tokenizer(sentences(seed=seed) + [" ".join(NAMES + CITIES)] * 3)
-    config = BertConfig(
-        vocab_size=len(fast),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        num_labels=2,
-    )
+    config = bert_config(len(fast), num_labels=2)
     torch.manual_seed(seed)
     model = BertForSequenceClassification(config)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp)
-        fast.save_pretrained(tmp)
-        (Path(tmp) / "README.md").write_text("---\nlicense: apache-2.0\nlanguage: en\n---\n# tiny bert\n")
-        return _upload(hub, repo_id, Path(tmp), token=token)
+    card = "---\nlicense: apache-2.0\nlanguage: en\n---\n# tiny bert\n"
+    return _push_model(hub, repo_id, token, [model, fast], card)
 
 
 def _chat_corpus() -> list[str]:
@@ -95,67 +92,34 @@ def _chat_corpus() -> list[str]:
 def push_tiny_causal_lm(hub: Any, repo_id: str, token: str | None = None, seed: int = 0) -> str:
     """A random Llama (hidden 32, 2 layers) with a byte-level BPE tokenizer and a chat template."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaForCausalLM
 
     specials = ["<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|system|>"]
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(
-        _chat_corpus(),
-        trainers.BpeTrainer(
-            vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-        ),
-    )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", model_max_length=256
+    fast = bpe_tokenizer(
+        _chat_corpus(), specials, bos_token="<s>", eos_token="</s>", pad_token="<pad>", model_max_length=256
     )
     fast.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(
-        vocab_size=len(fast),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
+    config = llama_config(
+        len(fast),
         bos_token_id=fast.bos_token_id,
         eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id,
-        tie_word_embeddings=False,
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp)
-        fast.save_pretrained(tmp)
-        (Path(tmp) / "README.md").write_text("---\nlicense: mit\n---\n# tiny llama\n")
-        return _upload(hub, repo_id, Path(tmp), token=token)
+    return _push_model(hub, repo_id, token, [model, fast], "---\nlicense: mit\n---\n# tiny llama\n")
 
 
 def push_tiny_vit(hub: Any, repo_id: str, token: str | None = None, seed: int = 0) -> str:
     """A random ViT for 32x32 RGB images (patch 8, hidden 32, 2 layers) with its image processor."""
     import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+    from transformers import ViTForImageClassification, ViTImageProcessor
 
-    config = ViTConfig(
-        image_size=32,
-        patch_size=8,
-        num_channels=3,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        num_labels=2,
-    )
+    config = vit_config(num_labels=2)
     torch.manual_seed(seed)
     model = ViTForImageClassification(config)
     processor = ViTImageProcessor(size={"height": 32, "width": 32}, do_resize=True, do_normalize=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-        return _upload(hub, repo_id, Path(tmp), token=token)
+    return _push_model(hub, repo_id, token, [model, processor])
 
 
 # --- datasets -----------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ _SUBS: list[tuple[str, str]] = [
     (r"(?P<write>/write)?", "[/write]"),
     (r"\.", "."),
 ]
-_NAMES = {"webhook_id": "id", "bns": "ns", "item": "item_object_id"}
+_NAMES = {"webhook_id": "id", "bns": "ns", "item": "item_object_id", "job_id": "id", "sid": "id"}
 _OPTIONAL = re.compile(r"\(\?:/\(\?P<(\w+)>[^()]*\)\)\?")  # (?:/(?P<path>.*))?
 _ALTERNATIVES = re.compile(r"\(\?P<\w+>([\w-]+(?:\|[\w-]+)+)\)")  # (?P<kind>read|write)
 _GROUP = re.compile(r"\(\?P<(\w+)>[^()]*\)")  # (?P<oid>[0-9a-f]{64})

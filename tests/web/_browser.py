@@ -38,9 +38,11 @@ _STAMP = JS_DIR / "node_modules" / ".modelyard-lock-sha256"
 
 
 def login(page: Any, url: str, token: str) -> None:
-    """Log the browser in with an access token (the token form of /login), landing on the home page."""
+    """Log the browser in with an access token (the token form of /login, unfolded when it is inside a closed
+    <details> because the password form is the main one), landing on the home page."""
     page.goto(f"{url}/login?next=/")
-    page.fill("input[name=token]", token)
+    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
+    page.fill("form.token-login input[name=token]", token)
     page.click("form.token-login button[type=submit]")
     page.wait_for_url(url + "/")
 

@@ -11,18 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import CommitOperationAdd, hf_hub_download
-from tests.web._browser import axe, no_sideways_scroll, shot
+from tests.web._browser import axe, login, no_sideways_scroll, shot
 
 from _xet_client import safetensors_bytes
-
-
-def login(page: Any, url: str, token: str) -> None:
-    """The token form of /login (opened if it is folded away under the password form)."""
-    page.goto(f"{url}/login?next=/")
-    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
-    page.fill("form.token-login input[name=token]", token)
-    page.click("form.token-login button[type=submit]")
-    page.wait_for_url(url + "/")
 
 
 def _progress(page: Any) -> dict[str, int]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.web._browser import axe, no_sideways_scroll, shot
+from tests.web._browser import axe, login, no_sideways_scroll, shot
 from tests.web._http import csrf_of, error_code, web_client
 
 MGMT = "/endpoints/-/api/endpoints"
@@ -29,15 +29,6 @@ class _Evil:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (os.system, ("echo pwned",))
-
-
-def login(page: Any, url: str, token: str) -> None:
-    """The token form of /login (inside a closed <details> when the password form is the main one)."""
-    page.goto(f"{url}/login?next=/")
-    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
-    page.fill("form.token-login input[name=token]", token)
-    page.click("form.token-login button[type=submit]")
-    page.wait_for_url(url + "/")
 
 
 def _until(page: Any, js: str, timeout: float = 15) -> None:

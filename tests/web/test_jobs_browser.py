@@ -14,22 +14,13 @@ from typing import Any
 
 import pytest
 from tests.training.conftest import training_hub  # noqa: F401  (the hub running jobs)
-from tests.web._browser import axe, no_sideways_scroll, shot
+from tests.web._browser import axe, login, no_sideways_scroll, shot
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="/usr/bin/chromium missing"),
     pytest.mark.timeout(900),
 ]
 RUN_WAIT_S = 600
-
-
-def login(page: Any, url: str, token: str) -> None:
-    """The token form of /login (inside a closed <details> when the password form is the main one)."""
-    page.goto(f"{url}/login?next=/")
-    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
-    page.fill("form.token-login input[name=token]", token)
-    page.click("form.token-login button[type=submit]")
-    page.wait_for_url(url + "/")
 
 
 def _until(page: Any, js: str, timeout: float = 30) -> None:

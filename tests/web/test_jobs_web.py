@@ -173,7 +173,7 @@ def test_training_job_page_chart_progress_and_result(live_server: Any, alice: An
         hub,
         kind="training",
         stage="COMPLETED",
-        recipe={**RECIPE, "output_repo": "alice/tiny-bert-ft-" + "<b>x</b>"},
+        recipe={**RECIPE, "output_repo": "alice/tiny-bert-finetuned", "dataset": "alice/reviews-<b>x</b>"},
         progress=[{"step": 40, "max_steps": 40, "epoch": 1.0, "loss": 0.12, "phase": "done",
                    "eval": {"accuracy": 0.95, "loss": 0.2}}],
         result={"repo": "alice/tiny-bert-finetuned", "revision": "a" * 40, "metrics": {"eval_accuracy": 0.95},
@@ -198,6 +198,23 @@ def test_training_job_page_chart_progress_and_result(live_server: Any, alice: An
     r = c.get(f"/jobs/alice/{job}/logs/stream", timeout=20)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
     assert "event: end" in r.text
+
+
+def test_result_link_is_only_the_recipes_output_repo(live_server: Any, alice: Any) -> None:
+    """A job writes its own result.json: a repo there other than the recipe's output repo (a protocol-relative
+    URL, someone else's repo) is never linked."""
+    c, _ = alice
+    for hostile in ("/evil.example", "bob/other-model", "javascript:alert(1)/x"):
+        job = _job(
+            live_server,
+            kind="training",
+            stage="COMPLETED",
+            recipe={**RECIPE, "output_repo": "alice/tiny-bert-finetuned"},
+            result={"repo": hostile, "metrics": {}, "adapter": False},
+        )
+        html = c.get(f"/jobs/alice/{job}").text
+        assert 'id="result-link"' not in html, hostile
+        assert 'href="//evil.example"' not in html and 'href="/bob/other-model"' not in html
 
 
 def test_read_token_session_sees_but_cannot_act(live_server: Any, alice_read: Any) -> None:

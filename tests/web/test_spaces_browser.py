@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from tests.spaces._spaces import card, push_space, wait_stage
-from tests.web._browser import axe, no_sideways_scroll, shot
+from tests.web._browser import axe, login, no_sideways_scroll, shot
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists("/usr/bin/chromium"), reason="/usr/bin/chromium missing"),
@@ -33,15 +33,6 @@ gr.Interface(greet, gr.Textbox(label="name"), gr.Textbox(label="greeting"), titl
 """
 BUILD_WAIT_MS = 300_000
 SECRET = "sk-web-4c0ffee5ecret"
-
-
-def login(page: Any, url: str, token: str) -> None:
-    """The token form of /login (inside a closed <details> when the password form is the main one)."""
-    page.goto(f"{url}/login?next=/")
-    page.evaluate("document.querySelectorAll('details').forEach(d => { d.open = true; })")
-    page.fill("form.token-login input[name=token]", token)
-    page.click("form.token-login button[type=submit]")
-    page.wait_for_url(url + "/")
 
 
 @pytest.fixture(scope="module")

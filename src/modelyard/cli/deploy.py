@@ -7,20 +7,13 @@ downloads the snapshot from the hub.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from typing import Any
 
 import click
 
-
-def _default_hub() -> str:
-    return os.environ.get("MODELYARD_HUB") or os.environ.get("HF_ENDPOINT") or "http://127.0.0.1:8080"
-
-
-def _default_token() -> str | None:
-    return os.environ.get("MODELYARD_TOKEN") or os.environ.get("HF_TOKEN")
+from modelyard.cli._client import default_hub, default_token
 
 
 def _error_text(resp: Any) -> str:
@@ -32,8 +25,8 @@ def _error_text(resp: Any) -> str:
 
 @click.command("deploy")
 @click.argument("repo_id")
-@click.option("--hub", default=_default_hub, show_default="$MODELYARD_HUB or http://127.0.0.1:8080")
-@click.option("--token", default=_default_token, help="Token that can read the repo ($MODELYARD_TOKEN).")
+@click.option("--hub", default=default_hub, show_default="$MODELYARD_HUB or http://127.0.0.1:8080")
+@click.option("--token", default=default_token, help="Token that can read the repo ($MODELYARD_TOKEN).")
 @click.option("--name", default=None, help="Endpoint name (default: derived from the repo name).")
 @click.option("--task", default=None, help="Override the task inferred from the card / config.")
 @click.option("--revision", default="main", show_default=True)

@@ -11,23 +11,16 @@ canceled). Ctrl-C asks whether to cancel the job.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from typing import Any
 
 import click
 
+from modelyard.cli._client import default_hub, default_token
+
 TERMINAL = {"COMPLETED", "CANCELED", "ERROR", "DELETED"}
 BAR_WIDTH = 24
-
-
-def _default_hub() -> str:
-    return os.environ.get("MODELYARD_HUB") or os.environ.get("HF_ENDPOINT") or "http://127.0.0.1:8080"
-
-
-def _default_token() -> str | None:
-    return os.environ.get("MODELYARD_TOKEN") or os.environ.get("HF_TOKEN")
 
 
 def _error_text(resp: Any) -> str:
@@ -210,10 +203,10 @@ class _Follower:
 @click.option("--validate-only", is_flag=True, help="Check the recipe against the hub; start nothing.")
 @click.option("--wait/--no-wait", default=True, help="Follow the job until it ends (default).")
 @click.option(
-    "--hub", default=_default_hub, show_default="$MODELYARD_HUB, $HF_ENDPOINT or http://127.0.0.1:8080"
+    "--hub", default=default_hub, show_default="$MODELYARD_HUB, $HF_ENDPOINT or http://127.0.0.1:8080"
 )
 @click.option(
-    "--token", default=_default_token, help="Write token with job.write ($MODELYARD_TOKEN, $HF_TOKEN)."
+    "--token", default=default_token, help="Write token with job.write ($MODELYARD_TOKEN, $HF_TOKEN)."
 )
 def train(
     task: str,

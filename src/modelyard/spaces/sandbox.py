@@ -380,8 +380,23 @@ def _app_command(app: AppConfig, python: str, port: int, prefix: str) -> list[st
     return [python, app.app_file]
 
 
+def _clean_env(
+    base: dict[str, str], given: dict[str, str], home: str, fixed: dict[str, str], hf_endpoint: str | None
+) -> dict[str, str]:
+    """`base`, then the given variables (less the loader's and interpreter's), then HOME/TMPDIR/USER/LOGNAME and
+    `fixed`; HF_ENDPOINT is `hf_endpoint` (none when None)."""
+    env = dict(base)
+    env.update({k: v for k, v in given.items() if not _DROP_ENV.match(k)})
+    env.update({"HOME": home, "TMPDIR": home, "USER": "user", "LOGNAME": "user", **fixed})
+    if hf_endpoint:
+        env["HF_ENDPOINT"] = hf_endpoint
+    else:
+        env.pop("HF_ENDPOINT", None)
+    return env
+
+
 def _app_env(spec: LaunchSpec, port: int, home: str, venv: str, hf_endpoint: str | None) -> dict[str, str]:
-    env = {
+    base = {
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
@@ -390,27 +405,23 @@ def _app_env(spec: LaunchSpec, port: int, home: str, venv: str, hf_endpoint: str
         "CPU_CORES": f"{spec.cpu_cores:g}",
         "MEMORY": f"{spec.memory_mb}Mi",
     }
-    env.update({k: v for k, v in spec.env.items() if not _DROP_ENV.match(k)})
-    env.update(
-        {
-            "HOME": home,
-            "TMPDIR": f"{home}",
-            "USER": "user",
-            "LOGNAME": "user",
-            "PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin",
-            "VIRTUAL_ENV": venv,
-            "MPLCONFIGDIR": f"{home}/.config/matplotlib",
-        }
-    )
+    fixed = {
+        "PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin",
+        "VIRTUAL_ENV": venv,
+        "MPLCONFIGDIR": f"{home}/.config/matplotlib",
+    }
     if spec.app.sdk == "gradio":
-        env.update(GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), GRADIO_ROOT_PATH=spec.prefix)
+        fixed.update(
+            GRADIO_SERVER_NAME="127.0.0.1", GRADIO_SERVER_PORT=str(port), GRADIO_ROOT_PATH=spec.prefix
+        )
     if spec.app.sdk == "streamlit":
-        env.update(STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", STREAMLIT_SERVER_HEADLESS="true")
-    if hf_endpoint:
-        env["HF_ENDPOINT"] = hf_endpoint
-    else:
-        env.pop("HF_ENDPOINT", None)
-    return env
+        fixed.update(STREAMLIT_BROWSER_GATHER_USAGE_STATS="false", STREAMLIT_SERVER_HEADLESS="true")
+    return _clean_env(base, spec.env, home, fixed, hf_endpoint)
+
+
+def _direct_endpoint(hub_address: tuple[str, int] | None) -> str | None:
+    """HF_ENDPOINT for an app or command that reaches the hub directly (no sandbox)."""
+    return f"http://{_host(hub_address[0])}:{hub_address[1]}" if hub_address else None
 
 
 def _env_fd(env: dict[str, str]) -> int:
@@ -436,6 +447,28 @@ def _base_python(env_dir: Path) -> Path | None:
     return None
 
 
+def _limit_args(memory_mb: int, cpu_cores: float, cgroup: Cgroup | None, log: LogBook) -> list[str]:
+    """The shim's rlimit options; writes which limits hold to the log."""
+    mem = memory_mb * 1024 * 1024
+    limits = [f"--limit-nofile={NOFILE}", f"--limit-fsize={mem}"]
+    if cgroup is None:
+        limits.append(f"--limit-as={mem}")
+        log.write(
+            f"Limits: rlimits (address space {memory_mb} MiB, {NOFILE} open files, files up to "
+            f"{memory_mb} MiB); no writable cgroup, so no CPU or process-count limit."
+        )
+    else:
+        log.write(
+            f"Limits: {cgroup.summary}: memory {memory_mb} MiB, {PIDS_MAX} processes, "
+            f"{cpu_cores:g} CPU cores; {NOFILE} open files."
+        )
+    return limits
+
+
+# runs the command after writing its own pid into each cgroup.procs file named before "--"
+_CGROUP_ENTER = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+
+
 class Sandbox:
     name = "base"
     cgroups = True  # False: never use a cgroup (rlimits only), for tests and hosts where cgroups misbehave
@@ -446,74 +479,66 @@ class Sandbox:
     async def start(self, spec: LaunchSpec, log: LogBook) -> AppProcess:
         raise NotImplementedError
 
-    # shared by both: the host side of a launch
-    async def _launch(
+    # shared by Spaces and commands: the host side of a launch
+    async def _spawn(
         self,
-        spec: LaunchSpec,
         log: LogBook,
+        *,
+        name: str,
+        run_dir: Path,
+        memory_mb: int,
+        cpu_cores: float,
         prefix_cmd: list[str],
         python: str,
         shim_path: str,
-        app_env: dict[str, str],
-        app_port: int,
-        egress: tuple[int, str] | None,
+        env: dict[str, str],
+        argv: list[str],
         cwd: str | None,
-        pass_env_fd: bool = True,
+        app_port: int | None = None,
+        egress_to: tuple[str, int] | None = None,
     ) -> AppProcess:
-        run_dir = spec.run_dir
+        """Start the shim (behind `prefix_cmd`, in a cgroup where one is writable) running `argv` with `env`.
+        `app_port`: an app that listens there, served on the ingress socket run_dir/app.sock (none: no
+        ingress). `egress_to`: the hub's address, reached from inside through the egress socket
+        run_dir/hub.sock (bound at _HUB_SOCK)."""
         run_dir.mkdir(parents=True, exist_ok=True)
-        sock_path = run_dir / "app.sock"
-        with contextlib.suppress(FileNotFoundError):
-            sock_path.unlink()
-        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        egress_server: asyncio.AbstractServer | None = None
+        egress_sock = run_dir / "hub.sock"
+        if egress_to is not None:
+            with contextlib.suppress(FileNotFoundError):
+                egress_sock.unlink()
+            egress_server = await _egress_server(egress_sock, *egress_to)
+        sock_path = run_dir / "app.sock" if app_port is not None else run_dir / "no-ingress"
+        listener: socket.socket | None = None
         cgroup: Cgroup | None = None
-        fds: list[int] = []
+        fds: list[int] = []  # ours to close once started
         control_w = -1
         try:
-            listener.bind(str(sock_path))
-            os.chmod(sock_path, 0o600)
-            listener.listen(128)
+            shim_cmd = [python, "-I", "-S", shim_path]
+            inherit: list[int] = []
+            if app_port is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    sock_path.unlink()
+                listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                listener.bind(str(sock_path))
+                os.chmod(sock_path, 0o600)
+                listener.listen(128)
+                inherit.append(listener.fileno())
+                shim_cmd += [f"--ingress-fd={listener.fileno()}", f"--app-port={app_port}"]
             control_r, control_w = os.pipe()
-            env_fd = _env_fd(app_env)
-            fds = [listener.fileno(), control_r, env_fd]
+            fds.append(control_r)
+            env_fd = _env_fd(env)
+            fds.append(env_fd)
             if self.cgroups:
-                cgroup = Cgroup.create(
-                    spec.env.get("SPACE_ID") or spec.app_dir.name or "space", spec.memory_mb, spec.cpu_cores
-                )
-            mem = spec.memory_mb * 1024 * 1024
-            limits = [f"--limit-nofile={NOFILE}", f"--limit-fsize={mem}"]
-            if cgroup is None:
-                limits.append(f"--limit-as={mem}")
-                log.write(
-                    f"Limits: rlimits (address space {spec.memory_mb} MiB, {NOFILE} open files, files up to "
-                    f"{spec.memory_mb} MiB); no writable cgroup, so no CPU or process-count limit."
-                )
-            else:
-                log.write(
-                    f"Limits: {cgroup.summary}: memory {spec.memory_mb} MiB, {PIDS_MAX} processes, "
-                    f"{spec.cpu_cores:g} CPU cores; {NOFILE} open files."
-                )
-            shim_cmd = [
-                python,
-                "-I",
-                "-S",
-                shim_path,
-                f"--ingress-fd={listener.fileno()}",
-                f"--app-port={app_port}",
-            ]
-            shim_cmd += [f"--control-fd={control_r}", f"--env-fd={env_fd}", *limits]
-            if egress is not None:
-                shim_cmd += [f"--egress-port={egress[0]}", f"--egress-socket={egress[1]}"]
-            shim_cmd += [
-                "--",
-                *_app_command(spec.app, f"{app_env['VIRTUAL_ENV']}/bin/python", app_port, spec.prefix),
-            ]
-            cmd = [*prefix_cmd, *shim_cmd]
+                cgroup = Cgroup.create(name, memory_mb, cpu_cores)
+            shim_cmd += [f"--control-fd={control_r}", f"--env-fd={env_fd}"]
+            shim_cmd += _limit_args(memory_mb, cpu_cores, cgroup, log)
+            if egress_to is not None:
+                shim_cmd += [f"--egress-port={egress_to[1]}", f"--egress-socket={_HUB_SOCK}"]
+            cmd = [*prefix_cmd, *shim_cmd, "--", *argv]
             if cgroup is not None:
-                files = cgroup.procs_files()
-                script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
-                cmd = ["/bin/sh", "-c", script, "sh", *files, "--", *cmd]
-            for fd in fds:
+                cmd = ["/bin/sh", "-c", _CGROUP_ENTER, "sh", *cgroup.procs_files(), "--", *cmd]
+            for fd in (*inherit, *fds):
                 os.set_inheritable(fd, True)
             proc = await asyncio.create_subprocess_exec(
                 *cmd,
@@ -522,7 +547,7 @@ class Sandbox:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                pass_fds=fds,
+                pass_fds=(*inherit, *fds),
                 start_new_session=True,
             )
         except BaseException:
@@ -530,13 +555,61 @@ class Sandbox:
                 cgroup.remove()
             with contextlib.suppress(OSError):
                 os.close(control_w)
+            if egress_server is not None:
+                egress_server.close()
             raise
         finally:
-            listener.close()
-            for fd in fds[1:]:
+            if listener is not None:
+                listener.close()
+            for fd in fds:
                 with contextlib.suppress(OSError):
                     os.close(fd)
-        return AppProcess(proc, sock_path, log, control_w, cgroup, None, [sock_path])
+        cleanup = [sock_path] if app_port is not None else []
+        if egress_to is not None:
+            cleanup.append(egress_sock)
+        return AppProcess(proc, sock_path, log, control_w, cgroup, egress_server, cleanup)
+
+    async def _start_app(
+        self,
+        spec: LaunchSpec,
+        log: LogBook,
+        prefix_cmd: list[str],
+        shim_path: str,
+        app_env: dict[str, str],
+        app_port: int,
+        cwd: str | None,
+        egress_to: tuple[str, int] | None,
+    ) -> AppProcess:
+        """A Space's app behind the shim, with the venv's python (`app_env`'s VIRTUAL_ENV) for both."""
+        python = f"{app_env['VIRTUAL_ENV']}/bin/python"
+        return await self._spawn(
+            log,
+            name=spec.env.get("SPACE_ID") or spec.app_dir.name or "space",
+            run_dir=spec.run_dir,
+            memory_mb=spec.memory_mb,
+            cpu_cores=spec.cpu_cores,
+            prefix_cmd=prefix_cmd,
+            python=python,
+            shim_path=shim_path,
+            env=app_env,
+            argv=_app_command(spec.app, python, app_port, spec.prefix),
+            cwd=cwd,
+            app_port=app_port,
+            egress_to=egress_to,
+        )
+
+
+def _etc(run_dir: Path, hostname: str, gecos: str) -> Path:
+    """The /etc files a bwrap sandbox gets (passwd, group, hosts, nsswitch.conf), written under run_dir/etc."""
+    etc = run_dir / "etc"
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "passwd").write_text(
+        f"user:x:{UID}:{UID}:{gecos}:/tmp:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
+    )
+    (etc / "group").write_text(f"user:x:{UID}:\nnogroup:x:65534:\n")
+    (etc / "hosts").write_text(f"127.0.0.1 localhost {hostname}\n::1 localhost ip6-localhost\n")
+    (etc / "nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files dns\n")
+    return etc
 
 
 class BwrapSandbox(Sandbox):
@@ -562,9 +635,21 @@ class BwrapSandbox(Sandbox):
             "Stop: SIGTERM to the app's process group, then SIGKILL to the whole PID namespace.",
         ]
 
-    def _args(self, spec: LaunchSpec, etc: Path, egress_sock: Path | None) -> list[str]:
+    def _args(
+        self,
+        run_dir: Path,
+        hostname: str,
+        gecos: str,
+        memory_mb: int,
+        mounts: list[str],
+        chdir: str,
+        egress: bool,
+    ) -> list[str]:
+        """bwrap's command line: namespaces, /usr and the lib/bin links, /etc (written under run_dir), /proc,
+        /dev, a /tmp of memory_mb; then `mounts`, the egress socket (`egress`) and the working directory."""
+        etc = _etc(run_dir, hostname, gecos)
         a = [self.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"]
-        a += ["--uid", str(UID), "--gid", str(UID), "--hostname", "space", "--cap-drop", "ALL"]
+        a += ["--uid", str(UID), "--gid", str(UID), "--hostname", hostname, "--cap-drop", "ALL"]
         if self.disable_userns:
             a += ["--disable-userns"]
         a += ["--ro-bind", "/usr", "/usr"]
@@ -579,64 +664,32 @@ class BwrapSandbox(Sandbox):
         for name in ("passwd", "group", "hosts", "nsswitch.conf"):
             a += ["--ro-bind", str(etc / name), f"/etc/{name}"]
         a += ["--proc", "/proc", "--dev", "/dev"]
-        a += ["--size", str(spec.memory_mb * 1024 * 1024), "--tmpfs", "/tmp"]
-        base = _base_python(spec.env_dir)
-        if base is not None:
-            a += ["--ro-bind", str(base), str(base)]
-        a += ["--ro-bind", str(spec.env_dir), _VENV]
-        a += ["--ro-bind", str(SHIM), _SHIM]
-        a += ["--ro-bind", str(spec.app_dir), _APP]
-        if egress_sock is not None:
-            a += ["--ro-bind", str(egress_sock), _HUB_SOCK]
-        a += ["--chdir", _APP, "--"]
+        a += ["--size", str(memory_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        a += mounts
+        if egress:
+            a += ["--ro-bind", str(run_dir / "hub.sock"), _HUB_SOCK]
+        a += ["--chdir", chdir, "--"]
         return a
 
     async def start(self, spec: LaunchSpec, log: LogBook) -> AppProcess:
-        run_dir = spec.run_dir
-        run_dir.mkdir(parents=True, exist_ok=True)
-        etc = run_dir / "etc"
-        etc.mkdir(exist_ok=True)
-        (etc / "passwd").write_text(
-            f"user:x:{UID}:{UID}:Space:/tmp:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
-        )
-        (etc / "group").write_text(f"user:x:{UID}:\nnogroup:x:65534:\n")
-        (etc / "hosts").write_text("127.0.0.1 localhost space\n::1 localhost ip6-localhost\n")
-        (etc / "nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files dns\n")
-        egress_server: asyncio.AbstractServer | None = None
-        egress: tuple[int, str] | None = None
-        egress_sock: Path | None = None
         app_port = APP_PORT
+        hf = None
         if spec.hub_address is not None:
-            host, port = spec.hub_address
-            if port == app_port:
+            if spec.hub_address[1] == app_port:
                 app_port = APP_PORT + 1
-            egress_sock = run_dir / "hub.sock"
-            with contextlib.suppress(FileNotFoundError):
-                egress_sock.unlink()
-            egress_server = await _egress_server(egress_sock, host, port)
-            egress = (port, _HUB_SOCK)
-        try:
-            hf = f"http://127.0.0.1:{egress[0]}" if egress else None
-            app_env = _app_env(spec, app_port, "/tmp", _VENV, hf)
-            process = await self._launch(
-                spec,
-                log,
-                self._args(spec, etc, egress_sock),
-                f"{_VENV}/bin/python",
-                _SHIM,
-                app_env,
-                app_port,
-                egress,
-                None,
-            )
-        except BaseException:
-            if egress_server is not None:
-                egress_server.close()
-            raise
-        process._egress = egress_server
-        if egress_sock is not None:
-            process._cleanup_paths.append(egress_sock)
-        return process
+            hf = f"http://127.0.0.1:{spec.hub_address[1]}"
+        app_env = _app_env(spec, app_port, "/tmp", _VENV, hf)
+        mounts: list[str] = []
+        base = _base_python(spec.env_dir)
+        if base is not None:
+            mounts += ["--ro-bind", str(base), str(base)]
+        mounts += ["--ro-bind", str(spec.env_dir), _VENV]
+        mounts += ["--ro-bind", str(SHIM), _SHIM]
+        mounts += ["--ro-bind", str(spec.app_dir), _APP]
+        args = self._args(
+            spec.run_dir, "space", "Space", spec.memory_mb, mounts, _APP, spec.hub_address is not None
+        )
+        return await self._start_app(spec, log, args, _SHIM, app_env, app_port, None, spec.hub_address)
 
 
 class NoSandbox(Sandbox):
@@ -656,14 +709,11 @@ class NoSandbox(Sandbox):
         ]
 
     async def start(self, spec: LaunchSpec, log: LogBook) -> AppProcess:
-        run_dir = spec.run_dir
-        home = run_dir / "home"
+        home = spec.run_dir / "home"
         home.mkdir(parents=True, exist_ok=True)
         port = _free_port()
-        hf = f"http://{_host(spec.hub_address[0])}:{spec.hub_address[1]}" if spec.hub_address else None
-        app_env = _app_env(spec, port, str(home), str(spec.env_dir), hf)
-        python = str(spec.env_dir / "bin" / "python")
-        return await self._launch(spec, log, [], python, str(SHIM), app_env, port, None, str(spec.app_dir))
+        app_env = _app_env(spec, port, str(home), str(spec.env_dir), _direct_endpoint(spec.hub_address))
+        return await self._start_app(spec, log, [], str(SHIM), app_env, port, str(spec.app_dir), None)
 
 
 def _host(host: str) -> str:
@@ -770,168 +820,48 @@ class CommandSpec:
     cpu_cores: float = 0.0
 
 
-def _limit_args(memory_mb: int, cpu_cores: float, cgroup: Cgroup | None, log: LogBook) -> list[str]:
-    mem = memory_mb * 1024 * 1024
-    limits = [f"--limit-nofile={NOFILE}", f"--limit-fsize={mem}"]
-    if cgroup is None:
-        limits.append(f"--limit-as={mem}")
-        log.write(
-            f"Limits: rlimits (address space {memory_mb} MiB, {NOFILE} open files, files up to "
-            f"{memory_mb} MiB); no writable cgroup, so no CPU or process-count limit."
-        )
-    else:
-        log.write(
-            f"Limits: {cgroup.summary}: memory {memory_mb} MiB, {PIDS_MAX} processes, "
-            f"{cpu_cores:g} CPU cores; {NOFILE} open files."
-        )
-    return limits
-
-
-def _write_etc(run_dir: Path, hostname: str) -> Path:
-    etc = run_dir / "etc"
-    etc.mkdir(parents=True, exist_ok=True)
-    (etc / "passwd").write_text(f"user:x:{UID}:{UID}:User:/tmp:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n")
-    (etc / "group").write_text(f"user:x:{UID}:\nnogroup:x:65534:\n")
-    (etc / "hosts").write_text(f"127.0.0.1 localhost {hostname}\n::1 localhost ip6-localhost\n")
-    (etc / "nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files dns\n")
-    return etc
-
-
-async def _launch_command(
-    sandbox: Sandbox,
-    spec: CommandSpec,
-    log: LogBook,
-    prefix_cmd: list[str],
-    shim_path: str,
-    env: dict[str, str],
-    egress: tuple[int, str] | None,
-    cwd: str | None,
-) -> AppProcess:
-    spec.run_dir.mkdir(parents=True, exist_ok=True)
-    cgroup: Cgroup | None = None
-    fds: list[int] = []
-    control_w = -1
-    try:
-        control_r, control_w = os.pipe()
-        env_fd = _env_fd(env)
-        fds = [control_r, env_fd]
-        cores = spec.cpu_cores if spec.cpu_cores > 0 else float(os.cpu_count() or 1)
-        if sandbox.cgroups:
-            cgroup = Cgroup.create(spec.name, spec.memory_mb, cores)
-        limits = _limit_args(spec.memory_mb, cores, cgroup, log)
-        shim_cmd = [spec.shim_python, "-I", "-S", shim_path, f"--control-fd={control_r}"]
-        shim_cmd += [f"--env-fd={env_fd}", *limits]
-        if egress is not None:
-            shim_cmd += [f"--egress-port={egress[0]}", f"--egress-socket={egress[1]}"]
-        cmd = [*prefix_cmd, *shim_cmd, "--", *spec.argv]
-        if cgroup is not None:
-            files = cgroup.procs_files()
-            script = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
-            cmd = ["/bin/sh", "-c", script, "sh", *files, "--", *cmd]
-        for fd in fds:
-            os.set_inheritable(fd, True)
-        proc = await asyncio.create_subprocess_exec(
-            *cmd,
-            cwd=cwd,
-            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            pass_fds=fds,
-            start_new_session=True,
-        )
-    except BaseException:
-        if cgroup is not None:
-            cgroup.remove()
-        with contextlib.suppress(OSError):
-            os.close(control_w)
-        raise
-    finally:
-        for fd in fds:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-    return AppProcess(proc, spec.run_dir / "no-ingress", log, control_w, cgroup, None, [])
-
-
 def _command_env(spec: CommandSpec, home: str, hf_endpoint: str | None) -> dict[str, str]:
-    env = {"LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    env.update({k: v for k, v in spec.env.items() if not _DROP_ENV.match(k)})
-    env.update({"HOME": home, "TMPDIR": home, "USER": "user", "LOGNAME": "user"})
+    base = {"LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env = _clean_env(base, spec.env, home, {}, hf_endpoint)
     env.setdefault("PATH", "/usr/bin:/bin")
-    if hf_endpoint:
-        env["HF_ENDPOINT"] = hf_endpoint
-    else:
-        env.pop("HF_ENDPOINT", None)
     return env
-
-
-async def _bwrap_command(sb: BwrapSandbox, spec: CommandSpec, log: LogBook) -> AppProcess:
-    run_dir = spec.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    etc = _write_etc(run_dir, "job")
-    egress_server: asyncio.AbstractServer | None = None
-    egress: tuple[int, str] | None = None
-    egress_sock: Path | None = None
-    if spec.hub_address is not None:
-        host, port = spec.hub_address
-        egress_sock = run_dir / "hub.sock"
-        with contextlib.suppress(FileNotFoundError):
-            egress_sock.unlink()
-        egress_server = await _egress_server(egress_sock, host, port)
-        egress = (port, _HUB_SOCK)
-    a = [sb.bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session"]
-    a += ["--uid", str(UID), "--gid", str(UID), "--hostname", "job", "--cap-drop", "ALL"]
-    if sb.disable_userns:
-        a += ["--disable-userns"]
-    a += ["--ro-bind", "/usr", "/usr"]
-    for link in ("lib", "lib64", "bin", "sbin"):
-        target = Path("/") / link
-        if target.is_symlink():
-            a += ["--symlink", os.readlink(target), f"/{link}"]
-        elif target.is_dir():
-            a += ["--ro-bind", str(target), f"/{link}"]
-    for path in _ETC_TRY:
-        a += ["--ro-bind-try", path, path]
-    for name in ("passwd", "group", "hosts", "nsswitch.conf"):
-        a += ["--ro-bind", str(etc / name), f"/etc/{name}"]
-    a += ["--proc", "/proc", "--dev", "/dev"]
-    a += ["--size", str(spec.memory_mb * 1024 * 1024), "--tmpfs", "/tmp"]
-    for host_path, inside, writable in spec.binds:
-        a += ["--bind" if writable else "--ro-bind", host_path, inside]
-    a += ["--ro-bind", str(SHIM), _SHIM]
-    a += ["--bind", str(spec.work_dir), JOB_DIR]
-    if egress_sock is not None:
-        a += ["--ro-bind", str(egress_sock), _HUB_SOCK]
-    a += ["--chdir", JOB_DIR, "--"]
-    try:
-        hf = f"http://127.0.0.1:{egress[0]}" if egress else None
-        env = _command_env(spec, "/tmp", hf)
-        process = await _launch_command(sb, spec, log, a, _SHIM, env, egress, None)
-    except BaseException:
-        if egress_server is not None:
-            egress_server.close()
-        raise
-    process._egress = egress_server
-    if egress_sock is not None:
-        process._cleanup_paths.append(egress_sock)
-    return process
-
-
-async def _plain_command(sb: NoSandbox, spec: CommandSpec, log: LogBook) -> AppProcess:
-    home = spec.run_dir / "home"
-    home.mkdir(parents=True, exist_ok=True)
-    hf = f"http://{_host(spec.hub_address[0])}:{spec.hub_address[1]}" if spec.hub_address else None
-    env = _command_env(spec, str(home), hf)
-    return await _launch_command(sb, spec, log, [], str(SHIM), env, None, str(spec.work_dir))
 
 
 async def start_command(sandbox: Sandbox, spec: CommandSpec, log: LogBook) -> AppProcess:
     """Run `spec.argv` in the sandbox (a job): the returned process's output goes to `log` line by line."""
     if isinstance(sandbox, BwrapSandbox):
-        return await _bwrap_command(sandbox, spec, log)
-    if isinstance(sandbox, NoSandbox):
-        return await _plain_command(sandbox, spec, log)
-    raise ConfigError(f"the {sandbox.name} sandbox cannot run commands")
+        mounts: list[str] = []
+        for host_path, inside, writable in spec.binds:
+            mounts += ["--bind" if writable else "--ro-bind", host_path, inside]
+        mounts += ["--ro-bind", str(SHIM), _SHIM]
+        mounts += ["--bind", str(spec.work_dir), JOB_DIR]
+        prefix_cmd = sandbox._args(
+            spec.run_dir, "job", "User", spec.memory_mb, mounts, JOB_DIR, spec.hub_address is not None
+        )
+        hf = f"http://127.0.0.1:{spec.hub_address[1]}" if spec.hub_address else None
+        env = _command_env(spec, "/tmp", hf)
+        shim_path, cwd, egress_to = _SHIM, None, spec.hub_address
+    elif isinstance(sandbox, NoSandbox):
+        home = spec.run_dir / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        env = _command_env(spec, str(home), _direct_endpoint(spec.hub_address))
+        prefix_cmd, shim_path, cwd, egress_to = [], str(SHIM), str(spec.work_dir), None
+    else:
+        raise ConfigError(f"the {sandbox.name} sandbox cannot run commands")
+    return await sandbox._spawn(
+        log,
+        name=spec.name,
+        run_dir=spec.run_dir,
+        memory_mb=spec.memory_mb,
+        cpu_cores=spec.cpu_cores if spec.cpu_cores > 0 else float(os.cpu_count() or 1),
+        prefix_cmd=prefix_cmd,
+        python=spec.shim_python,
+        shim_path=shim_path,
+        env=env,
+        argv=spec.argv,
+        cwd=cwd,
+        egress_to=egress_to,
+    )
 
 
 def describe_command(sandbox: Sandbox) -> list[str]:

@@ -13,7 +13,6 @@ Not offered here (400 with the reason): exposed ports and SSH into a job, Space 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -23,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from modelyard.errors import (
     BadRequest,
@@ -47,6 +46,7 @@ from modelyard.jobs.spec import (
     scheduled_info,
     spec_from_json,
 )
+from modelyard.server import sse
 from modelyard.server.api._common import json_response, next_link, parse_json, principal, services
 from modelyard.server.edge import read_body
 from modelyard.server.routing import Router
@@ -62,7 +62,6 @@ MAX_PAGE = 1000
 NS = r"(?P<ns>[^/]+)"
 JOB = r"/api/jobs/(?P<ns>[^/]+)/(?P<job_id>[^/]+)"
 SCHED = r"/api/scheduled-jobs/(?P<ns>[^/]+)/(?P<sid>[^/]+)"
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 MAX_LABEL_LEN = 100
 
 
@@ -294,60 +293,14 @@ def expose(request: Request, ns: str, job_id: str) -> Response:
     raise BadRequest("Exposed ports are not supported on this hub: a job cannot serve HTTP to the outside")
 
 
-# --- streams --------------------------------------------------------------------------------------------------
-def _log_event(data: str, timestamp: str) -> bytes:
-    return b"data: " + json.dumps({"data": data, "timestamp": timestamp}).encode() + b"\n\n"
-
-
-async def _with_keepalive(source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The source's chunks, with a `: keep-alive` comment after each 30 s of silence; closes the source."""
-    it = source.__aiter__()
-    pending: asyncio.Task[Any] | None = None
-    try:
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(it.__anext__())
-            done, _ = await asyncio.wait({pending}, timeout=KEEP_ALIVE_SECONDS)
-            if not done:
-                yield b": keep-alive\n\n"
-                continue
-            task, pending = pending, None
-            try:
-                chunk = task.result()
-            except StopAsyncIteration:
-                return
-            yield chunk
-    finally:
-        if pending is not None:
-            pending.cancel()
-            with contextlib.suppress(BaseException):
-                await pending
-        with contextlib.suppress(BaseException):
-            await it.aclose()  # type: ignore[attr-defined]
-
-
-def _sse(gen: AsyncIterator[bytes]) -> StreamingResponse:
-    return StreamingResponse(_with_keepalive(gen), media_type="text/event-stream", headers=SSE_HEADERS)
-
-
+# --- streams (server/sse.py) ---------------------------------------------------------------------------------
 async def logs(request: Request, ns: str, job_id: str) -> Response:
     """SSE of the job's log (`data: {"data", "timestamp"}`): the lines so far (`tail=N`: the last N), then new ones
     while the job runs; the stream ends when the job ends."""
     _, rec = await run_in_threadpool(_job, request, ns, job_id, False)
     tail = _int_param(request, "tail", -1, 0, 10**6) if "tail" in request.query_params else None
     book = _manager(request).logs(rec.id)
-    if request.method == "HEAD":
-        return Response(media_type="text/event-stream", headers=SSE_HEADERS)
-
-    async def stream() -> AsyncIterator[bytes]:
-        skip = max(0, len(book.snapshot()) - tail) if tail is not None else 0
-        async for line in book.follow(follow=True):
-            if skip:
-                skip -= 1
-                continue
-            yield _log_event(line.data, line.timestamp)
-
-    return _sse(stream())
+    return sse.response(sse.log_lines(book, tail), KEEP_ALIVE_SECONDS, request.method == "HEAD")
 
 
 async def metrics(request: Request, ns: str, job_id: str) -> Response:
@@ -356,18 +309,16 @@ async def metrics(request: Request, ns: str, job_id: str) -> Response:
     samples = _manager(request).metrics(rec.id)
     if samples is None:
         return json_response({"error": f"Job {rec.id} is not running"}, status=406)
-    if request.method == "HEAD":
-        return Response(media_type="text/event-stream", headers=SSE_HEADERS)
 
     async def stream() -> AsyncIterator[bytes]:
         try:
             async for sample in samples:
-                yield b"event: metric\ndata: " + json.dumps(sample).encode() + b"\n\n"
+                yield sse.event(sample, "metric")
         finally:
             with contextlib.suppress(BaseException):
                 await samples.aclose()  # type: ignore[attr-defined]
 
-    return _sse(stream())
+    return sse.response(stream(), KEEP_ALIVE_SECONDS, request.method == "HEAD")
 
 
 async def events(request: Request, ns: str, job_id: str) -> Response:
@@ -377,53 +328,13 @@ async def events(request: Request, ns: str, job_id: str) -> Response:
     _, rec = await run_in_threadpool(_job, request, ns, job_id, False)
     book = _manager(request).progress(rec.id)
     store = services(request).jobs
-    if request.method == "HEAD":
-        return Response(media_type="text/event-stream", headers=SSE_HEADERS)
 
-    def status_event(stage: str, message: str | None) -> bytes:
-        return b"event: status\ndata: " + json.dumps({"stage": stage, "message": message}).encode() + b"\n\n"
+    def stage_of() -> tuple[str, str | None]:
+        cur = store.get(rec.id)
+        return cur.stage, cur.message
 
-    async def stream() -> AsyncIterator[bytes]:
-        last = (rec.stage, rec.message)
-        yield status_event(*last)
-        lines = book.follow(follow=True).__aiter__()
-        pending: asyncio.Task[Any] | None = None
-        drained = False
-        ended = 0  # polls that found the job ended
-        try:
-            while True:
-                if not drained and pending is None:
-                    pending = asyncio.ensure_future(lines.__anext__())
-                if pending is not None:
-                    done, _ = await asyncio.wait({pending}, timeout=POLL_SECONDS)
-                    if done:
-                        task, pending = pending, None
-                        try:
-                            line = task.result()
-                        except StopAsyncIteration:
-                            drained = True
-                        else:
-                            yield b"event: progress\ndata: " + line.data.encode() + b"\n\n"
-                            continue
-                else:
-                    await asyncio.sleep(POLL_SECONDS)
-                cur = await run_in_threadpool(store.get, rec.id)
-                if (cur.stage, cur.message) != last:
-                    last = (cur.stage, cur.message)
-                    yield status_event(*last)
-                if cur.stage in TERMINAL:
-                    ended += 1
-                    if drained or book.closed or ended > 2:  # a book never opened (canceled in the queue)
-                        return
-        finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            with contextlib.suppress(BaseException):
-                await lines.aclose()  # type: ignore[attr-defined]
-
-    return _sse(stream())
+    stream = sse.job_events(stage_of, (rec.stage, rec.message), book, TERMINAL, POLL_SECONDS)
+    return sse.response(stream, KEEP_ALIVE_SECONDS, request.method == "HEAD")
 
 
 # --- scheduled jobs -------------------------------------------------------------------------------------------

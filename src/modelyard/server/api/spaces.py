@@ -9,21 +9,18 @@ tokens need ``repo.write`` on the Space). Secret values are never answered, and 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from modelyard.errors import BadRequest, HardwareNotAvailable, NotFound
 from modelyard.hub.events import HubEvent, RefUpdate
 from modelyard.hub.repos import Repo
 from modelyard.hub.spaces import MAX_ENTRIES, check_description, check_key, check_value
+from modelyard.server import sse
 from modelyard.server.api._common import json_response, parse_json, principal, services
 from modelyard.server.edge import read_body
 from modelyard.server.routing import REPO, Router
@@ -315,49 +312,14 @@ def zero_gpu_quota(request: Request) -> Response:
     raise NotFound("ZeroGPU is not available on this hub: Spaces run on cpu-basic (this machine)")
 
 
-def _event(data: str, timestamp: str) -> bytes:
-    return b"data: " + json.dumps({"data": data, "timestamp": timestamp}).encode() + b"\n\n"
-
-
 async def logs(request: Request, ns: str, name: str, kind: str) -> Response:
-    """SSE: the lines kept so far, then new ones while the build (or the run) goes on; a `: keep-alive` comment
-    every 15 s of silence. The stream ends when that build or run ends. Non-follow readers (huggingface_hub) stop
-    at the first event newer than the response's Date header (set by the server) + 1 s, or after 5 s of silence."""
+    """SSE (server/sse.py): the lines kept so far, then new ones while the build (or the run) goes on; a
+    `: keep-alive` comment every 15 s of silence. The stream ends when that build or run ends. Non-follow readers
+    (huggingface_hub) stop at the first event newer than the response's Date header + 1 s, or after 5 s of
+    silence."""
     repo = await _space(request, ns, name, write=False)
     book = _manager(request).logs(repo, "build" if kind == "build" else "run")
-    if request.method == "HEAD":
-        return Response(media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
-
-    async def stream() -> AsyncIterator[bytes]:
-        lines = book.follow(follow=True).__aiter__()
-        pending: asyncio.Task[Any] | None = None
-        try:
-            while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(lines.__anext__())
-                done, _ = await asyncio.wait({pending}, timeout=KEEP_ALIVE_SECONDS)
-                if not done:
-                    yield b": keep-alive\n\n"
-                    continue
-                task, pending = pending, None
-                try:
-                    line = task.result()
-                except StopAsyncIteration:
-                    return
-                yield _event(line.data, line.timestamp)
-        finally:
-            if pending is not None:
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            with contextlib.suppress(BaseException):
-                await lines.aclose()  # type: ignore[attr-defined]
-
-    return StreamingResponse(
-        stream(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return sse.response(sse.log_lines(book), KEEP_ALIVE_SECONDS, request.method == "HEAD")
 
 
 def register(r: Router) -> None:

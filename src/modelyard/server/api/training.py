@@ -131,8 +131,9 @@ async def deploy_trained(app: Any, rec: JobRecord) -> str | None:
     store = app.state.services.jobs
     fresh = await run_in_threadpool(store.get, rec.id)  # the result the manager stored
     result = dict(fresh.result or {})
-    repo = str(result.get("repo") or recipe.get("output_repo") or "")
-    if not repo:
+    # the recipe's output repo (checked at submit: the submitter may push there), never the job's own word
+    repo = str(recipe.get("output_repo") or "")
+    if not repo or result.get("repo") not in (None, repo):
         return None
     manager = app.state.endpoint_manager
     base = default_name(repo)

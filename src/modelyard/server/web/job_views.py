@@ -19,18 +19,18 @@ views (threadpool) call it through `anyio.from_thread.run`. Without it (jobs off
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import math
-from collections.abc import AsyncIterator, Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import anyio.from_thread
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from modelyard.errors import BadRequest, Forbidden, HubError, NotFound, Unauthorized
@@ -39,6 +39,7 @@ from modelyard.hub.accounts import Account, Principal
 from modelyard.hub.jobs import JobRecord
 from modelyard.hub.search import Query
 from modelyard.jobs.spec import STAGES, TERMINAL, parse_spec
+from modelyard.server import sse
 from modelyard.server.web import repo_views
 from modelyard.server.web.kit import RouteKit
 from modelyard.server.web.render import Pages, services, web_principal
@@ -49,7 +50,6 @@ from modelyard.types import RepoType
 
 if TYPE_CHECKING:
     from modelyard.jobs.manager import JobManager
-    from modelyard.spaces.logs import LogBook
 
 R = TypeVar("R")
 LIST_LIMIT = 200  # jobs shown on a namespace's page
@@ -336,12 +336,17 @@ def _progress_view(history: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
+
+
 def _result_view(rec: JobRecord) -> dict[str, Any] | None:
     res = rec.result
     if not isinstance(res, dict):
         return None
+    # the job wrote result.json: only the recipe's own output repo is shown as a link (a job cannot point it away)
     repo = res.get("repo")
-    repo = repo if isinstance(repo, str) and repo.count("/") == 1 else None
+    wanted = (rec.recipe or {}).get("output_repo")
+    repo = repo if isinstance(repo, str) and repo == wanted and _REPO_ID.match(repo) else None
     raw = res.get("metrics")
     metrics: dict[str, Any] = raw if isinstance(raw, dict) else {}
     endpoint = res.get("endpoint")
@@ -403,46 +408,6 @@ def job_page(pages: Pages, request: Request, ns: str, job_id: str) -> Response:
 
 
 # ------------------------------------------------------------------------------------------------ streams
-def _sse_headers() -> dict[str, str]:
-    return {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-
-
-async def _log_sse(book: LogBook | None) -> AsyncIterator[bytes]:
-    """The log as Server-Sent Events (`data: {"data", "timestamp"}`, as the API's log stream), keep-alive comments,
-    `event: end` when the log closes (the job ended)."""
-    yield b": stream\n\n"
-    if book is None:
-        yield b"event: end\ndata: {}\n\n"
-        return
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
-    done = object()
-
-    async def pump() -> None:
-        try:
-            async for line in book.follow(follow=True):
-                await queue.put(line)
-        finally:
-            await queue.put(done)
-
-    task = asyncio.create_task(pump())
-    try:
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if item is done:
-                yield b"event: end\ndata: {}\n\n"
-                return
-            payload = json.dumps({"data": item.data, "timestamp": item.timestamp}, ensure_ascii=False)
-            yield f"data: {payload}\n\n".encode()
-    finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-
-
 def logs_stream(pages: Pages, request: Request, ns: str, job_id: str) -> Response:
     """`/jobs/{ns}/{id}/logs/stream`: the job's log for the page's EventSource (session cookie; members only)."""
     if web_principal(request) is None:
@@ -453,68 +418,7 @@ def logs_stream(pages: Pages, request: Request, ns: str, job_id: str) -> Respons
     if manager is not None:
         with contextlib.suppress(NotFound, NotImplementedError, OSError):
             book = manager.logs(rec.id)
-    return StreamingResponse(_log_sse(book), media_type="text/event-stream", headers=_sse_headers())
-
-
-async def _events_sse(request: Request, rec: JobRecord, book: LogBook | None) -> AsyncIterator[bytes]:
-    """`event: progress` (each progress event so far, then new ones) and `event: status` (`{"stage", "message"}`,
-    first the current one, then on each change); `event: end` once the job ended and its progress is read."""
-    store = services(request).jobs
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
-    done = object()
-
-    async def pump() -> None:
-        if book is None:
-            return
-        try:
-            async for line in book.follow(follow=True):
-                await queue.put(line)
-        finally:
-            await queue.put(done)
-
-    task = asyncio.create_task(pump())
-    stage, message = rec.stage, rec.message
-    progress_done = book is None
-    ended_at: float | None = None
-    loop = asyncio.get_running_loop()
-    try:
-        yield b": stream\n\n"
-        yield _status_event(stage, message)
-        last_beat = loop.time()
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), STATUS_POLL_S)
-            except TimeoutError:
-                item = None
-            if item is done:
-                progress_done = True
-            elif item is not None:
-                data = str(item.data).strip()
-                with contextlib.suppress(ValueError):
-                    if isinstance(json.loads(data), dict):
-                        yield f"event: progress\ndata: {data}\n\n".encode()
-                continue
-            fresh = await asyncio.to_thread(store.get, rec.id)
-            if (fresh.stage, fresh.message) != (stage, message):
-                stage, message = fresh.stage, fresh.message
-                yield _status_event(stage, message)
-            if stage in TERMINAL:
-                ended_at = ended_at or loop.time()
-                # the progress log closes when the job ends; a runner that keeps it open gets 3 s
-                if progress_done or loop.time() - ended_at > 3:
-                    yield b"event: end\ndata: {}\n\n"
-                    return
-            if loop.time() - last_beat > KEEPALIVE_S:
-                last_beat = loop.time()
-                yield b": keep-alive\n\n"
-    finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-
-
-def _status_event(stage: str, message: str | None) -> bytes:
-    return f"event: status\ndata: {json.dumps({'stage': stage, 'message': message}, ensure_ascii=False)}\n\n".encode()
+    return sse.response(sse.log_lines(book, page=True), KEEPALIVE_S)
 
 
 def events_stream(pages: Pages, request: Request, ns: str, job_id: str) -> Response:
@@ -527,9 +431,14 @@ def events_stream(pages: Pages, request: Request, ns: str, job_id: str) -> Respo
     if manager is not None:
         with contextlib.suppress(NotFound, NotImplementedError, OSError):
             book = manager.progress(rec.id)
-    return StreamingResponse(
-        _events_sse(request, rec, book), media_type="text/event-stream", headers=_sse_headers()
-    )
+    store = services(request).jobs
+
+    def stage_of() -> tuple[str, str | None]:
+        cur = store.get(rec.id)
+        return cur.stage, cur.message
+
+    stream = sse.job_events(stage_of, (rec.stage, rec.message), book, TERMINAL, STATUS_POLL_S, page=True)
+    return sse.response(stream, KEEPALIVE_S)
 
 
 # ------------------------------------------------------------------------------------------------ controls

@@ -15,22 +15,20 @@ the page's CSP gets a `frame-src` for that origin only. A private Space's frame 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import re
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 import anyio.from_thread
 from markupsafe import Markup, escape
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from modelyard.errors import BadRequest, HubError, NotFound
 from modelyard.hub.repos import Repo
+from modelyard.server import sse
 from modelyard.server.web import repo_views
 from modelyard.server.web.kit import RouteKit
 from modelyard.server.web.render import Pages, services, web_principal
@@ -40,7 +38,6 @@ from modelyard.spaces.runtime import FAILED, SERVING, TRANSITIONAL, WAKEABLE, Sp
 from modelyard.types import RepoType
 
 if TYPE_CHECKING:
-    from modelyard.spaces.logs import LogBook
     from modelyard.spaces.manager import SpaceManager
 
 R = TypeVar("R")
@@ -253,39 +250,6 @@ def logs_page(pages: Pages, request: Request, ns: str, name: str) -> Response:
     return pages.render(request, "space_logs.html", **ctx, logs=logs)
 
 
-async def _sse(book: LogBook) -> AsyncIterator[bytes]:
-    """The log as Server-Sent Events (`data: {"data", "timestamp"}`, as the API's log stream), a keep-alive
-    comment while quiet, and `event: end` when the log closes (the build or the run ended)."""
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1000)
-    done = object()
-
-    async def pump() -> None:
-        try:
-            async for line in book.follow(follow=True):
-                await queue.put(line)
-        finally:
-            await queue.put(done)
-
-    task = asyncio.create_task(pump())
-    try:
-        yield b": stream\n\n"
-        while True:
-            try:
-                item = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if item is done:
-                yield b"event: end\ndata: {}\n\n"
-                return
-            payload = json.dumps({"data": item.data, "timestamp": item.timestamp}, ensure_ascii=False)
-            yield f"data: {payload}\n\n".encode()
-    finally:
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-
-
 def logs_stream(pages: Pages, request: Request, ns: str, name: str, kind: str) -> Response:
     """`…/logs/{build|run}/stream`: the log as `text/event-stream` for the page's EventSource (the session cookie;
     read access as the page: a private space's is 404 to others)."""
@@ -296,11 +260,7 @@ def logs_stream(pages: Pages, request: Request, ns: str, name: str, kind: str) -
     if manager is None:
         raise NotFound("Spaces are not enabled on this hub")
     book = manager.logs(repo, kind)  # type: ignore[arg-type]
-    return StreamingResponse(
-        _sse(book),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-    )
+    return sse.response(sse.log_lines(book, page=True), KEEPALIVE_S)
 
 
 # ---------------------------------------------------------------------------------------- owner controls

@@ -135,6 +135,32 @@ def label_names(train: Any, eval_: Any, column: str) -> list[Any]:
     return sorted(values, key=lambda v: (str(type(v)), v))
 
 
+def class_labels(ctx: Context, train: Any, eval_: Any) -> tuple[list[Any], dict[Any, int], dict[int, str]]:
+    """(names, value → id, id → label) of the `label` column; at least 2 labels, logged."""
+    names = label_names(train, eval_, "label")
+    if len(names) < 2:
+        raise RecipeError(
+            f"column '{ctx.recipe.columns['label']}' has {len(names)} distinct label(s): need at least 2"
+        )
+    index = {v: i for i, v in enumerate(names)}
+    id2label = {i: str(v) for i, v in enumerate(names)}
+    say(f"{len(names)} labels: {', '.join(id2label.values())}")
+    return names, index, id2label
+
+
+def load_tokenizer(ctx: Context) -> Any:
+    """The base model's tokenizer, its eos token as the pad token when it has none."""
+    from transformers import AutoTokenizer
+
+    r = ctx.recipe
+    tok = AutoTokenizer.from_pretrained(r.base_model, revision=r.base_revision, token=ctx.token)
+    if tok.pad_token is None:
+        if tok.eos_token is None:
+            raise RecipeError(f"the tokenizer of {r.base_model} has neither a pad nor an eos token")
+        tok.pad_token = tok.eos_token
+    return tok
+
+
 # --- training -----------------------------------------------------------------------------------------
 def training_kwargs(ctx: Context, *, metric: str = "loss", greater_is_better: bool = False) -> dict[str, Any]:
     """TrainingArguments keywords from the recipe (any Trainer flavour's arguments class takes them)."""
@@ -261,6 +287,73 @@ def run_trainer(ctx: Context, trainer: Any) -> dict[str, float]:
     metrics = {k[5:]: float(v) for k, v in final.items() if k.startswith("eval_") and _is_metric(k[5:], v)}
     say("Final evaluation: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()))
     return metrics
+
+
+def labelled_model(ctx: Context, auto_class: Any, id2label: dict[int, Any]) -> Any:
+    """The base model with a fresh head for the labels `id2label` (from an AutoModelFor...Classification)."""
+    r = ctx.recipe
+    return auto_class.from_pretrained(
+        r.base_model,
+        revision=r.base_revision,
+        token=ctx.token,
+        num_labels=len(id2label),
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+        ignore_mismatched_sizes=True,
+    )
+
+
+def logits(pred: Any) -> Any:
+    """The predictions of an EvalPrediction (the first element when the model returned a tuple)."""
+    return pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+
+
+def classification_metrics(pred: Any) -> dict[str, float]:
+    """accuracy and F1 of one label per example."""
+    from modelyard.training.recipes import metrics as m
+
+    p, y = logits(pred).argmax(-1).tolist(), pred.label_ids.tolist()
+    return {"accuracy": m.accuracy(p, y), "f1": m.f1(p, y)}
+
+
+def make_trainer(
+    ctx: Context, trainer_class: Any, args: Any, model: Any, train: Any, eval_: Any, **kw: Any
+) -> Any:
+    """A Trainer of any flavour (transformers, sentence-transformers, trl) with the recipe's callbacks."""
+    return trainer_class(
+        model=model, args=args, train_dataset=train, eval_dataset=eval_, callbacks=callbacks(ctx), **kw
+    )
+
+
+def hf_trainer(ctx: Context, model: Any, train: Any, eval_: Any, processor: Any, **kw: Any) -> Any:
+    """A transformers Trainer with the recipe's arguments and callbacks (`args` keywords in `training_args`)."""
+    from transformers import Trainer, TrainingArguments
+
+    args = TrainingArguments(**training_kwargs(ctx), **kw.pop("training_args", {}))
+    return make_trainer(ctx, Trainer, args, model, train, eval_, processing_class=processor, **kw)
+
+
+def train_and_save(ctx: Context, trainer: Any, processor: Any) -> tuple[dict[str, float], Path]:
+    """run_trainer, then the model and its tokenizer/processor saved to the output folder: (metrics, folder)."""
+    metrics = run_trainer(ctx, trainer)
+    out = ctx.output_dir
+    trainer.save_model(str(out))
+    processor.save_pretrained(str(out))
+    return metrics, out
+
+
+def transformers_outcome(
+    ctx: Context, trainer: Any, folder: Path, pipeline_tag: str, metrics: dict[str, float], **kw: Any
+) -> Outcome:
+    """The Outcome of a transformers Trainer run."""
+    return Outcome(
+        folder=folder,
+        library_name=kw.pop("library_name", "transformers"),
+        pipeline_tag=pipeline_tag,
+        metrics=metrics,
+        log_history=trainer.state.log_history,
+        **kw,
+    )
 
 
 def limit_threads() -> None:

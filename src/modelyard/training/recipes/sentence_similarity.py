@@ -10,8 +10,8 @@ from modelyard.training.recipes.common import (
     Context,
     Outcome,
     RecipeError,
-    callbacks,
     load_splits,
+    make_trainer,
     run_trainer,
     say,
     training_kwargs,
@@ -69,14 +69,8 @@ def train(ctx: Context) -> tuple[Outcome, str]:
     args = SentenceTransformerTrainingArguments(
         **kw, batch_sampler=BatchSamplers.NO_DUPLICATES if not scored else BatchSamplers.BATCH_SAMPLER
     )
-    trainer = SentenceTransformerTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        loss=loss,
-        evaluator=evaluator,
-        callbacks=callbacks(ctx),
+    trainer = make_trainer(
+        ctx, SentenceTransformerTrainer, args, model, train_ds, eval_ds, loss=loss, evaluator=evaluator
     )
     raw = run_trainer(ctx, trainer)
     # sentence-transformers names evaluator metrics eval_{evaluator name}_{metric}: drop the evaluator name

@@ -10,13 +10,13 @@ from modelyard.training.recipes.common import (
     Context,
     Outcome,
     RecipeError,
-    callbacks,
     load_splits,
+    load_tokenizer,
+    make_trainer,
     run_trainer,
     say,
     training_kwargs,
 )
-from modelyard.training.recipes.text_classification import load_tokenizer
 
 _ROLES = {"system", "user", "assistant", "tool"}
 
@@ -57,14 +57,8 @@ def train(ctx: Context) -> tuple[Outcome, str]:
 
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     args = SFTConfig(**training_kwargs(ctx), max_length=int(hp["max_length"]), packing=False, bf16=bf16)
-    trainer = SFTTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tok,
-        peft_config=lora,
-        callbacks=callbacks(ctx),
+    trainer = make_trainer(
+        ctx, SFTTrainer, args, model, train_ds, eval_ds, processing_class=tok, peft_config=lora
     )
     metrics = run_trainer(ctx, trainer)
     if "loss" in metrics and metrics["loss"] < 50:

@@ -10,13 +10,15 @@ from modelyard.training.recipes.common import (
     Context,
     Outcome,
     RecipeError,
-    callbacks,
+    hf_trainer,
+    labelled_model,
     load_splits,
-    run_trainer,
+    load_tokenizer,
+    logits,
     say,
-    training_kwargs,
+    train_and_save,
+    transformers_outcome,
 )
-from modelyard.training.recipes.text_classification import load_tokenizer
 
 
 def _tag_names(train_ds: Any, eval_ds: Any) -> tuple[list[str], bool]:
@@ -38,12 +40,7 @@ def _tag_names(train_ds: Any, eval_ds: Any) -> tuple[list[str], bool]:
 
 
 def train(ctx: Context) -> tuple[Outcome, str]:
-    from transformers import (
-        AutoModelForTokenClassification,
-        DataCollatorForTokenClassification,
-        Trainer,
-        TrainingArguments,
-    )
+    from transformers import AutoModelForTokenClassification, DataCollatorForTokenClassification
 
     r = ctx.recipe
     train_ds, eval_ds, eval_name = load_splits(ctx)
@@ -78,19 +75,10 @@ def train(ctx: Context) -> tuple[Outcome, str]:
     cols = train_ds.column_names
     train_ds = train_ds.map(encode, batched=True, remove_columns=cols)
     eval_ds = eval_ds.map(encode, batched=True, remove_columns=cols)
-    id2label = dict(enumerate(names))
-    model = AutoModelForTokenClassification.from_pretrained(
-        r.base_model,
-        revision=r.base_revision,
-        token=ctx.token,
-        num_labels=len(names),
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-        ignore_mismatched_sizes=True,
-    )
+    model = labelled_model(ctx, AutoModelForTokenClassification, dict(enumerate(names)))
 
     def compute_metrics(pred: Any) -> dict[str, float]:
-        preds = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+        preds = logits(pred)
         pred_seqs, gold_seqs = [], []
         for p_row, y_row in zip(preds.argmax(-1).tolist(), pred.label_ids.tolist(), strict=True):
             keep = [(p, y) for p, y in zip(p_row, y_row, strict=True) if y != -100]
@@ -100,28 +88,17 @@ def train(ctx: Context) -> tuple[Outcome, str]:
         flat_y = [t for s in gold_seqs for t in s]
         return {**m.entity_scores(pred_seqs, gold_seqs), "accuracy": m.accuracy(flat_p, flat_y)}
 
-    trainer = Trainer(
-        model=model,
-        args=TrainingArguments(**training_kwargs(ctx)),
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        processing_class=tok,
+    trainer = hf_trainer(
+        ctx,
+        model,
+        train_ds,
+        eval_ds,
+        tok,
         data_collator=DataCollatorForTokenClassification(tok),
         compute_metrics=compute_metrics,
-        callbacks=callbacks(ctx),
     )
-    metrics = run_trainer(ctx, trainer)
-    out = ctx.output_dir
-    trainer.save_model(str(out))
-    tok.save_pretrained(str(out))
-    return (
-        Outcome(
-            folder=out,
-            library_name="transformers",
-            pipeline_tag="token-classification",
-            metrics=metrics,
-            log_history=trainer.state.log_history,
-            metric_names={"f1": "f1", "precision": "precision", "recall": "recall", "accuracy": "accuracy"},
-        ),
-        eval_name,
-    )
+    metrics, out = train_and_save(ctx, trainer, tok)
+    names_ = {"f1": "f1", "precision": "precision", "recall": "recall", "accuracy": "accuracy"}
+    return transformers_outcome(
+        ctx, trainer, out, "token-classification", metrics, metric_names=names_
+    ), eval_name

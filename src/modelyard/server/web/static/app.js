@@ -50,4 +50,35 @@
   });
   window.addEventListener("resize", focusableScrollers);
   // The inference widget lives in widget.js (loaded by the pages that show it).
+
+  // Follow a log live (Server-Sent Events from the hub's web routes, with the session cookie) into a <pre> whose
+  // data-stream names the stream; `live` (optional) shows the connection's state. Lines are added as text, never
+  // HTML; at most 5000 are kept. Used by jobs.js and spaces.js (this file loads before them).
+  window.modelyardFollowLog = function (box, live) {
+    var MAX_LINES = 5000;
+    if (!window.EventSource || !box) { return; }
+    var source = new EventSource(box.dataset.stream);
+    var fresh = true;  // the stream starts with every line kept so far: replace what the page showed
+    function stick() { return box.scrollHeight - box.scrollTop - box.clientHeight < 40; }
+    source.addEventListener("open", function () { fresh = true; if (live) { live.textContent = "· live"; } });
+    source.addEventListener("message", function (ev) {
+      var item;
+      try { item = JSON.parse(ev.data); } catch (e) { return; }
+      var follow = stick();
+      if (fresh) { box.textContent = ""; fresh = false; }
+      var line = document.createElement("span");
+      line.className = "log-line";
+      line.textContent = String(item.data);
+      if (item.timestamp) { line.title = item.timestamp; }
+      box.appendChild(line);
+      box.appendChild(document.createTextNode("\n"));
+      while (box.childNodes.length > 2 * MAX_LINES) { box.removeChild(box.firstChild); }
+      if (follow) { box.scrollTop = box.scrollHeight; }
+    });
+    source.addEventListener("end", function () { source.close(); if (live) { live.textContent = "· ended"; } });
+    source.addEventListener("error", function () {
+      if (live) { live.textContent = source.readyState === EventSource.CLOSED ? "· disconnected" : "· reconnecting"; }
+    });
+    box.scrollTop = box.scrollHeight;
+  };
 })();

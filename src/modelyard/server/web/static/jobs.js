@@ -4,7 +4,6 @@
 // pages show the state they were rendered with.
 (function () {
   "use strict";
-  var MAX_LINES = 5000;
   var SVG = "http://www.w3.org/2000/svg";
   var meta = document.querySelector("meta[name=csrf-token]");
   var csrf = meta ? meta.getAttribute("content") : "";
@@ -22,33 +21,7 @@
   }
 
   // ------------------------------------------------------------------------------------------- the log
-  function followLog(box) {
-    if (!window.EventSource || !box) { return; }
-    var source = new EventSource(box.dataset.stream);
-    var live = $("log-live");
-    var fresh = true;  // the stream starts with every line kept so far: replace what the page showed
-    function stick() { return box.scrollHeight - box.scrollTop - box.clientHeight < 40; }
-    source.addEventListener("open", function () { fresh = true; if (live) { live.textContent = "· live"; } });
-    source.addEventListener("message", function (ev) {
-      var item;
-      try { item = JSON.parse(ev.data); } catch (e) { return; }
-      var follow = stick();
-      if (fresh) { box.textContent = ""; fresh = false; }
-      var line = document.createElement("span");
-      line.className = "log-line";
-      line.textContent = String(item.data);
-      if (item.timestamp) { line.title = item.timestamp; }
-      box.appendChild(line);
-      box.appendChild(document.createTextNode("\n"));
-      while (box.childNodes.length > 2 * MAX_LINES) { box.removeChild(box.firstChild); }
-      if (follow) { box.scrollTop = box.scrollHeight; }
-    });
-    source.addEventListener("end", function () { source.close(); if (live) { live.textContent = "· ended"; } });
-    source.addEventListener("error", function () {
-      if (live) { live.textContent = source.readyState === EventSource.CLOSED ? "· disconnected" : "· reconnecting"; }
-    });
-    box.scrollTop = box.scrollHeight;
-  }
+  function followLog(box) { window.modelyardFollowLog(box, $("log-live")); }  // app.js
 
   // ------------------------------------------------------------------------------------------- the chart
   var history = [];
