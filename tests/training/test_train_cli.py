@@ -102,6 +102,9 @@ def test_ctrl_c_asks_and_cancels_the_job(data: Hub) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # a suite started in the background (`bash .ci/run &`, nohup) has SIGINT ignored and a child inherits
+        # that, so Python installs no KeyboardInterrupt handler; a user at a terminal has the default: restore it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     assert p.stdout is not None and p.stdin is not None
     lines: list[str] = []
