@@ -198,6 +198,14 @@ class JobStore:
             raise NotFound(f"Job {job_id} not found")
         return _job(r)
 
+    def stage(self, job_id: str) -> tuple[str, str | None]:
+        """The job's stage and message (what a status stream polls)."""
+        with self.db.read() as conn:
+            r = conn.execute(select(jobs.c.stage, jobs.c.message).where(jobs.c.id == job_id)).first()
+        if r is None:
+            raise NotFound(f"Job {job_id} not found")
+        return r.stage, r.message
+
     def find(self, namespace_id: int, job_id: str) -> JobRecord:
         """The job if it belongs to that namespace; NotFound otherwise (never says it exists elsewhere)."""
         with self.db.read() as conn:

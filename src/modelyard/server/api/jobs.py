@@ -14,6 +14,7 @@ Not offered here (400 with the reason): exposed ports and SSH into a job, Space 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 from collections.abc import AsyncIterator
@@ -327,12 +328,7 @@ async def events(request: Request, ns: str, job_id: str) -> Response:
     job ended and its progress is drained."""
     _, rec = await run_in_threadpool(_job, request, ns, job_id, False)
     book = _manager(request).progress(rec.id)
-    store = services(request).jobs
-
-    def stage_of() -> tuple[str, str | None]:
-        cur = store.get(rec.id)
-        return cur.stage, cur.message
-
+    stage_of = functools.partial(services(request).jobs.stage, rec.id)
     stream = sse.job_events(stage_of, (rec.stage, rec.message), book, TERMINAL, POLL_SECONDS)
     return sse.response(stream, KEEP_ALIVE_SECONDS, request.method == "HEAD")
 

@@ -20,6 +20,7 @@ views (threadpool) call it through `anyio.from_thread.run`. Without it (jobs off
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import re
@@ -50,6 +51,7 @@ from modelyard.types import RepoType
 
 if TYPE_CHECKING:
     from modelyard.jobs.manager import JobManager
+    from modelyard.spaces.logs import LogBook
 
 R = TypeVar("R")
 LIST_LIMIT = 200  # jobs shown on a namespace's page
@@ -408,8 +410,8 @@ def job_page(pages: Pages, request: Request, ns: str, job_id: str) -> Response:
 
 
 # ------------------------------------------------------------------------------------------------ streams
-def logs_stream(pages: Pages, request: Request, ns: str, job_id: str) -> Response:
-    """`/jobs/{ns}/{id}/logs/stream`: the job's log for the page's EventSource (session cookie; members only)."""
+def _stream_source(request: Request, ns: str, job_id: str, kind: str) -> tuple[JobRecord, LogBook | None]:
+    """The job (members only; a signed-out caller gets 404) and its log or progress book (None: no runner)."""
     if web_principal(request) is None:
         raise NotFound("Page not found")
     _, _, rec = _job(request, ns, job_id)
@@ -417,26 +419,20 @@ def logs_stream(pages: Pages, request: Request, ns: str, job_id: str) -> Respons
     book = None
     if manager is not None:
         with contextlib.suppress(NotFound, NotImplementedError, OSError):
-            book = manager.logs(rec.id)
+            book = manager.logs(rec.id) if kind == "logs" else manager.progress(rec.id)
+    return rec, book
+
+
+def logs_stream(pages: Pages, request: Request, ns: str, job_id: str) -> Response:
+    """`/jobs/{ns}/{id}/logs/stream`: the job's log for the page's EventSource (session cookie; members only)."""
+    _, book = _stream_source(request, ns, job_id, "logs")
     return sse.response(sse.log_lines(book, page=True), KEEPALIVE_S)
 
 
 def events_stream(pages: Pages, request: Request, ns: str, job_id: str) -> Response:
     """`/jobs/{ns}/{id}/events/stream`: progress and stage changes for the page's EventSource (members only)."""
-    if web_principal(request) is None:
-        raise NotFound("Page not found")
-    _, _, rec = _job(request, ns, job_id)
-    manager = _manager(request)
-    book = None
-    if manager is not None:
-        with contextlib.suppress(NotFound, NotImplementedError, OSError):
-            book = manager.progress(rec.id)
-    store = services(request).jobs
-
-    def stage_of() -> tuple[str, str | None]:
-        cur = store.get(rec.id)
-        return cur.stage, cur.message
-
+    rec, book = _stream_source(request, ns, job_id, "progress")
+    stage_of = functools.partial(services(request).jobs.stage, rec.id)
     stream = sse.job_events(stage_of, (rec.stage, rec.message), book, TERMINAL, STATUS_POLL_S, page=True)
     return sse.response(stream, KEEPALIVE_S)
 
