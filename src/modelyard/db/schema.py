@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -117,6 +118,9 @@ commits = Table(
     Column("title", Text, nullable=False),
     Column("message", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # migration 0018_git: the exact git commit object of a pushed commit (any author, parents, signature); API
+    # commits have none, their object is rebuilt from the columns (hub/gitobjects.commit_body)
+    Column("raw", LargeBinary, nullable=True),
 )
 
 # owner: hub.revisions — the full manifest of each commit (one row per file)
@@ -131,6 +135,7 @@ commit_files = Table(
     Column("size", BigInteger, nullable=False),
     Column("lfs", Boolean, nullable=False),
     Column("last_commit_sha", String(40), nullable=False),
+    Column("mode", Integer, nullable=True),  # migration 0018_git: git file mode; NULL = 0o100644
 )
 
 # owner: hub.revisions
@@ -142,6 +147,9 @@ refs = Table(
     Column("name", String(256), primary_key=True),
     Column("commit_sha", String(40), nullable=False),
     Column("message", Text, nullable=True),
+    # migration 0018_git: an annotated tag pushed with git: its tag object (the ref names it; commit_sha is the
+    # commit it points to)
+    Column("tag_raw", LargeBinary, nullable=True),
 )
 
 # owner: hub.files — LFS objects uploaded to (or committed in) a repo
@@ -204,8 +212,6 @@ Index("ix_repos_namespace", repos.c.namespace)
 # owner: xet — Xet CAS index (modelyard.xet.index is the only module issuing SQL against these).
 # Hashes are stored in the Xet string form (64 hex). Xorb bytes live in the blob store under the sha256 of
 # their serialized form (blob_sha256); shards are kept there too.
-from sqlalchemy import LargeBinary  # noqa: E402
-
 # owner: xet
 xet_xorbs = Table(
     "xet_xorbs",

@@ -31,7 +31,7 @@ from modelyard.hub.cards import parse_card
 from modelyard.hub.commits import AddFile, AddLfs, CommitRequest, Delete
 from modelyard.hub.content import Content
 from modelyard.hub.events import HubEvent, RefUpdate, branch_ref
-from modelyard.hub.gitobjects import blob_sha1
+from modelyard.hub.gitobjects import MODE_FILE, blob_sha1
 from modelyard.hub.paths import gitignore_rules, gitignored, lfs_patterns, matches_lfs, validate_path
 from modelyard.hub.repos import Repo, Repos
 from modelyard.hub.revisions import Commit, FileEntry
@@ -386,12 +386,13 @@ class Files:
                         raise EntryNotFound(f"{FILE_MISSING}: {op.path}", exact=True)
                     continue
                 self._check_no_clash(files, op.path)
+                mode = files[op.path].mode if op.path in files else MODE_FILE  # an edit keeps the mode
                 if isinstance(op, AddFile):
-                    files[op.path] = FileEntry(op.path, op.oid, op.sha256, op.size, False)
+                    files[op.path] = FileEntry(op.path, op.oid, op.sha256, op.size, False, mode=mode)
                 else:
                     size = lfs_sizes[op.sha256]
                     files[op.path] = FileEntry(
-                        op.path, blob_sha1(lfs_pointer(op.sha256, size)), op.sha256, size, True
+                        op.path, blob_sha1(lfs_pointer(op.sha256, size)), op.sha256, size, True, mode=mode
                     )
                 changed.add(op.path)
             new = revisions.write_commit(
@@ -489,7 +490,7 @@ class Files:
                 conn,
                 repo.id,
                 None,
-                {p: FileEntry(e.path, e.oid, e.sha256, e.size, e.lfs) for p, e in files.items()},
+                {p: FileEntry(e.path, e.oid, e.sha256, e.size, e.lfs, mode=e.mode) for p, e in files.items()},
                 set(files),
                 who.account.name,
                 message,

@@ -100,11 +100,18 @@ class Lfs:
         Uploads need the push right (`Repos.check_push`): a body without ``ref`` is an upload for a new pull
         request (huggingface_hub sends no ref with ``create_pr``), ``refs/pr/N`` one for an existing PR.
         "Already present" (no actions) is answered only for objects this repo holds.
+
+        Objects of at least `multipart_threshold` bytes get the Hub's multipart ``header`` (``chunk_size`` and
+        one URL per part) unless the client lists ``transfers`` without ``"multipart"`` (git-lfs sends
+        ``["basic", ...]``: it would send those as HTTP headers and PUT the whole object): then a plain basic
+        upload, a PUT of the whole object to the signed URL.
         """
         op = body.get("operation")
         objects = body.get("objects")
         if op not in {"upload", "download"} or not isinstance(objects, list):
             raise BadPayload("LFS batch needs 'operation' (upload|download) and 'objects'")
+        transfers = body.get("transfers")
+        multipart = not isinstance(transfers, list) or "multipart" in transfers
         if op == "upload":
             rev, create_pr = upload_ref(body)
             self.files.repos.check_push(who, repo, rev, create_pr)
@@ -149,7 +156,7 @@ class Lfs:
             q = self.ticket_query(repo.id, oid, size)
             href = f"{base_url}/lfs-upload/{oid}?{q}"
             upload: dict[str, Any] = {"href": href}
-            if size >= self.multipart_threshold and size > 0:
+            if multipart and size >= self.multipart_threshold and size > 0:
                 nparts = -(-size // self.chunk_size)
                 header: dict[str, str] = {"chunk_size": str(self.chunk_size)}
                 for i in range(1, nparts + 1):

@@ -202,7 +202,7 @@ class Pulls:
                 files.pop(p, None)
             for p, e in new.items():
                 if old.get(p) != e:
-                    files[p] = FileEntry(p, e.oid, e.sha256, e.size, e.lfs)
+                    files[p] = FileEntry(p, e.oid, e.sha256, e.size, e.lfs, mode=e.mode)
                     changed.add(p)
             c = revisions.write_commit(
                 conn,

@@ -9,13 +9,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, func, literal, select
 
 from modelyard.db.schema import commit_files, commits, refs
 from modelyard.errors import BadRequest, Conflict, EntryNotFound, InvalidRevisionName, RevisionNotFound
 from modelyard.hub._time import now
-from modelyard.hub.gitobjects import commit_sha1, tree_shas
+from modelyard.hub.gitobjects import MODE_FILE, commit_body, commit_sha1, object_sha, tree_shas
 
 _PR_RE = re.compile(r"^refs/pr/(\d+)$")
 _HEX_RE = re.compile(r"^[0-9a-f]{7,40}$")
@@ -30,6 +31,7 @@ class FileEntry:
     size: int
     lfs: bool
     last_commit_sha: str = ""
+    mode: int = MODE_FILE  # git file mode: 0o100644 or 0o100755 (a pushed executable)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,14 @@ class Ref:
     kind: str
     name: str
     commit_sha: str
+    tag_raw: bytes | None = (
+        None  # an annotated tag pushed with git: its tag object (the ref names that object)
+    )
+
+    @property
+    def object_sha(self) -> str:
+        """What the git ref names: the tag object of an annotated tag, else the commit."""
+        return object_sha("tag", self.tag_raw) if self.tag_raw is not None else self.commit_sha
 
     @property
     def full(self) -> str:
@@ -158,7 +168,14 @@ def manifest(conn: Connection, repo_id: int, sha: str) -> dict[str, FileEntry]:
     rows = conn.execute(
         select(commit_files).where(commit_files.c.repo_id == repo_id, commit_files.c.commit_sha == sha)
     )
-    return {r.path: FileEntry(r.path, r.oid, r.sha256, r.size, r.lfs, r.last_commit_sha) for r in rows}
+    return {r.path: _entry(r) for r in rows}
+
+
+def _entry(r: object) -> FileEntry:
+    row: Any = r
+    return FileEntry(
+        row.path, row.oid, row.sha256, row.size, row.lfs, row.last_commit_sha, row.mode or MODE_FILE
+    )
 
 
 def get_file(conn: Connection, repo_id: int, sha: str, path: str) -> FileEntry:
@@ -169,7 +186,7 @@ def get_file(conn: Connection, repo_id: int, sha: str, path: str) -> FileEntry:
     ).first()
     if r is None:
         raise EntryNotFound(f"Entry not found: {path}")
-    return FileEntry(r.path, r.oid, r.sha256, r.size, r.lfs, r.last_commit_sha)
+    return _entry(r)
 
 
 def commits_by_sha(conn: Connection, repo_id: int, shas: set[str]) -> dict[str, Commit]:
@@ -204,21 +221,29 @@ def history(
 
 def list_refs(conn: Connection, repo_id: int) -> list[Ref]:
     rows = conn.execute(select(refs).where(refs.c.repo_id == repo_id).order_by(refs.c.kind, refs.c.name))
-    return [Ref(r.kind, r.name, r.commit_sha) for r in rows]
+    return [Ref(r.kind, r.name, r.commit_sha, r.tag_raw) for r in rows]
 
 
 def set_ref(
-    conn: Connection, repo_id: int, kind: str, name: str, sha: str, message: str | None = None
+    conn: Connection,
+    repo_id: int,
+    kind: str,
+    name: str,
+    sha: str,
+    message: str | None = None,
+    tag_raw: bytes | None = None,
 ) -> None:
     if get_ref(conn, repo_id, kind, name):
         conn.execute(
             refs.update()
             .where(refs.c.repo_id == repo_id, refs.c.kind == kind, refs.c.name == name)
-            .values(commit_sha=sha)
+            .values(commit_sha=sha, tag_raw=tag_raw)
         )
     else:
         conn.execute(
-            refs.insert().values(repo_id=repo_id, kind=kind, name=name, commit_sha=sha, message=message)
+            refs.insert().values(
+                repo_id=repo_id, kind=kind, name=name, commit_sha=sha, message=message, tag_raw=tag_raw
+            )
         )
 
 
@@ -270,8 +295,7 @@ def write_commit(
     message: str,
 ) -> Commit:
     """Insert a commit whose manifest is new_manifest; files in `changed` get this commit as lastCommit."""
-    trees = tree_shas((p, e.oid) for p, e in new_manifest.items())
-    tree = trees[""]
+    tree = tree_of(new_manifest)[""]
     when = now()
     full_message = title if not message else f"{title}\n\n{message}"
     sha = commit_sha1(tree, parent, author, when, full_message)
@@ -292,6 +316,13 @@ def write_commit(
             created_at=when,
         )
     )
+    _insert_manifest(conn, repo_id, sha, new_manifest, changed)
+    return Commit(sha, parent, tree, author, title, message, when)
+
+
+def _insert_manifest(
+    conn: Connection, repo_id: int, sha: str, files: dict[str, FileEntry], changed: set[str]
+) -> None:
     rows = [
         dict(
             repo_id=repo_id,
@@ -302,16 +333,70 @@ def write_commit(
             size=e.size,
             lfs=e.lfs,
             last_commit_sha=sha if (e.path in changed or not e.last_commit_sha) else e.last_commit_sha,
+            mode=None if e.mode == MODE_FILE else e.mode,
         )
-        for e in new_manifest.values()
+        for e in files.values()
     ]
     for i in range(0, len(rows), 500):
         conn.execute(commit_files.insert(), rows[i : i + 500])
-    return Commit(sha, parent, tree, author, title, message, when)
+
+
+@dataclass(frozen=True)
+class ImportedCommit:
+    """A commit that arrived as a git object (a push): its exact object, its first parent and its manifest."""
+
+    raw: bytes  # the commit object's body, verbatim
+    parent_sha: str | None  # the first parent (history and lastCommit follow first parents)
+    tree_sha: str
+    manifest: dict[str, FileEntry]
+    changed: set[str]  # paths added or modified against the first parent
+    author: str  # the hub account that pushed it
+    title: str
+    message: str
+    created_at: datetime  # the committer date
+
+    @property
+    def sha(self) -> str:
+        return object_sha("commit", self.raw)
+
+
+def import_commit(conn: Connection, repo_id: int, c: ImportedCommit) -> bool:
+    """Store a pushed commit with its object and manifest; False if the repo already has it."""
+    sha = c.sha
+    if conn.execute(select(commits.c.sha).where(commits.c.repo_id == repo_id, commits.c.sha == sha)).first():
+        return False
+    if tree_of(c.manifest)[""] != c.tree_sha:
+        raise BadRequest(f"Commit {sha}: its tree does not match its files")
+    conn.execute(
+        commits.insert().values(
+            repo_id=repo_id,
+            sha=sha,
+            parent_sha=c.parent_sha,
+            tree_sha=c.tree_sha,
+            author=c.author,
+            title=c.title,
+            message=c.message,
+            created_at=c.created_at,
+            raw=c.raw,
+        )
+    )
+    _insert_manifest(conn, repo_id, sha, c.manifest, c.changed)
+    return True
+
+
+def commit_object(conn: Connection, repo_id: int, sha: str) -> bytes:
+    """The git commit object (body) of a commit: the pushed object verbatim, or rebuilt for an API commit."""
+    row = conn.execute(select(commits).where(commits.c.repo_id == repo_id, commits.c.sha == sha)).first()
+    if row is None:
+        raise RevisionNotFound(f"Invalid rev id: {sha}")
+    if row.raw is not None:
+        return bytes(row.raw)
+    message = row.title if not row.message else f"{row.title}\n\n{row.message}"
+    return commit_body(row.tree_sha, row.parent_sha, row.author, row.created_at, message)
 
 
 def tree_of(files: dict[str, FileEntry]) -> dict[str, str]:
-    return tree_shas((p, e.oid) for p, e in files.items())
+    return tree_shas((p, e.oid, e.mode) for p, e in files.items())
 
 
 def referenced_blobs(conn: Connection) -> set[str]:

@@ -21,7 +21,7 @@ from modelyard.config import Settings
 from modelyard.db import migrate
 from modelyard.errors import ConfigError, HubError, RepoNotFound
 from modelyard.hub.events import FanOut
-from modelyard.server import openapi
+from modelyard.server import git_http, openapi
 from modelyard.server.api import audit as audit_api
 from modelyard.server.api import buckets as buckets_api
 from modelyard.server.api import collections as collections_api
@@ -72,6 +72,7 @@ def build_router() -> Router:
     r = Router()
     jobs_api.register(r)  # /api/jobs/…, /api/scheduled-jobs/… (/api/jobs/hardware before /api/jobs/{ns})
     spaces_api.register(r)  # first: /api/spaces/hardware, /api/spaces/zero-gpu/quota are no repo ids
+    git_http.register(r)  # /{repo}[.git]/info/refs, git-upload-pack, git-receive-pack (before the repo pages)
     repos_api.register(r)
     tree_api.register(r)
     commit_api.register(r)

@@ -74,9 +74,15 @@ HUB_TEXTS = {
 
 
 def error_response(
-    request: Request, exc: HubError, *, status: int | None = None, html: str | None = None
+    request: Request,
+    exc: HubError,
+    *,
+    status: int | None = None,
+    html: str | None = None,
+    plain: bool = False,
 ) -> Response:
     """The one HubError -> HTTP mapping. `html` (a rendered page, for the web UI) replaces the JSON body;
+    `plain` answers the message as text/plain (git shows such a body to its user as ``remote: …``);
     `status` overrides the error's own (the web hides 401/403 on repos behind 404)."""
     code = status or exc.status
     message = exc.message if exc.extra.get("exact") else HUB_TEXTS.get(exc.code, exc.message)
@@ -111,6 +117,8 @@ def error_response(
         return Response(status_code=code, headers=headers)
     if html is not None:
         return HTMLResponse(html, status_code=code, headers=headers)
+    if plain:
+        return Response(message + "\n", status_code=code, headers=headers, media_type="text/plain")
     return Response(json.dumps(body), status_code=code, headers=headers, media_type="application/json")
 
 

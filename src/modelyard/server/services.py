@@ -5,10 +5,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from modelyard.config import Settings
 from modelyard.db import Database
 from modelyard.errors import GatedRepo, RepoNotFound
+from modelyard.git.mirror import Mirrors
+from modelyard.git.receive import PushImporter
 from modelyard.hub.accounts import Accounts, Principal
 from modelyard.hub.buckets import SCOPE_PREFIX, Buckets
 from modelyard.hub.content import Content
@@ -86,6 +89,8 @@ class Services:
         SpaceStore  # Space settings, secrets and variables (hub/spaces.py); the supervisor: spaces/manager.py
     )
     jobs: JobStore  # jobs and scheduled jobs (hub/jobs.py); the runner: jobs/manager.py
+    mirrors: Mirrors  # git: a bare mirror per repo, a cache of the database (git/mirror.py)
+    pushes: PushImporter  # git push: checks and imports pushed commits (git/receive.py)
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -147,6 +152,8 @@ class Services:
             gating=gating,
             spaces=SpaceStore(db, settings.derived_key(b"space-secrets")),
             jobs=JobStore(db, settings.derived_key(b"job-secrets")),
+            mirrors=Mirrors(Path(settings.data_dir).resolve() / "git", db, content),
+            pushes=PushImporter(files),
         )
 
     def close(self) -> None:

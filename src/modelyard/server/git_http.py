@@ -1,0 +1,165 @@
+"""git smart HTTP: `git clone`, `fetch`, `ls-remote` and `push` of models, datasets and Spaces.
+
+Routes: ``/{repo}[.git]/info/refs?service=…``, ``/{repo}[.git]/git-upload-pack``, ``/{repo}[.git]/git-receive-pack``
+(``datasets/`` and ``spaces/`` prefixes). The caller is checked here, once, before git runs: reading needs what a
+download needs (the repo visible, the gate of a gated repo passed), pushing needs the push right (each ref is
+checked again by the importer, git/receive.py). A token is the Basic password. An anonymous caller the repo is
+hidden from gets 401 with a Basic challenge (git then asks for credentials), so private and missing repos look
+the same; a signed-in caller gets 404. Errors are text/plain: git prints them to its user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from modelyard.errors import Forbidden, GatedRepo, HubError, NotFound, RepoNotFound, Unauthorized
+from modelyard.git import backend
+from modelyard.git.hook import HookChannel, HookReply, HookRequest
+from modelyard.git.mirror import Lease
+from modelyard.hub.accounts import Principal
+from modelyard.hub.repos import Repo
+from modelyard.server.api._common import principal, services
+from modelyard.server.errors import error_response
+from modelyard.server.routing import Router
+from modelyard.types import RepoType
+
+log = logging.getLogger(__name__)
+
+UPLOAD, RECEIVE = "git-upload-pack", "git-receive-pack"
+REALM = 'Basic realm="ModelYard", charset="UTF-8"'
+GIT_PATH = (
+    r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+?)(?:\.git)?"
+    r"/(?P<service>info/refs|git-upload-pack|git-receive-pack)"
+)
+
+
+class _Challenge(Unauthorized):
+    """Anonymous, and the repo is hidden or needs a sign-in: ask git for credentials."""
+
+
+def _git_error(request: Request, exc: HubError) -> Response:
+    response = error_response(request, exc, plain=True)
+    if isinstance(exc, Unauthorized) or (isinstance(exc, GatedRepo) and exc.status == 401):
+        response.headers["WWW-Authenticate"] = REALM
+    return response
+
+
+def _authorize(
+    request: Request, rtype: RepoType, ns: str, name: str, service: str
+) -> tuple[Repo, Principal | None]:
+    """The repo and the caller, if the caller may run `service` on it (blocking: run in a thread)."""
+    svc = services(request)
+    who = principal(request)
+    try:
+        repo = svc.repos.get(rtype, ns, name, who)
+        if service == UPLOAD:
+            svc.repos.check_download(repo, who)
+        else:
+            svc.repos.check_push(who, repo, None, create_pr=True)  # each ref is checked by the importer
+    except (RepoNotFound, GatedRepo, Unauthorized) as exc:
+        if who is None:
+            raise _Challenge(
+                "Authentication required: use your user name and a token as the password"
+            ) from exc
+        raise
+    return repo, who
+
+
+def _service_of(request: Request, service: str) -> str:
+    if service == "info/refs":
+        wanted = request.query_params.get("service", "")
+        if wanted not in (UPLOAD, RECEIVE):
+            raise Forbidden("Only the smart HTTP protocol is served: use git 1.6.6 or newer")
+        return wanted
+    return service
+
+
+async def git_service(
+    request: Request, ns: str, name: str, service: str, prefix: str | None = None
+) -> Response:
+    rtype = {None: RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}[prefix]
+    try:
+        which = _service_of(request, service)
+        if request.method != ("GET" if service == "info/refs" else "POST"):
+            raise NotFound("Not Found")
+        repo, who = await run_in_threadpool(_authorize, request, rtype, ns, name, which)
+        if which == RECEIVE and service != "info/refs":
+            return await _receive(request, repo, who)
+        path = await run_in_threadpool(services(request).mirrors.sync, repo)
+    except HubError as exc:
+        return _git_error(request, exc)
+    cgi = await backend.run(_cgi_request(request, path, service, who), request.stream())
+    return _stream(cgi)
+
+
+def _cgi_request(request: Request, path: object, service: str, who: Principal | None) -> backend.CgiRequest:
+    from pathlib import Path
+
+    assert isinstance(path, Path)
+    client = request.client
+    return backend.CgiRequest(
+        git_dir=path,
+        service=service,
+        method=request.method,
+        query=request.url.query,
+        content_type=request.headers.get("content-type", ""),
+        content_encoding=request.headers.get("content-encoding", ""),
+        git_protocol=request.headers.get("git-protocol", ""),
+        remote_user=who.account.name if who else "",
+        remote_addr=client.host if client else "",
+    )
+
+
+def _stream(cgi: backend.CgiResponse) -> Response:
+    headers = {k: v for k, v in cgi.headers if k.lower() not in {"content-length", "transfer-encoding"}}
+    return StreamingResponse(cgi.body, status_code=cgi.status, headers=headers)
+
+
+async def _receive(request: Request, repo: Repo, who: Principal | None) -> Response:
+    """A push: the mirror locked and synced, receive-pack run with our hook, the hook's request answered by the
+    importer, the lock released when git is done."""
+    svc = services(request)
+    assert who is not None
+    lease: Lease = await run_in_threadpool(svc.mirrors.lease, repo)
+    channel = HookChannel()
+    try:
+        req = _cgi_request(request, lease.path, RECEIVE, who)
+        req.extra_env.update(channel.env)
+        req.pass_fds = (channel.child_fd,)
+        cgi = await backend.run(req, request.stream())
+    except BaseException:
+        channel.close()
+        lease.release()
+        raise
+    channel.child_started()
+
+    def handle(hook: HookRequest) -> HookReply:
+        return svc.pushes.handle(who, repo, hook, lease.path)
+
+    hook_task = asyncio.create_task(channel.serve(handle))
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in cgi.body:
+                yield chunk
+        finally:
+            try:
+                await hook_task
+            except Exception:
+                log.exception("git push to %s: the import failed", repo.id_str)
+            finally:
+                svc.mirrors.forget(repo)
+                await run_in_threadpool(lease.release)
+
+    headers = {k: v for k, v in cgi.headers if k.lower() not in {"content-length", "transfer-encoding"}}
+    return StreamingResponse(body(), status_code=cgi.status, headers=headers)
+
+
+def register(r: Router) -> None:
+    r.add("GET,POST", GIT_PATH, git_service)
