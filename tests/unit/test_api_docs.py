@@ -29,6 +29,7 @@ _SUBS: list[tuple[str, str]] = [
     (r"(?P<owner>[^/]+)/(?P<slug>[^/]+)", "{slug}"),
     (REV, "{rev}"),
     (r"(?P<write>/write)?", "[/write]"),
+    (r"(?:\.git)?", "[.git]"),
     (r"\.", "."),
 ]
 _NAMES = {"webhook_id": "id", "bns": "ns", "item": "item_object_id", "job_id": "id", "sid": "id"}

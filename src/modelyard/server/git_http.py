@@ -23,7 +23,7 @@ from modelyard.git import backend
 from modelyard.git.hook import HookChannel, HookReply, HookRequest
 from modelyard.git.mirror import Lease
 from modelyard.hub.accounts import Principal
-from modelyard.hub.repos import Repo
+from modelyard.hub.repos import Repo, can_read
 from modelyard.server.api._common import principal, services
 from modelyard.server.errors import error_response
 from modelyard.server.routing import Router
@@ -33,10 +33,7 @@ log = logging.getLogger(__name__)
 
 UPLOAD, RECEIVE = "git-upload-pack", "git-receive-pack"
 REALM = 'Basic realm="ModelYard", charset="UTF-8"'
-GIT_PATH = (
-    r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+?)(?:\.git)?"
-    r"/(?P<service>info/refs|git-upload-pack|git-receive-pack)"
-)
+_REPO_GIT = r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+?)(?:\.git)?"
 
 
 class _Challenge(Unauthorized):
@@ -48,6 +45,14 @@ def _git_error(request: Request, exc: HubError) -> Response:
     if isinstance(exc, Unauthorized) or (isinstance(exc, GatedRepo) and exc.status == 401):
         response.headers["WWW-Authenticate"] = REALM
     return response
+
+
+class _Moved(Exception):
+    """The repo was renamed or moved (`Repos.move`) and the caller may read it: answer a redirect."""
+
+    def __init__(self, target: Repo) -> None:
+        super().__init__(target.id_str)
+        self.target = target
 
 
 def _authorize(
@@ -63,6 +68,10 @@ def _authorize(
         else:
             svc.repos.check_push(who, repo, None, create_pr=True)  # each ref is checked by the importer
     except (RepoNotFound, GatedRepo, Unauthorized) as exc:
+        if isinstance(exc, RepoNotFound):
+            target = svc.repos.redirect_target(rtype, ns, name)
+            if target is not None and can_read(target, who):
+                raise _Moved(target) from exc  # only to whoever may see where it went
         if who is None:
             raise _Challenge(
                 "Authentication required: use your user name and a token as the password"
@@ -80,6 +89,19 @@ def _service_of(request: Request, service: str) -> str:
     return service
 
 
+def _redirect(request: Request, ns: str, name: str, target: Repo) -> Response:
+    """307 to the same git URL under the repo's new name: git follows it for info/refs and then uses the new
+    base URL for the rest of the command (and warns its user about the redirect)."""
+    path = request.url.path
+    start = path.index(f"/{ns}/{name}")
+    location = path[:start] + f"/{target.id_str}" + path[start + len(ns) + len(name) + 2 :]
+    if request.url.query:
+        location += "?" + request.url.query
+    return Response(
+        f"The repository moved to {target.id_str}\n", status_code=307, headers={"Location": location}
+    )
+
+
 async def git_service(
     request: Request, ns: str, name: str, service: str, prefix: str | None = None
 ) -> Response:
@@ -92,9 +114,15 @@ async def git_service(
         if which == RECEIVE and service != "info/refs":
             return await _receive(request, repo, who)
         path = await run_in_threadpool(services(request).mirrors.sync, repo)
+        cgi = await backend.run(_cgi_request(request, path, service, who), request.stream())
+    except _Moved as moved:
+        return _redirect(request, ns, name, moved.target)
     except HubError as exc:
         return _git_error(request, exc)
-    cgi = await backend.run(_cgi_request(request, path, service, who), request.stream())
+    except Exception:
+        # a mirror that could not be synced (a bug, a full disk) or git that could not start: git shows the text
+        log.exception("git %s of %s/%s failed", service, ns, name)
+        return _git_error(request, HubError("The repository could not be served over git; try again later"))
     return _stream(cgi)
 
 
@@ -118,6 +146,8 @@ def _cgi_request(request: Request, path: object, service: str, who: Principal | 
 
 def _stream(cgi: backend.CgiResponse) -> Response:
     headers = {k: v for k, v in cgi.headers if k.lower() not in {"content-length", "transfer-encoding"}}
+    if cgi.status >= 400 and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = "text/plain; charset=utf-8"  # http-backend's own errors (415, 403) are text
     return StreamingResponse(cgi.body, status_code=cgi.status, headers=headers)
 
 
@@ -161,5 +191,10 @@ async def _receive(request: Request, repo: Repo, who: Principal | None) -> Respo
     return StreamingResponse(body(), status_code=cgi.status, headers=headers)
 
 
+async def info_refs(request: Request, ns: str, name: str, prefix: str | None = None) -> Response:
+    return await git_service(request, ns, name, "info/refs", prefix)
+
+
 def register(r: Router) -> None:
-    r.add("GET,POST", GIT_PATH, git_service)
+    r.add("GET", _REPO_GIT + r"/info/refs", info_refs)
+    r.add("POST", _REPO_GIT + r"/(?P<service>git-upload-pack|git-receive-pack)", git_service)

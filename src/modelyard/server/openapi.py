@@ -826,6 +826,36 @@ def _operations() -> dict[str, dict[str, Operation]]:
         ),
     )
 
+    # git-lfs locking API (server/api/lfs.py): ModelYard keeps no locks
+    lfs_media = "application/vnd.git-lfs+json"
+    lock_list = {"type": "array", "items": {"type": "object"}}
+    for prefix in ("", "/{prefix}"):
+        lock_params = [*([P_PREFIX] if prefix else []), P_NS, P_NAME]
+        add(
+            "GET",
+            prefix + "/{namespace}/{name}.git/info/lfs/locks",
+            op(
+                "Git LFS locks (git lfs locks): always none",
+                "lfs",
+                lock_params,
+                _ok(_obj({"locks": lock_list}, ("locks",)), media=lfs_media),
+            ),
+        )
+        verify_body = _obj({"ref": _obj({"name": STR}), "cursor": STR, "limit": INT})
+        add(
+            "POST",
+            prefix + "/{namespace}/{name}.git/info/lfs/locks/verify",
+            op(
+                "Git LFS lock verification of a push: always none; the push right",
+                "lfs",
+                lock_params,
+                _ok(_obj({"ours": lock_list, "theirs": lock_list}, ("ours", "theirs")), media=lfs_media),
+                {
+                    "required": False,
+                    "content": {lfs_media: {"schema": verify_body}, JSON: {"schema": verify_body}},
+                },
+            ),
+        )
     # downloads
     file_headers: dict[str, Schema] = {
         "X-Repo-Commit": {"schema": STR, "required": True},

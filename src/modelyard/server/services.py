@@ -134,6 +134,8 @@ class Services:
             settings.max_upload_size,
         )
         pulls = Pulls(db, content, repos)
+        mirrors = Mirrors(Path(settings.data_dir).resolve() / "git", db, content)
+        events.sinks.append(mirrors)  # git (issue 16): a deleted repo's mirror is removed
         return cls(
             settings,
             db,
@@ -152,7 +154,7 @@ class Services:
             gating=gating,
             spaces=SpaceStore(db, settings.derived_key(b"space-secrets")),
             jobs=JobStore(db, settings.derived_key(b"job-secrets")),
-            mirrors=Mirrors(Path(settings.data_dir).resolve() / "git", db, content),
+            mirrors=mirrors,
             pushes=PushImporter(files),
         )
 

@@ -1,4 +1,10 @@
-"""Git LFS batch API and the signed upload/verify endpoints."""
+"""Git LFS batch API, the locking API git-lfs calls on push, and the signed upload/verify endpoints.
+
+The routes under ``{repo}.git/info/lfs`` are the ones the git-lfs CLI finds from a git remote. Their errors keep
+the Hub's format (``X-Error-Code``, JSON ``error``) and add ``message`` (what git-lfs prints); a caller without
+valid credentials that is refused (a private repo, an upload, a bad token) gets ``401`` with
+``LFS-Authenticate``/``WWW-Authenticate: Basic``, so git-lfs asks git's credential helpers and retries.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from modelyard.errors import BadPayload, BadRequest
+from modelyard.errors import BadPayload, BadRequest, HubError, RepoNotFound
 from modelyard.hub.lfs import upload_ref
-from modelyard.hub.repos import Repo
+from modelyard.hub.repos import Repo, can_read
 from modelyard.server.api._common import (
     base_url,
     get_repo,
@@ -23,6 +29,7 @@ from modelyard.server.api._common import (
     sync_json_body,
 )
 from modelyard.server.api.xet import cas_url
+from modelyard.server.errors import error_response
 from modelyard.server.routing import Router
 from modelyard.server.xet_routes import xet_token_payload
 from modelyard.types import RepoType, is_sha256
@@ -30,9 +37,56 @@ from modelyard.types import RepoType, is_sha256
 LFS_JSON = "application/vnd.git-lfs+json"
 
 
+AUTHENTICATE = 'Basic realm="ModelYard"'
+_PREFIX_TYPES = {None: RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}
+
+
+class LockingNotSupported(HubError):
+    """git-lfs's file locking (``git lfs lock``): 501, which git-lfs reports as "Not Implemented"."""
+
+    code = "NotImplemented"
+    status = 501
+
+
+def lfs_error(request: Request, exc: HubError, rtype: RepoType, ns: str, name: str) -> Response:
+    """The Hub's error answer for a git-lfs route, with ``message`` in the body (git-lfs prints it).
+
+    A caller without credentials refused for a repo it may not see, or for an action that needs an account
+    (RepoNotFound, Unauthorized, an anonymous GatedRepo), and a caller whose token is unknown or expired: 401 with
+    ``LFS-Authenticate`` and ``WWW-Authenticate`` (git-lfs then asks git's credential helpers and retries); the
+    error code stays (``RepoNotFound`` makes huggingface_hub raise RepositoryNotFoundError, as on the Hub)."""
+    try:
+        who = principal(request)
+    except HubError:
+        who = None  # an unknown, revoked or expired token: ask again
+    anonymous = who is None
+    if isinstance(exc, RepoNotFound):
+        target = services(request).repos.redirect_target(rtype, ns, name)
+        if target is not None and can_read(target, who):
+            raise exc  # a renamed repo: the dispatcher's redirect (307)
+    status = 401 if anonymous and (exc.status == 401 or isinstance(exc, RepoNotFound)) else exc.status
+    resp = error_response(request, exc, status=status)
+    if status == 401:
+        resp.headers["LFS-Authenticate"] = AUTHENTICATE
+        resp.headers["WWW-Authenticate"] = AUTHENTICATE
+    if request.method != "HEAD":
+        body = json.loads(bytes(resp.body))
+        body["message"] = body.get("error", "")
+        resp.body = json.dumps(body).encode()
+        resp.headers["content-length"] = str(len(resp.body))
+    return resp
+
+
 def batch(request: Request, ns: str, name: str, prefix: str | None = None) -> Response:
+    rtype = _PREFIX_TYPES[prefix]
+    try:
+        return _batch(request, rtype, ns, name)
+    except HubError as e:
+        return lfs_error(request, e, rtype, ns, name)
+
+
+def _batch(request: Request, rtype: RepoType, ns: str, name: str) -> Response:
     svc = services(request)
-    rtype = {None: RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}[prefix]
     repo = get_repo(request, rtype.plural, ns, name)
     body = sync_json_body(request)
     if not isinstance(body, dict):
@@ -115,12 +169,63 @@ def verify(request: Request, rtype: str, ns: str, name: str) -> Response:
     return json_response({"oid": oid, "size": known})
 
 
+# --- locking API (https://github.com/git-lfs/git-lfs/blob/main/docs/api/locking.md) -------------------------
+# ModelYard, like the Hub, keeps no locks: listing and push verification answer "none", creating one is refused.
+def _lock_ref(body: Any) -> str | None:
+    ref = body.get("ref") if isinstance(body, dict) else None
+    name = ref.get("name") if isinstance(ref, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _locks(request: Request, rtype: RepoType, ns: str, name: str, action: str) -> Response:
+    repo = get_repo(request, rtype.plural, ns, name)
+    if action == "list":  # readers (git lfs locks)
+        return Response(json.dumps({"locks": []}), media_type=LFS_JSON)
+    svc = services(request)
+    body = sync_json_body(request)
+    svc.repos.check_push(principal(request), repo, _lock_ref(body), create_pr=False)
+    if action == "verify":  # git push: none of ours, none of theirs
+        return Response(json.dumps({"ours": [], "theirs": []}), media_type=LFS_JSON)
+    raise LockingNotSupported("ModelYard does not support LFS file locking")
+
+
+def _locks_answer(request: Request, ns: str, name: str, prefix: str | None, action: str) -> Response:
+    rtype = _PREFIX_TYPES[prefix]
+    try:
+        return _locks(request, rtype, ns, name, action)
+    except HubError as e:
+        return lfs_error(request, e, rtype, ns, name)
+
+
+def locks_list(request: Request, ns: str, name: str, prefix: str | None = None) -> Response:
+    """``GET {repo}.git/info/lfs/locks`` (``git lfs locks``): ``{"locks": []}`` to readers."""
+    return _locks_answer(request, ns, name, prefix, "list")
+
+
+def locks_verify(request: Request, ns: str, name: str, prefix: str | None = None) -> Response:
+    """``POST {repo}.git/info/lfs/locks/verify`` (``git lfs push``): ``{"ours": [], "theirs": []}`` to pushers."""
+    return _locks_answer(request, ns, name, prefix, "verify")
+
+
+def locks_create(request: Request, ns: str, name: str, prefix: str | None = None) -> Response:
+    """``POST {repo}.git/info/lfs/locks`` (``git lfs lock``): 501 to pushers."""
+    return _locks_answer(request, ns, name, prefix, "create")
+
+
+def locks_unlock(request: Request, ns: str, name: str, lock_id: str, prefix: str | None = None) -> Response:
+    """``POST {repo}.git/info/lfs/locks/{id}/unlock`` (``git lfs unlock``): 501 to pushers."""
+    return _locks_answer(request, ns, name, prefix, "unlock")
+
+
+_LFS_REPO = r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+?)\.git/info/lfs"
+
+
 def register(r: Router) -> None:
-    r.add(
-        "POST",
-        r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+?)\.git/info/lfs/objects/batch",
-        batch,
-    )
+    r.add("POST", _LFS_REPO + "/objects/batch", batch)
+    r.add("GET", _LFS_REPO + "/locks", locks_list)
+    r.add("POST", _LFS_REPO + "/locks", locks_create)
+    r.add("POST", _LFS_REPO + "/locks/verify", locks_verify)
+    r.add("POST", _LFS_REPO + r"/locks/(?P<lock_id>[^/]+)/unlock", locks_unlock)
     r.add("PUT,POST", r"/lfs-upload/(?P<oid>[0-9a-f]{64})", upload)
     r.add("PUT", r"/lfs-upload/(?P<oid>[0-9a-f]{64})/part/(?P<part>\d+)", upload_part)
     r.add("POST", r"/lfs-verify/(?P<rtype>model|dataset|space)/(?P<ns>[^/]+)/(?P<name>[^/]+)", verify)
