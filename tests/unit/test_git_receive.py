@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from modelyard.git.receive import _Problems, classify, lfs_pointer_of, parse_commit, parse_tag, split_message
+from modelyard.git.objects import lfs_pointer_of, parse_commit, parse_tag, split_message
+from modelyard.git.receive import _Problems, classify
 from modelyard.hub.gitobjects import object_sha
 from modelyard.storage.hashing import lfs_pointer
 

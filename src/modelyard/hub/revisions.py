@@ -103,9 +103,11 @@ def _commit(row: object) -> Commit:
 
 def get_ref(conn: Connection, repo_id: int, kind: str, name: str) -> Ref | None:
     row = conn.execute(
-        select(refs.c.commit_sha).where(refs.c.repo_id == repo_id, refs.c.kind == kind, refs.c.name == name)
+        select(refs.c.commit_sha, refs.c.tag_raw).where(
+            refs.c.repo_id == repo_id, refs.c.kind == kind, refs.c.name == name
+        )
     ).first()
-    return Ref(kind, name, row.commit_sha) if row else None
+    return Ref(kind, name, row.commit_sha, row.tag_raw) if row else None
 
 
 def parse_branch(rev: str) -> tuple[str, str]:

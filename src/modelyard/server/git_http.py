@@ -66,7 +66,8 @@ def _authorize(
         if service == UPLOAD:
             svc.repos.check_download(repo, who)
         else:
-            svc.repos.check_push(who, repo, None, create_pr=True)  # each ref is checked by the importer
+            # writers and open-PR authors; each ref is checked by the importer
+            svc.pushes.check_entry(who, repo)
     except (RepoNotFound, GatedRepo, Unauthorized) as exc:
         if isinstance(exc, RepoNotFound):
             target = svc.repos.redirect_target(rtype, ns, name)
