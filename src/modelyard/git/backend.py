@@ -148,7 +148,10 @@ async def run(req: CgiRequest, body: AsyncIterator[bytes]) -> CgiResponse:
             err = await stderr_task
             if code != 0 or err.strip():
                 log.info(
-                    "git http-backend %s exited %s: %s", req.service, code, err[-2000:].decode("replace")
+                    "git http-backend %s exited %s: %s",
+                    req.service,
+                    code,
+                    err[-2000:].decode("utf-8", "replace"),
                 )
             finished = True
         finally:
