@@ -68,7 +68,9 @@ def git(tmp_path: Path) -> Git:
     return g
 
 
-def git_url(hub: Hub, repo_id: str, token: str | None = None, user: str = "alice", repo_type: str = "model") -> str:
+def git_url(
+    hub: Hub, repo_id: str, token: str | None = None, user: str = "alice", repo_type: str = "model"
+) -> str:
     """The clone URL of a repo (`datasets/…`, `spaces/…` prefixes), with `user:token@` when a token is given."""
     parts = urlsplit(hub.url)
     auth = f"{user}:{token}@" if token else ""

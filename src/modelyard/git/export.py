@@ -16,13 +16,12 @@ from pathlib import Path
 
 from dulwich.object_store import DiskObjectStore
 from dulwich.objects import Blob, Commit, ShaFile, Tag, Tree
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection
 
 from modelyard.db import Database
-from modelyard.db.schema import commit_files
 from modelyard.hub import revisions
 from modelyard.hub.content import Content
-from modelyard.hub.gitobjects import MODE_FILE, object_sha
+from modelyard.hub.gitobjects import object_sha
 from modelyard.storage.hashing import lfs_pointer
 
 PACK_BYTES = 32 * 1024**2  # objects buffered before a pack is written
@@ -129,15 +128,8 @@ class _File:
     lfs: bool
 
 
-def _manifest(conn: Connection, repo_id: int, sha: str) -> dict[str, _File]:
-    """A commit's files: the columns git needs only (a commit of 5,000 files is read in a few milliseconds)."""
-    c = commit_files.c
-    rows = conn.execute(
-        select(c.path, c.oid, c.mode, c.sha256, c.size, c.lfs).where(
-            c.repo_id == repo_id, c.commit_sha == sha
-        )
-    )
-    return {r[0]: _File(r[1], r[2] or MODE_FILE, r[3], r[4], bool(r[5])) for r in rows}
+def _files(rows: list[revisions.GitRow]) -> dict[str, _File]:
+    return {r[0]: _File(*r[1:]) for r in rows}
 
 
 @dataclass
@@ -235,13 +227,8 @@ def _delta(
 ) -> dict[str, _File | None] | None:
     """The files of commit `sha` that differ from its parent's (`parent`, its manifest), read without reading the
     whole manifest: the rows the commit itself last changed. None when files were deleted (read it all then)."""
-    c = commit_files.c
-    where = (c.repo_id == repo_id, c.commit_sha == sha)
-    count = conn.execute(select(func.count()).select_from(commit_files).where(*where)).scalar_one()
-    rows = conn.execute(
-        select(c.path, c.oid, c.mode, c.sha256, c.size, c.lfs).where(*where, c.last_commit_sha == sha)
-    )
-    changed = {r[0]: _File(r[1], r[2] or MODE_FILE, r[3], r[4], bool(r[5])) for r in rows}
+    count = revisions.file_count(conn, repo_id, sha)
+    changed = _files(revisions.git_rows(conn, repo_id, sha, changed_only=True))
     if len(parent) + sum(1 for p in changed if p not in parent) != count:
         return None
     return {p: f for p, f in changed.items() if parent.get(p) != f}  # (no None: nothing was deleted)
@@ -286,7 +273,7 @@ class _Export:
         self.commit = sha
 
     def _full_changes(self, conn: Connection, sha: str) -> dict[str, _File | None]:
-        files = _manifest(conn, self.repo_id, sha)
+        files = _files(revisions.git_rows(conn, self.repo_id, sha))
         changes: dict[str, _File | None] = {p: None for p in self.files if p not in files}
         changes.update((p, f) for p, f in files.items() if self.files.get(p) != f)
         return changes

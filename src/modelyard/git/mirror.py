@@ -31,7 +31,7 @@ from modelyard.git.hook import install_hook
 from modelyard.hub import revisions
 from modelyard.hub.content import Content
 from modelyard.hub.events import HubEvent
-from modelyard.hub.repos import Repo
+from modelyard.hub.repos import Repo, Repos
 
 log = logging.getLogger(__name__)
 
@@ -288,10 +288,6 @@ class Mirrors:
 
     def sweep(self) -> int:
         """Remove the mirrors (and leftovers of interrupted work) of repos that no longer exist; how many."""
-        from sqlalchemy import select
-
-        from modelyard.db.schema import repos
-
         self._swept = True
         try:
             entries = list((self.root / "mirrors").iterdir())  # before the query: a mirror made later is kept
@@ -299,11 +295,11 @@ class Mirrors:
             return 0
         try:
             with self.db.read() as conn:
-                rows = conn.execute(select(repos.c.id, repos.c.created_at)).all()
+                rows = Repos.identities(conn)
         except Exception:  # a database not migrated yet: try again on the next sync
             self._swept = False
             return 0
-        live = {_mirror_name(r.id, r.created_at) for r in rows}
+        live = {_mirror_name(repo_id, created) for repo_id, created in rows}
         removed = 0
         for entry in entries:
             base = entry.name

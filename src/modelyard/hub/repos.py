@@ -361,6 +361,11 @@ class Repos:
         raise _refuse_write(repo, who)
 
     @staticmethod
+    def identities(conn: Connection) -> list[tuple[int, datetime]]:
+        """(id, created_at) of every repo: what caches keyed by repo (git mirrors) check their entries against."""
+        return [(int(r.id), r.created_at) for r in conn.execute(select(repos.c.id, repos.c.created_at))]
+
+    @staticmethod
     def by_id(conn: Connection, repo_id: int) -> Repo:
         row = conn.execute(select(repos).where(repos.c.id == repo_id)).first()
         if row is None:

@@ -180,6 +180,27 @@ def _entry(r: object) -> FileEntry:
     )
 
 
+GitRow = tuple[str, str, int, str, int, bool]  # path, blob id, mode, sha256, size, lfs
+
+
+def git_rows(conn: Connection, repo_id: int, sha: str, changed_only: bool = False) -> list[GitRow]:
+    """The columns git needs of a commit's files (a 5,000-file commit reads in a few ms); `changed_only`: the
+    files this commit itself last changed (added or modified against its first parent)."""
+    c = commit_files.c
+    q = select(c.path, c.oid, c.mode, c.sha256, c.size, c.lfs).where(
+        c.repo_id == repo_id, c.commit_sha == sha
+    )
+    if changed_only:
+        q = q.where(c.last_commit_sha == sha)
+    return [(r[0], r[1], r[2] or MODE_FILE, r[3], int(r[4]), bool(r[5])) for r in conn.execute(q)]
+
+
+def file_count(conn: Connection, repo_id: int, sha: str) -> int:
+    c = commit_files.c
+    q = select(func.count()).select_from(commit_files).where(c.repo_id == repo_id, c.commit_sha == sha)
+    return int(conn.execute(q).scalar_one())
+
+
 def get_file(conn: Connection, repo_id: int, sha: str, path: str) -> FileEntry:
     r = conn.execute(
         select(commit_files).where(
