@@ -156,14 +156,11 @@ class HubApp:
         rtype = {"models": RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}.get(
             plural, RepoType.MODEL
         )
-        svc: Services = request.app.state.services
-        target = await run_in_threadpool(svc.repos.redirect_target, rtype, ns, name)
-        if target is None:
-            return None
-        from modelyard.hub.repos import can_read
-        from modelyard.server.api._common import principal
+        from modelyard.server.api._common import moved_to, principal
 
-        if not can_read(target, await run_in_threadpool(principal, request)):
+        who = await run_in_threadpool(principal, request)
+        target = await run_in_threadpool(moved_to, request, rtype, ns, name, who)
+        if target is None:
             return None
         new_path = re.sub(
             rf"/{re.escape(ns)}/{re.escape(name)}(?=/|$)", f"/{target.id_str}", raw_path, count=1

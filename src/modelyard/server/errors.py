@@ -80,13 +80,17 @@ def error_response(
     status: int | None = None,
     html: str | None = None,
     plain: bool = False,
+    lfs: bool = False,
 ) -> Response:
     """The one HubError -> HTTP mapping. `html` (a rendered page, for the web UI) replaces the JSON body;
-    `plain` answers the message as text/plain (git shows such a body to its user as ``remote: …``);
+    `plain` answers the message as text/plain (git shows such a body to its user as ``remote: …``); `lfs` adds
+    the message as ``message`` too (what git-lfs prints);
     `status` overrides the error's own (the web hides 401/403 on repos behind 404)."""
     code = status or exc.status
     message = exc.message if exc.extra.get("exact") else HUB_TEXTS.get(exc.code, exc.message)
     body: dict[str, Any] = {"error": message}
+    if lfs:
+        body["message"] = message
     headers = {
         "X-Error-Code": exc.code,
         "X-Error-Message": header_safe(message),
@@ -120,6 +124,17 @@ def error_response(
     if plain:
         return Response(message + "\n", status_code=code, headers=headers, media_type="text/plain")
     return Response(json.dumps(body), status_code=code, headers=headers, media_type="application/json")
+
+
+#: the challenge git and git-lfs answer by asking their credential helpers (or the user) for a user name and token
+BASIC_CHALLENGE = 'Basic realm="ModelYard", charset="UTF-8"'
+
+
+def ask_credentials(response: Response) -> Response:
+    """Make a 401 ask a Basic-auth client (git: WWW-Authenticate, git-lfs: LFS-Authenticate) for credentials."""
+    response.headers["WWW-Authenticate"] = BASIC_CHALLENGE
+    response.headers["LFS-Authenticate"] = BASIC_CHALLENGE
+    return response
 
 
 class HttpError(HubError):

@@ -23,16 +23,15 @@ from modelyard.git import backend
 from modelyard.git.hook import HookChannel, HookReply, HookRequest
 from modelyard.git.mirror import Lease
 from modelyard.hub.accounts import Principal
-from modelyard.hub.repos import Repo, can_read
-from modelyard.server.api._common import principal, services
-from modelyard.server.errors import error_response
+from modelyard.hub.repos import Repo
+from modelyard.server.api._common import moved_to, needs_credentials, principal, services
+from modelyard.server.errors import ask_credentials, error_response
 from modelyard.server.routing import Router
 from modelyard.types import RepoType
 
 log = logging.getLogger(__name__)
 
 UPLOAD, RECEIVE = "git-upload-pack", "git-receive-pack"
-REALM = 'Basic realm="ModelYard", charset="UTF-8"'
 _REPO_GIT = r"/(?:(?P<prefix>datasets|spaces)/)?(?P<ns>[^/]+)/(?P<name>[^/]+?)(?:\.git)?"
 
 
@@ -42,9 +41,7 @@ class _Challenge(Unauthorized):
 
 def _git_error(request: Request, exc: HubError) -> Response:
     response = error_response(request, exc, plain=True)
-    if isinstance(exc, Unauthorized) or (isinstance(exc, GatedRepo) and exc.status == 401):
-        response.headers["WWW-Authenticate"] = REALM
-    return response
+    return ask_credentials(response) if response.status_code == 401 else response
 
 
 class _Moved(Exception):
@@ -70,10 +67,10 @@ def _authorize(
             svc.pushes.check_entry(who, repo)
     except (RepoNotFound, GatedRepo, Unauthorized) as exc:
         if isinstance(exc, RepoNotFound):
-            target = svc.repos.redirect_target(rtype, ns, name)
-            if target is not None and can_read(target, who):
+            target = moved_to(request, rtype, ns, name, who)
+            if target is not None:
                 raise _Moved(target) from exc  # only to whoever may see where it went
-        if who is None:
+        if needs_credentials(exc, who):
             raise _Challenge(
                 "Authentication required: use your user name and a token as the password"
             ) from exc

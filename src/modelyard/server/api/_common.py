@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelyard import jsonlimits
-from modelyard.errors import BadRequest
+from modelyard.errors import BadRequest, HubError, RepoNotFound
 from modelyard.hub.accounts import Principal
-from modelyard.hub.repos import Repo
+from modelyard.hub.repos import Repo, can_read
 from modelyard.server.context import LOGIN_COOKIE, cookie_principal, current_session
 from modelyard.server.context import base_url as base_url
 from modelyard.server.context import services as services
@@ -111,6 +111,19 @@ def parse_repo_type(value: object) -> RepoType:
 
 def get_repo(request: Request, type: str | None, ns: str, name: str) -> Repo:
     return services(request).repos.get(repo_type(type), ns, name, principal(request))
+
+
+def moved_to(request: Request, rtype: RepoType, ns: str, name: str, who: Principal | None) -> Repo | None:
+    """Where a renamed or moved repo went, if the caller may read it there (else None: no hint of where it went).
+    Blocking (a database read)."""
+    target = services(request).repos.redirect_target(rtype, ns, name)
+    return target if target is not None and can_read(target, who) else None
+
+
+def needs_credentials(exc: HubError, who: Principal | None) -> bool:
+    """An anonymous caller refused a repo it may not see, or an action that needs an account: clients that speak
+    Basic auth (git, git-lfs) get 401 with `server.errors.ask_credentials`, so they ask for a user and token."""
+    return who is None and (exc.status == 401 or isinstance(exc, RepoNotFound))
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

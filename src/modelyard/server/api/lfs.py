@@ -19,17 +19,19 @@ from starlette.responses import Response
 
 from modelyard.errors import BadPayload, BadRequest, HubError, RepoNotFound
 from modelyard.hub.lfs import upload_ref
-from modelyard.hub.repos import Repo, can_read
+from modelyard.hub.repos import Repo
 from modelyard.server.api._common import (
     base_url,
     get_repo,
     json_response,
+    moved_to,
+    needs_credentials,
     principal,
     services,
     sync_json_body,
 )
 from modelyard.server.api.xet import cas_url
-from modelyard.server.errors import error_response
+from modelyard.server.errors import ask_credentials, error_response
 from modelyard.server.routing import Router
 from modelyard.server.xet_routes import xet_token_payload
 from modelyard.types import RepoType, is_sha256
@@ -37,7 +39,6 @@ from modelyard.types import RepoType, is_sha256
 LFS_JSON = "application/vnd.git-lfs+json"
 
 
-AUTHENTICATE = 'Basic realm="ModelYard"'
 _PREFIX_TYPES = {None: RepoType.MODEL, "datasets": RepoType.DATASET, "spaces": RepoType.SPACE}
 
 
@@ -59,22 +60,11 @@ def lfs_error(request: Request, exc: HubError, rtype: RepoType, ns: str, name: s
         who = principal(request)
     except HubError:
         who = None  # an unknown, revoked or expired token: ask again
-    anonymous = who is None
-    if isinstance(exc, RepoNotFound):
-        target = services(request).repos.redirect_target(rtype, ns, name)
-        if target is not None and can_read(target, who):
-            raise exc  # a renamed repo: the dispatcher's redirect (307)
-    status = 401 if anonymous and (exc.status == 401 or isinstance(exc, RepoNotFound)) else exc.status
-    resp = error_response(request, exc, status=status)
-    if status == 401:
-        resp.headers["LFS-Authenticate"] = AUTHENTICATE
-        resp.headers["WWW-Authenticate"] = AUTHENTICATE
-    if request.method != "HEAD":
-        body = json.loads(bytes(resp.body))
-        body["message"] = body.get("error", "")
-        resp.body = json.dumps(body).encode()
-        resp.headers["content-length"] = str(len(resp.body))
-    return resp
+    if isinstance(exc, RepoNotFound) and moved_to(request, rtype, ns, name, who) is not None:
+        raise exc  # a renamed repo: the dispatcher's redirect (307)
+    if needs_credentials(exc, who):
+        return ask_credentials(error_response(request, exc, status=401, lfs=True))
+    return error_response(request, exc, lfs=True)
 
 
 def batch(request: Request, ns: str, name: str, prefix: str | None = None) -> Response:
