@@ -161,6 +161,8 @@ class HookChannel:
             self._hub.shutdown(socket.SHUT_WR)
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._hub.shutdown(socket.SHUT_RDWR)  # wakes a `serve_once` blocked in recv
         for s in (self._hub, self._child):
             with contextlib.suppress(OSError):
                 s.close()

@@ -11,6 +11,7 @@ the same; a signed-in caller gets 404. Errors are text/plain: git prints them to
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -156,6 +157,12 @@ async def _receive(request: Request, repo: Repo, who: Principal | None) -> Respo
     assert who is not None
     lease: Lease = await run_in_threadpool(svc.mirrors.lease, repo)
     channel = HookChannel()
+
+    def handle(hook: HookRequest) -> HookReply:
+        return svc.pushes.handle(who, repo, hook, lease.path)
+
+    # served from the start: the hook may ask before git's answer begins
+    hook_task = asyncio.create_task(channel.serve(handle))
     try:
         req = _cgi_request(request, lease.path, RECEIVE, who)
         req.extra_env.update(channel.env)
@@ -163,14 +170,11 @@ async def _receive(request: Request, repo: Repo, who: Principal | None) -> Respo
         cgi = await backend.run(req, request.stream())
     except BaseException:
         channel.close()
+        with contextlib.suppress(Exception):
+            await hook_task
         lease.release()
         raise
     channel.child_started()
-
-    def handle(hook: HookRequest) -> HookReply:
-        return svc.pushes.handle(who, repo, hook, lease.path)
-
-    hook_task = asyncio.create_task(channel.serve(handle))
 
     async def body() -> AsyncIterator[bytes]:
         try:
