@@ -127,6 +127,24 @@ def test_push_plain_and_lfs_files_read_back_through_the_api(
     assert info["hello.txt"].lfs is None
 
 
+def test_a_push_bigger_than_gits_post_buffer_arrives_whole(
+    live_server: Hub, git: Git, alice_clone: tuple[str, Path]
+) -> None:
+    """Over http.postBuffer (1 MiB) git sends the pack chunked while the server already answers: every byte must
+    still reach receive-pack (a disconnect listener reading the request channel early once swallowed the body)."""
+    repo_id, work = alice_clone
+    for i in range(1500):
+        target = work / f"part{i % 15}" / f"f{i}.txt"
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(os.urandom(700).hex().encode())  # ~2 MB of incompressible text in all
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "many files", cwd=work)
+    push(git, work, "main")
+    assert api_head(live_server, repo_id) == head(git, work)
+    files = live_server.api().list_repo_files(repo_id)
+    assert sum(1 for f in files if f.startswith("part")) == 1500
+
+
 def test_readme_metadata_pushed_updates_card_and_tags(
     live_server: Hub, git: Git, alice_clone: tuple[str, Path]
 ) -> None:

@@ -42,6 +42,9 @@ class CgiResponse:
     status: int
     headers: list[tuple[str, str]]
     body: AsyncIterator[bytes]
+    #: set once the request body has been read to its end (or git stopped reading it): only then may the server
+    #: listen for the client's disconnect, which reads the same ASGI channel as the body
+    request_read: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _env(req: CgiRequest) -> dict[str, str]:
@@ -67,7 +70,7 @@ def _env(req: CgiRequest) -> dict[str, str]:
     return env
 
 
-async def _feed(proc: asyncio.subprocess.Process, body: AsyncIterator[bytes]) -> None:
+async def _feed(proc: asyncio.subprocess.Process, body: AsyncIterator[bytes], done: asyncio.Event) -> None:
     assert proc.stdin is not None
     try:
         async for chunk in body:
@@ -77,6 +80,7 @@ async def _feed(proc: asyncio.subprocess.Process, body: AsyncIterator[bytes]) ->
     except (BrokenPipeError, ConnectionResetError):
         pass  # git stopped reading (it answers with an error of its own)
     finally:
+        done.set()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
             proc.stdin.close()
 
@@ -112,7 +116,8 @@ async def run(req: CgiRequest, body: AsyncIterator[bytes]) -> CgiResponse:
         limit=HEAD_LIMIT,
         start_new_session=True,  # its own process group: upload-pack/receive-pack die with it
     )
-    feeder = asyncio.create_task(_feed(proc, body))
+    request_read = asyncio.Event()
+    feeder = asyncio.create_task(_feed(proc, body, request_read))
     assert proc.stdout is not None and proc.stderr is not None
     stderr_task = asyncio.create_task(proc.stderr.read())
     head = b""
@@ -160,7 +165,7 @@ async def run(req: CgiRequest, body: AsyncIterator[bytes]) -> CgiResponse:
                 feeder.cancel()
                 stderr_task.cancel()
 
-    return CgiResponse(status, headers, stream())
+    return CgiResponse(status, headers, stream(), request_read)
 
 
 def _kill(proc: asyncio.subprocess.Process) -> None:

@@ -17,7 +17,8 @@ from collections.abc import AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from modelyard.errors import Forbidden, GatedRepo, HubError, NotFound, RepoNotFound, Unauthorized
 from modelyard.git import backend
@@ -122,7 +123,7 @@ async def git_service(
         # a mirror that could not be synced (a bug, a full disk) or git that could not start: git shows the text
         log.exception("git %s of %s/%s failed", service, ns, name)
         return _git_error(request, HubError("The repository could not be served over git; try again later"))
-    return _stream(cgi)
+    return GitResponse(cgi)
 
 
 def _cgi_request(request: Request, path: object, service: str, who: Principal | None) -> backend.CgiRequest:
@@ -143,11 +144,49 @@ def _cgi_request(request: Request, path: object, service: str, who: Principal | 
     )
 
 
-def _stream(cgi: backend.CgiResponse) -> Response:
-    headers = {k: v for k, v in cgi.headers if k.lower() not in {"content-length", "transfer-encoding"}}
-    if cgi.status >= 400 and not any(k.lower() == "content-type" for k in headers):
-        headers["Content-Type"] = "text/plain; charset=utf-8"  # http-backend's own errors (415, 403) are text
-    return StreamingResponse(cgi.body, status_code=cgi.status, headers=headers)
+class GitResponse(Response):
+    """git's answer, streamed as it comes. Unlike Starlette's StreamingResponse, it listens for the client's
+    disconnect only once the request body has been read to its end: git answers while a push's pack is still
+    arriving, and a listener started earlier would swallow the body's messages. A disconnect stops the stream
+    (the body iterator's cleanup kills git)."""
+
+    def __init__(self, cgi: backend.CgiResponse, body: AsyncIterator[bytes] | None = None) -> None:
+        headers = {k: v for k, v in cgi.headers if k.lower() not in {"content-length", "transfer-encoding"}}
+        if cgi.status >= 400 and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = (
+                "text/plain; charset=utf-8"  # http-backend's own errors (415, 403) are text
+            )
+        super().__init__(None, status_code=cgi.status, headers=headers)
+        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # streamed: chunked
+        self.cgi = cgi
+        self.chunks = body if body is not None else cgi.body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            await self.cgi.request_read.wait()
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.create_task(watch())
+        chunks = self.chunks
+        try:
+            async for chunk in chunks:
+                if gone.is_set():
+                    break
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            else:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()  # git killed if it is still running
 
 
 async def _receive(request: Request, repo: Repo, who: Principal | None) -> Response:
@@ -189,8 +228,7 @@ async def _receive(request: Request, repo: Repo, who: Principal | None) -> Respo
                 svc.mirrors.forget(repo)
                 await run_in_threadpool(lease.release)
 
-    headers = {k: v for k, v in cgi.headers if k.lower() not in {"content-length", "transfer-encoding"}}
-    return StreamingResponse(body(), status_code=cgi.status, headers=headers)
+    return GitResponse(cgi, body())
 
 
 async def info_refs(request: Request, ns: str, name: str, prefix: str | None = None) -> Response:
