@@ -146,16 +146,17 @@ def start_hub(data_dir: Path, extra_env: dict[str, str] | None = None) -> Hub:
 
 
 def start_nginx(
-    work: Path, root: Path, probe: str, connections: int = 256
+    work: Path, root: Path, probe: str, connections: int = 256, server_extra: str = ""
 ) -> tuple[subprocess.Popen[bytes], int]:
-    """nginx (one worker, sendfile) serving `root` on a free loopback port; waits for GET `probe` to answer."""
+    """nginx (one worker, sendfile) serving `root` on a free loopback port; waits for GET `probe` to answer.
+    `server_extra`: more directives inside the `server` block (e.g. a FastCGI `location`)."""
     port = free_port()
     conf = work / "nginx.conf"
     conf.write_text(f"""user root; worker_processes 1; daemon off; pid {work}/nginx.pid; error_log {work}/nginx.err;
 events {{ worker_connections {connections}; }}
 http {{ access_log off; sendfile on; client_body_temp_path {work}/ngtmp; proxy_temp_path {work}/ngtmp;
 fastcgi_temp_path {work}/ngtmp; uwsgi_temp_path {work}/ngtmp; scgi_temp_path {work}/ngtmp;
-server {{ listen 127.0.0.1:{port}; root {root}; }} }}""")
+server {{ listen 127.0.0.1:{port}; root {root}; {server_extra} }} }}""")
     proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(work)])
     try:
         wait_http(f"http://127.0.0.1:{port}{probe}")

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import BadRequest, Forbidden, HubError, NotFound
+from modelyard.git.export import TreeBuilder
 from modelyard.git.hook import HookReply, HookRequest
 from modelyard.git.objects import Change, GitObjects, ParsedCommit, lfs_pointer_of, parse_commit, parse_tag
 from modelyard.hub import discussions, revisions
@@ -44,6 +45,7 @@ from modelyard.hub.pushes import MainHead, Pushes, RefChange
 from modelyard.hub.repos import Repo, can_write
 from modelyard.hub.revisions import FileEntry, ImportedCommit
 from modelyard.storage import put_bytes
+from modelyard.storage.ingest import trim_heap
 
 ZERO = "0" * 40
 POINTER_MAX = 256  # a canonical LFS pointer is about 130 bytes: larger blobs are never pointers
@@ -134,6 +136,10 @@ def classify(ref: str) -> tuple[str, str] | str:
     return f"{ref}: {what}"
 
 
+def _touched(c: ParsedCommit, changes: dict[str, list[Change]]) -> set[str]:
+    return {ch.path.decode("utf-8") for ch in changes.get(c.sha, [])}
+
+
 class PushImporter:
     def __init__(self, files: Files, pushes: Pushes | None = None) -> None:
         self.files = files
@@ -179,6 +185,7 @@ class PushImporter:
             return HookReply(False, [exc.message])
         finally:
             objects.close()
+            trim_heap()  # a long history's manifests were held: give the memory back, as uploads do
 
     # --- stages -------------------------------------------------------------------------------------------------
     def _push(self, who: Principal, repo: Repo, req: HookRequest, git: GitObjects) -> HookReply:
@@ -430,12 +437,17 @@ class PushImporter:
         commits: list[ParsedCommit],
         changes: dict[str, list[Change]],
         blobs: dict[str, _Blob],
+        check: bool = True,
     ) -> Iterator[tuple[ParsedCommit, dict[str, FileEntry], set[str]]]:
         """Each new commit (parents first) with its full manifest, built from its first parent's, and the paths it
         adds or modifies. A manifest is kept only while a later commit of the push still builds on it, so memory
-        stays about one manifest per open line of history, whatever the push's length."""
+        stays about one manifest per open line of history, whatever the push's length.
+
+        `check`: each manifest must hash to the commit's tree (else Refused); the trees are built incrementally
+        along a line of history (export.TreeBuilder), so a long push costs the changed paths, not all files."""
         pending = Counter(c.parents[0] for c in commits if c.parents)
         kept: dict[str, dict[str, FileEntry]] = {}
+        trees, trees_at = TreeBuilder(), None  # the builder holds the trees of commit `trees_at`
         for c in commits:
             parent = c.parents[0] if c.parents else None
             files: dict[str, FileEntry] = {}
@@ -455,7 +467,15 @@ class PushImporter:
                 b = blobs[ch.oid]
                 files[path] = FileEntry(path, ch.oid, b.sha256, b.size, b.lfs, c.sha, ch.mode)
                 changed.add(path)
-            if revisions.tree_of(files)[""] != c.tree:
+            if check and parent is not None and parent == trees_at:
+                trees.apply(
+                    {p: (e.oid, e.mode) if (e := files.get(p)) else None for p in _touched(c, changes)}
+                )
+            elif check:
+                trees = TreeBuilder()
+                trees.update({p: (e.oid, e.mode) for p, e in files.items()})
+            trees_at = c.sha
+            if check and trees.trees[""][0] != c.tree:
                 raise Refused(
                     [f"commit {c.sha}: its tree holds entries the hub cannot store (file modes or names)"]
                 )
@@ -485,7 +505,9 @@ class PushImporter:
         blobs: dict[str, _Blob],
     ) -> Iterator[ImportedCommit]:
         """The commits to store, built one by one while the transaction consumes them."""
-        for c, files, changed in self._manifests(repo, commits, changes, blobs):
+        for c, files, changed in self._manifests(
+            repo, commits, changes, blobs, check=False
+        ):  # checked before
             yield ImportedCommit(
                 raw=c.raw,
                 parent_sha=c.parents[0] if c.parents else None,
@@ -496,6 +518,7 @@ class PushImporter:
                 title=c.title,
                 message=c.message,
                 created_at=c.committed_at,
+                verified=True,
             )
 
     def _db_manifest(self, repo: Repo, sha: str) -> dict[str, FileEntry]:

@@ -157,7 +157,9 @@ class GitResponse(Response):
                 "text/plain; charset=utf-8"  # http-backend's own errors (415, 403) are text
             )
         super().__init__(None, status_code=cgi.status, headers=headers)
-        self.raw_headers = [(k, v) for k, v in self.raw_headers if k != b"content-length"]  # streamed: chunked
+        self.raw_headers = [
+            (k, v) for k, v in self.raw_headers if k != b"content-length"
+        ]  # streamed: chunked
         self.cgi = cgi
         self.chunks = body if body is not None else cgi.body
 
