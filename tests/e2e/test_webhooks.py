@@ -8,11 +8,15 @@ delivery log and the attacker side (bob vs alice's private repos and webhooks) a
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -166,6 +170,57 @@ def test_upload_delivers_a_signed_hub_payload(wh: Hub, rx: Receiver) -> None:
     for created in (by_ref["refs/heads/dev"], by_ref["refs/tags/v1"]):
         assert created.updatedRefs is not None and created.updatedRefs[0].oldSha is None
         assert created.updatedRefs[0].newSha == info.oid
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_git_push_delivers_one_payload_naming_each_moved_ref(wh: Hub, rx: Receiver, tmp_path: Path) -> None:
+    """A `git push` of main and a new branch is one change: one repo.content event with both refs (docs/git.md)."""
+    api = wh.api()
+    repo = f"alice/{_name()}"
+    api.create_repo(repo)
+    url = rx.url()
+    api.create_webhook(url=url, watched=[{"type": "model", "name": repo}], domains=["repo"])
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+        "HOME": str(tmp_path),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_AUTHOR_NAME": "Alice",
+        "GIT_AUTHOR_EMAIL": "alice@example.org",
+        "GIT_COMMITTER_NAME": "Alice",
+        "GIT_COMMITTER_EMAIL": "alice@example.org",
+    }
+    remote = wh.url.replace("http://", f"http://alice:{wh.alice}@") + f"/{repo}"
+    work = tmp_path / "work"
+
+    def git(*args: str) -> str:
+        p = subprocess.run(
+            ["git", *args],
+            cwd=work if work.exists() else tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    git("clone", "-q", remote, str(work))
+    (work / "notes.txt").write_text("pushed with git\n")
+    git("add", "notes.txt")
+    git("commit", "-q", "-m", "notes")
+    sha = git("rev-parse", "HEAD")
+    git("push", "-q", "origin", "HEAD:main", "HEAD:refs/heads/feature")
+    bodies = rx.wait(url, lambda b: len(b) >= 1)
+    _settle(wh)
+    bodies = [b for _, b in rx.got(url)]
+    assert len(bodies) == 1, _scopes(bodies)
+    payload = WebhookPayload.model_validate(bodies[0])
+    assert (payload.event.scope, payload.event.action) == ("repo.content", "update")
+    moved = {r.ref: r for r in payload.updatedRefs or []}
+    assert sorted(moved) == ["refs/heads/feature", "refs/heads/main"]
+    assert moved["refs/heads/main"].newSha == sha and moved["refs/heads/feature"].oldSha is None
+    assert payload.repo.head_sha == sha
 
 
 def test_namespace_watch_sees_repo_lifecycle(wh: Hub, rx: Receiver) -> None:
