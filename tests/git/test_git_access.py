@@ -367,6 +367,7 @@ def test_dumb_protocol_and_bad_requests(
         405,
     }
     assert httpx.get(f"{live_server.url}/{repo}/git-upload-pack", timeout=30).status_code in {404, 405}
-    messages = [r.getMessage() for r in caplog.records]
-    assert any("protocol error" in m for m in messages)  # git's own complaint, logged by the server
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []  # nothing crashed
+    # the session hub serves other tests' requests too: only the git serving code's records count here
+    ours = [r for r in caplog.records if r.name.startswith(("modelyard.git", "modelyard.server.git_http"))]
+    assert any("protocol error" in r.getMessage() for r in ours)  # git's own complaint, logged by the server
+    assert [r.getMessage() for r in ours if r.levelno >= logging.ERROR] == []  # nothing crashed
