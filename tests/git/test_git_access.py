@@ -335,6 +335,8 @@ def test_dumb_protocol_and_bad_requests(
     pack = {"content-type": "application/x-git-upload-pack-request"}
     for body, headers, status, expect in (
         (b"garbage, not pkt-lines", pack, 200, b""),  # git: "protocol error: bad line length"
+        # git stops reading at the first bad line while megabytes still arrive: the rest is dropped, no 500
+        (b"garbage! " * 500_000, pack, 200, b""),
         (b"0032want " + b"0" * 40 + b"\n0000" + b"0009done\n", pack, 200, b"ERR upload-pack: not our ref"),
         (b"\x1f\x8b not gzip", {**pack, "content-encoding": "gzip"}, 200, b""),  # git: zlib error
         (b"0000", {}, 415, b"Expected POST with Content-Type"),  # http-backend's own check, as text

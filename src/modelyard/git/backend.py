@@ -74,11 +74,13 @@ async def _feed(proc: asyncio.subprocess.Process, body: AsyncIterator[bytes], do
     assert proc.stdin is not None
     try:
         async for chunk in body:
+            if proc.stdin.is_closing():
+                break  # git stopped reading (it answers with an error of its own)
             if chunk:
                 proc.stdin.write(chunk)
                 await proc.stdin.drain()
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # git stopped reading (it answers with an error of its own)
+    except (BrokenPipeError, ConnectionResetError, RuntimeError):
+        pass  # git stopped reading meanwhile (uvloop says so with RuntimeError: "the handler is closed")
     finally:
         done.set()
         with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
@@ -148,7 +150,8 @@ async def run(req: CgiRequest, body: AsyncIterator[bytes]) -> CgiResponse:
                 if not chunk:
                     break
                 yield chunk
-            await feeder
+            with contextlib.suppress(Exception):
+                await feeder  # the body git did not read is not our error
             code = await proc.wait()
             err = await stderr_task
             if code != 0 or err.strip():
