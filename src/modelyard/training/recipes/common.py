@@ -270,13 +270,22 @@ def _num(value: Any) -> Any:
     return None if math.isnan(f) or math.isinf(f) else f
 
 
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest `checkpoint-N` the Trainer finished writing (its trainer_state.json is written last): a job
+    killed while saving leaves a partial one behind, which must not be resumed from."""
+    done = [
+        (int(d.name.split("-", 1)[1]), d)
+        for d in folder.glob("checkpoint-*")
+        if d.is_dir() and d.name.split("-", 1)[1].isdigit() and (d / "trainer_state.json").is_file()
+    ]
+    return str(max(done)[1]) if done else None
+
+
 def run_trainer(ctx: Context, trainer: Any) -> dict[str, float]:
     """Train (from the last checkpoint when resuming), evaluate; the final metrics without `eval_`."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     checkpoint = None
     if ctx.resume and ctx.checkpoints.is_dir():
-        checkpoint = get_last_checkpoint(str(ctx.checkpoints))  # type: ignore[no-untyped-call]
+        checkpoint = last_complete_checkpoint(ctx.checkpoints)
         if checkpoint:
             say(f"Resuming from {Path(checkpoint).name}")
         else:
