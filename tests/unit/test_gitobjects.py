@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from modelyard.git.export import TreeBuilder, parents_of
+from modelyard.git.export import TreeBuilder
+from modelyard.git.objects import parents_of
 from modelyard.hub.gitobjects import (
     MODE_EXEC,
     MODE_FILE,

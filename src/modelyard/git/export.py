@@ -19,6 +19,7 @@ from dulwich.objects import Blob, Commit, ShaFile, Tag, Tree
 from sqlalchemy import Connection
 
 from modelyard.db import Database
+from modelyard.git.objects import parents_of
 from modelyard.hub import revisions
 from modelyard.hub.content import Content
 from modelyard.hub.gitobjects import object_sha
@@ -68,17 +69,6 @@ class ObjectProbe:
         self.close()
 
 
-def parents_of(raw: bytes) -> list[str]:
-    """The parent ids in a commit object's header."""
-    out: list[str] = []
-    for line in raw.split(b"\n"):
-        if not line:
-            break
-        if line.startswith(b"parent "):
-            out.append(line[7:47].decode())
-    return out
-
-
 class _PackWriter:
     def __init__(self, git_dir: Path) -> None:
         self.store = DiskObjectStore(str(git_dir / "objects"))
@@ -103,19 +93,23 @@ class _PackWriter:
         self.pending, self.size = [], 0
 
 
-def _missing_commits(db: Database, repo_id: int, tips: Iterable[str], probe: ObjectProbe) -> list[str]:
-    """Commits reachable from `tips` that the mirror lacks (every parent walked, merges included)."""
-    out: list[str] = []
+def _missing_commits(
+    db: Database, repo_id: int, tips: Iterable[str], probe: ObjectProbe
+) -> list[tuple[str, bytes]]:
+    """Commits reachable from `tips` that the mirror lacks (every parent walked, merges included), each with its
+    object (read once, here, and written as it is)."""
+    out: list[tuple[str, bytes]] = []
     seen: set[str] = set()
-    stack = [t for t in tips]
+    stack = list(tips)
     with db.read() as conn:
         while stack:
             sha = stack.pop()
             if sha in seen or probe.has(sha):
                 continue
             seen.add(sha)
-            out.append(sha)
-            stack.extend(parents_of(revisions.commit_object(conn, repo_id, sha)))
+            raw = revisions.commit_object(conn, repo_id, sha)
+            out.append((sha, raw))
+            stack.extend(parents_of(raw))
     return out
 
 
@@ -243,9 +237,8 @@ class _Export:
         self.files: dict[str, _File] = {}  # the manifest of `self.commit`
         self.commit: str | None = None
 
-    def write_commit(self, sha: str) -> None:
+    def write_commit(self, sha: str, raw: bytes) -> None:
         with self.db.read() as conn:
-            raw = revisions.commit_object(conn, self.repo_id, sha)
             tree_sha = revisions.get_commit(conn, self.repo_id, sha).tree_sha
             changes: dict[str, _File | None] | None = None
             if self.commit is not None and parents_of(raw)[:1] == [self.commit]:
@@ -294,8 +287,8 @@ def write_objects(
     writer = _PackWriter(git_dir)
     with ObjectProbe(git_dir) as probe:
         export = _Export(db, content, repo_id, probe, writer)
-        for sha in reversed(_missing_commits(db, repo_id, {r.commit_sha for r in refs}, probe)):
-            export.write_commit(sha)
+        for sha, raw in reversed(_missing_commits(db, repo_id, {r.commit_sha for r in refs}, probe)):
+            export.write_commit(sha, raw)
         for r in refs:
             if r.tag_raw is not None and not probe.has(r.object_sha):
                 writer.add("tag", r.tag_raw, r.object_sha)

@@ -193,10 +193,15 @@ def split_message(text: str) -> tuple[str, str]:
     return first.strip(), rest.lstrip("\n").rstrip()
 
 
+def parents_of(raw: bytes) -> list[str]:
+    """The parent ids in a commit object's header."""
+    return [v.decode() for k, v in _headers(raw)[0] if k == b"parent"]
+
+
 def parse_commit(sha: str, raw: bytes) -> ParsedCommit:
     headers, body = _headers(raw)
     tree = next((v.decode() for k, v in headers if k == b"tree"), "")
-    parents = [v.decode() for k, v in headers if k == b"parent"]
+    parents = parents_of(raw)
     committer = next((v for k, v in headers if k == b"committer"), b"")
     title, message = split_message(body.decode("utf-8", "replace"))
     return ParsedCommit(sha, raw, tree, parents, _when(committer), title, message)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -126,10 +127,7 @@ async def git_service(
     return GitResponse(cgi)
 
 
-def _cgi_request(request: Request, path: object, service: str, who: Principal | None) -> backend.CgiRequest:
-    from pathlib import Path
-
-    assert isinstance(path, Path)
+def _cgi_request(request: Request, path: Path, service: str, who: Principal | None) -> backend.CgiRequest:
     client = request.client
     return backend.CgiRequest(
         git_dir=path,
