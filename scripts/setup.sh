@@ -11,4 +11,4 @@ fi
 python -m pip install -q --upgrade "pip>=25.1"
 # torch: exactly this version (a CPU wheel is available locally; any other spec pulls CUDA builds)
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[torch,postgres]" --group dev
+python -m pip install -q -e ".[torch,postgres,s3,ray]" --group dev

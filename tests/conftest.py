@@ -65,6 +65,8 @@ if "huggingface_hub" in sys.modules:  # imported by a plugin before us: align th
 
 import uvicorn  # noqa: E402
 
+from _postgres import database_overrides  # noqa: E402
+from _s3 import blob_overrides  # noqa: E402
 from _transfer import TRANSFERS, transfer_mode  # noqa: E402
 from modelyard.config import Settings  # noqa: E402
 from modelyard.db import migrate  # noqa: E402
@@ -130,6 +132,9 @@ def start_server(
         sock.bind(("127.0.0.1", 0))
     # CI runners may have little free disk; the reserve is tested on its own
     overrides.setdefault("disk_reserve_mb", 64)
+    # MODELYARD_TEST_DB=postgres / MODELYARD_TEST_BLOBS=s3: the same tests on PostgreSQL / an S3 server (issue 17)
+    for key, value in {**database_overrides(data_dir), **blob_overrides(data_dir)}.items():
+        overrides.setdefault(key, value)
     settings = Settings(data_dir=str(data_dir), port=0, log_level="warning", **overrides)
     services = Services.build(settings)
     migrate.upgrade(services.db)

@@ -229,6 +229,55 @@ OPTIONS: tuple[Option, ...] = (
         "Webhook URLs may point to loopback, private and link-local addresses (off: refused on create and on "
         "send, against SSRF; turn on for receivers on the hub's own network).",
     ),
+    # --- scale-out (issue 17; docs/scaling.md) ---
+    Option(
+        "s3_endpoint_url",
+        str,
+        "",
+        "S3 API endpoint for blob_url s3://bucket/prefix (MinIO, Ceph RGW, R2...); empty: AWS, or AWS_ENDPOINT_URL.",
+    ),
+    Option("s3_region", str, "", "S3 region; empty: boto3's default (AWS_REGION, ~/.aws/config), else us-east-1."),
+    Option("s3_access_key_id", str, "", "S3 access key; empty: boto3's credential chain (env, files, roles)."),
+    Option("s3_secret_access_key", Secret, "", "S3 secret key; empty: boto3's credential chain."),
+    Option(
+        "s3_addressing_style",
+        str,
+        "auto",
+        "S3 bucket addressing: auto, path (MinIO, Ceph, moto) or virtual.",
+    ),
+    Option(
+        "blob_redirect",
+        _bool,
+        False,
+        "Downloads of stored files answer 302 to a presigned URL of the object store (s3:// only); "
+        "clients follow it as on the Hub. Off: the hub streams the bytes.",
+    ),
+    Option("blob_redirect_ttl", int, 3600, "Lifetime of presigned download URLs, in seconds."),
+    Option(
+        "inference_backend",
+        str,
+        "local",
+        "Where endpoint models run: local (worker processes of this server) or ray (Ray Serve deployments).",
+    ),
+    Option("jobs_backend", str, "local", "Where jobs and fine-tuning run: local (sandboxed processes) or ray."),
+    Option(
+        "ray_address",
+        str,
+        "",
+        "Ray cluster for the ray backends (e.g. 127.0.0.1:6379); empty: RAY_ADDRESS or a local cluster.",
+    ),
+    Option(
+        "ray_dashboard_url",
+        str,
+        "",
+        "Ray job submission address (the dashboard, e.g. http://127.0.0.1:8265) for jobs_backend = ray.",
+    ),
+    Option(
+        "task_poll_interval",
+        float,
+        1.0,
+        "Background task queue: seconds between checks for due tasks (each task runs once across replicas).",
+    ),
 )
 
 _BY_NAME = {o.name: o for o in OPTIONS}
@@ -289,6 +338,18 @@ class Settings:
     webhook_timeout: float = 10.0
     webhook_poll_interval: float = 1.0
     webhook_allow_private: bool = False
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: Secret = field(default_factory=lambda: Secret(""))
+    s3_addressing_style: str = "auto"
+    blob_redirect: bool = False
+    blob_redirect_ttl: int = 3600
+    inference_backend: str = "local"
+    jobs_backend: str = "local"
+    ray_address: str = ""
+    ray_dashboard_url: str = ""
+    task_poll_interval: float = 1.0
 
     @property
     def resolved_database_url(self) -> str:
