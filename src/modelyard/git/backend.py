@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelyard import procs
+
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
@@ -70,7 +72,7 @@ def _env(req: CgiRequest) -> dict[str, str]:
     return env
 
 
-async def _feed(proc: asyncio.subprocess.Process, body: AsyncIterator[bytes], done: asyncio.Event) -> None:
+async def _feed(proc: procs.Process, body: AsyncIterator[bytes], done: asyncio.Event) -> None:
     assert proc.stdin is not None
     try:
         async for chunk in body:
@@ -106,12 +108,11 @@ async def run(req: CgiRequest, body: AsyncIterator[bytes]) -> CgiResponse:
     """Start `git http-backend`, feed it `body`, and return its status, headers and a streaming body.
 
     The process is killed if the body iterator is closed early (the client went away)."""
-    proc = await asyncio.create_subprocess_exec(
-        "git",
-        "http-backend",
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    proc = await procs.spawn(
+        ["git", "http-backend"],
+        stdin=procs.PIPE,
+        stdout=procs.PIPE,
+        stderr=procs.PIPE,
         env=_env(req),
         cwd=str(req.git_dir),
         pass_fds=req.pass_fds,
@@ -171,7 +172,7 @@ async def run(req: CgiRequest, body: AsyncIterator[bytes]) -> CgiResponse:
     return CgiResponse(status, headers, stream(), request_read)
 
 
-def _kill(proc: asyncio.subprocess.Process) -> None:
+def _kill(proc: procs.Process) -> None:
     if proc.returncode is None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)

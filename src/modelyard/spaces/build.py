@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from modelyard import procs
 from modelyard.spaces.logs import LogBook
 
 SDK_PACKAGES = {"gradio": "gradio", "streamlit": "streamlit"}
@@ -247,13 +248,13 @@ class EnvBuilder:
     async def _run(
         self, cmd: list[str], cwd: Path, env: dict[str, str], log: LogBook, deadline: float
     ) -> None:
-        proc = await asyncio.create_subprocess_exec(
-            *cmd,
+        proc = await procs.spawn(
+            cmd,
             cwd=cwd,
             env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            stdin=procs.DEVNULL,
+            stdout=procs.PIPE,
+            stderr=procs.STDOUT,
             start_new_session=True,
         )
         assert proc.stdout is not None

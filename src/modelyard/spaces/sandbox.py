@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelyard import procs
 from modelyard.errors import ConfigError
 from modelyard.spaces import shim
 from modelyard.spaces.appconfig import AppConfig
@@ -217,7 +218,7 @@ class AppProcess:
 
     def __init__(
         self,
-        proc: asyncio.subprocess.Process,
+        proc: procs.Process,
         socket_path: Path,
         log: LogBook,
         control: int,
@@ -262,26 +263,9 @@ class AppProcess:
             self._log.write(pending[:_LINE_MAX].decode("utf-8", "replace"))
 
     async def _wait_exit(self) -> int:
-        """The shim's exit status, as soon as it exits. Not `Process.wait()`: that also waits for the output
-        pipe to close, which a process the app left behind (in its own session) may hold open."""
-        loop = asyncio.get_running_loop()
-        exited = asyncio.Event()
-        pidfd = -1
-        with contextlib.suppress(OSError, AttributeError):
-            pidfd = os.pidfd_open(self._proc.pid)
-            loop.add_reader(pidfd, exited.set)
-        try:
-            while self._proc.returncode is None:  # set once asyncio's child watcher reaped it
-                if pidfd >= 0 and not exited.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(exited.wait(), 1.0)
-                else:
-                    await asyncio.sleep(0.02 if exited.is_set() else 0.1)
-        finally:
-            if pidfd >= 0:
-                loop.remove_reader(pidfd)
-                os.close(pidfd)
-        return self._proc.returncode
+        """The shim's exit status, as soon as it exits (`procs.Process.wait` watches the process, not the output
+        pipe, which a process the app left behind in its own session may hold open)."""
+        return await self._proc.wait()
 
     async def drain(self, timeout: float = 2.0) -> None:
         """Wait (a little) until the app's last output lines are in the log: after an exit, before saying why."""
@@ -540,13 +524,13 @@ class Sandbox:
                 cmd = ["/bin/sh", "-c", _CGROUP_ENTER, "sh", *cgroup.procs_files(), "--", *cmd]
             for fd in (*inherit, *fds):
                 os.set_inheritable(fd, True)
-            proc = await asyncio.create_subprocess_exec(
-                *cmd,
+            proc = await procs.spawn(
+                cmd,
                 cwd=cwd,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
+                stdin=procs.DEVNULL,
+                stdout=procs.PIPE,
+                stderr=procs.STDOUT,
                 pass_fds=(*inherit, *fds),
                 start_new_session=True,
             )
