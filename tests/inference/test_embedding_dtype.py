@@ -24,6 +24,7 @@ def dtype_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EndpointS
     embedder = tiny_models.build_bert(root / "embedder", "sentence-similarity")
     classifier = tiny_models.build_bert(root / "classifier", "text-classification")
     mlm = tiny_models.build_bert(root / "mlm", "fill-mask")
+    llm = tiny_models.build_causal_lm(root / "llm")
     srv = start_server(
         "--local",
         f"tests/embedder={embedder}",
@@ -31,6 +32,8 @@ def dtype_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EndpointS
         f"tests/classifier={classifier}",
         "--local",
         f"tests/mlm={mlm}",
+        "--local",
+        f"tests/llm={llm}",
         "--threads",
         "1",
     )
@@ -157,6 +160,38 @@ def test_bfloat16_text_classification(dtype_server: EndpointServer) -> None:
     assert info["dtype"] == "bfloat16"
     assert info["dtype_check"]["metric"] == "1-max_prob_diff"
     assert 0.9 <= info["dtype_check"]["value"] < 1.0
+
+
+def test_bfloat16_causal_lm_chat_and_its_check(dtype_server: EndpointServer) -> None:
+    """A causal LM in bfloat16: the check compares next-token probabilities on the probe texts; the endpoint
+    then answers chat (continuous batching, float32 sampling over bfloat16 logits) and streamed generation."""
+    # the tiny random Llama's sharp distributions move by ~4 points of probability in bfloat16 (above the default
+    # 0.02 bar): a lower bar lets it load, as for the classifier above
+    _ensure(
+        dtype_server, "llm-bf16", "tests/llm", task="text-generation", dtype="bfloat16", dtype_threshold=0.9
+    )
+    state = _wait(dtype_server, "llm-bf16")
+    assert state["state"] == "ready", state
+    info = _info(dtype_server, "llm-bf16")["runtime"]
+    assert info["dtype"] == "bfloat16"
+    assert info["dtype_check"]["metric"] == "1-max_prob_diff"
+    assert 0.9 <= info["dtype_check"]["value"] < 1.0
+    client = InferenceClient(base_url=dtype_server.endpoint_url("llm-bf16"), timeout=60)
+    out = client.chat_completion([{"role": "user", "content": "hello there"}], max_tokens=8, temperature=0)
+    assert out.choices[0].message.content
+    assert out.usage.completion_tokens == 8
+    pieces = list(client.text_generation("the city", max_new_tokens=6, stream=True, details=True))
+    assert len(pieces) == 6 and all(p.token.logprob <= 0 for p in pieces)
+
+
+def test_causal_lm_refused_below_its_threshold(dtype_server: EndpointServer) -> None:
+    """int8 with a bar no converted model meets: the load fails with the figure, nothing is served."""
+    dtype_server.create("llm-int8", "tests/llm", task="text-generation", dtype="int8", dtype_threshold=1.0)
+    state = _wait(dtype_server, "llm-int8")
+    assert state["state"] == "failed", state
+    assert "failed the accuracy check at load" in state["error"] and "1-max_prob_diff" in state["error"]
+    resp = httpx.post(f"{dtype_server.endpoint_url('llm-int8')}", json={"inputs": "hi"}, timeout=30)
+    assert resp.status_code >= 400
 
 
 def test_dtype_on_a_task_without_support_fails_clearly(dtype_server: EndpointServer) -> None:

@@ -19,6 +19,7 @@ from modelyard.inference.runtimes.generation import (
     cut_at_stop,
     generate_kwargs,
 )
+from modelyard.inference.runtimes.precision import PROBE_TEXTS
 
 DEFAULT_NEW_TOKENS = {OP_GENERATE: 20, OP_CHAT: 128}
 
@@ -29,6 +30,7 @@ class CausalLMRuntime:
     and callers that drive the runtime directly)."""
 
     continuous = True
+    precision_metric = "prob"  # the accuracy check of a bfloat16 / int8 endpoint (runtimes/precision.py)
 
     def __init__(self, model_dir: Path, task: str) -> None:
         self.task = task
@@ -46,6 +48,13 @@ class CausalLMRuntime:
         if eos is None:
             return set()
         return {int(e) for e in eos} if isinstance(eos, list) else {int(eos)}
+
+    def precision_probe(self) -> torch.Tensor:
+        """Next-token probabilities after each probe text: what sampling and greedy decoding read."""
+        enc = self.tokenizer(PROBE_TEXTS, padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            logits = self.model(**enc).logits[:, -1, :].float()
+        return torch.softmax(logits, dim=-1)
 
     def info(self) -> dict[str, Any]:
         return {

@@ -280,7 +280,7 @@ class ContinuousScheduler:
         with torch.inference_mode():
             out = self.host.model(**kwargs, **self.keep_last, use_cache=True, return_dict=True)
         self._new_cache = getattr(out, self.cache_arg, None) or cache
-        logits: torch.Tensor = out.logits[:, -1, :]
+        logits: torch.Tensor = out.logits[:, -1, :].float()  # a bfloat16/int8 endpoint samples in float32 too
         return logits
 
     def _prefill(self, seq: Sequence) -> None:
