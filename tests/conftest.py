@@ -65,8 +65,8 @@ if "huggingface_hub" in sys.modules:  # imported by a plugin before us: align th
 
 import uvicorn  # noqa: E402
 
-from _postgres import database_overrides  # noqa: E402
-from _s3 import blob_overrides  # noqa: E402
+from _postgres import database_overrides, pg_cluster, postgres_url  # noqa: E402, F401
+from _s3 import blob_overrides, s3_server  # noqa: E402, F401
 from _transfer import TRANSFERS, transfer_mode  # noqa: E402
 from modelyard.config import Settings  # noqa: E402
 from modelyard.db import migrate  # noqa: E402

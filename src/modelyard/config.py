@@ -236,8 +236,12 @@ OPTIONS: tuple[Option, ...] = (
         "",
         "S3 API endpoint for blob_url s3://bucket/prefix (MinIO, Ceph RGW, R2...); empty: AWS, or AWS_ENDPOINT_URL.",
     ),
-    Option("s3_region", str, "", "S3 region; empty: boto3's default (AWS_REGION, ~/.aws/config), else us-east-1."),
-    Option("s3_access_key_id", str, "", "S3 access key; empty: boto3's credential chain (env, files, roles)."),
+    Option(
+        "s3_region", str, "", "S3 region; empty: boto3's default (AWS_REGION, ~/.aws/config), else us-east-1."
+    ),
+    Option(
+        "s3_access_key_id", str, "", "S3 access key; empty: boto3's credential chain (env, files, roles)."
+    ),
     Option("s3_secret_access_key", Secret, "", "S3 secret key; empty: boto3's credential chain."),
     Option(
         "s3_addressing_style",
@@ -254,12 +258,21 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("blob_redirect_ttl", int, 3600, "Lifetime of presigned download URLs, in seconds."),
     Option(
+        "s3_public_endpoint_url",
+        str,
+        "",
+        "S3 endpoint written into presigned download URLs, when clients reach the store at another address than "
+        "the hub (s3_endpoint_url); empty: s3_endpoint_url.",
+    ),
+    Option(
         "inference_backend",
         str,
         "local",
         "Where endpoint models run: local (worker processes of this server) or ray (Ray Serve deployments).",
     ),
-    Option("jobs_backend", str, "local", "Where jobs and fine-tuning run: local (sandboxed processes) or ray."),
+    Option(
+        "jobs_backend", str, "local", "Where jobs and fine-tuning run: local (sandboxed processes) or ray."
+    ),
     Option(
         "ray_address",
         str,
@@ -277,6 +290,13 @@ OPTIONS: tuple[Option, ...] = (
         float,
         1.0,
         "Background task queue: seconds between checks for due tasks (each task runs once across replicas).",
+    ),
+    Option(
+        "gc_interval_hours",
+        float,
+        24.0,
+        "Blob garbage collection runs as a background task this often (once across replicas; unreferenced blobs "
+        "older than a day are removed, as `modelyard gc`); 0: only by hand.",
     ),
 )
 
@@ -345,11 +365,13 @@ class Settings:
     s3_addressing_style: str = "auto"
     blob_redirect: bool = False
     blob_redirect_ttl: int = 3600
+    s3_public_endpoint_url: str = ""
     inference_backend: str = "local"
     jobs_backend: str = "local"
     ray_address: str = ""
     ray_dashboard_url: str = ""
     task_poll_interval: float = 1.0
+    gc_interval_hours: float = 24.0
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,6 +1,7 @@
 """The BlobStore contract (src/modelyard/storage/__init__.py): one suite every backend runs.
 
-A backend joins by adding itself to `BACKENDS` (a factory that returns a fresh, empty store). The required part
+A backend joins by adding itself to `BACKENDS` (a factory that returns a fresh, empty store): the local disk
+(`fs`) and S3 (`s3`, a fresh bucket on the session's moto server, tests/_s3.py; issue 17). The required part
 is what any backend can do: put a stream, open and open a range, exists, stat, delete, BlobNotFound for what is
 absent. The optional capabilities (LocalPaths, Sweepable, Capacity) are checked only where a backend has them.
 """
@@ -15,24 +16,41 @@ from pathlib import Path
 
 import pytest
 
+from _s3 import session_s3_server
 from modelyard.errors import BadChecksum, BlobNotFound, InsufficientStorage, TooLarge
 from modelyard.storage import (
     BlobStore,
     Capacity,
     LocalPaths,
+    S3Options,
     Sweepable,
     check_space,
     disk_space,
     open_store,
     put_bytes,
 )
+from modelyard.storage.s3 import MIN_PART, S3BlobStore
 
 
 def _fs(tmp: Path) -> BlobStore:
     return open_store(f"file://{tmp / 'blobs'}")
 
 
-BACKENDS: dict[str, Callable[[Path], BlobStore]] = {"fs": _fs}
+def _s3(tmp: Path) -> BlobStore:
+    server = session_s3_server(tmp.parent / "moto")
+    settings = server.settings(prefix="some/prefix")
+    store = open_store(
+        settings["blob_url"],
+        s3=S3Options(
+            server.endpoint_url, server.region, server.access_key_id, server.secret_access_key, "path"
+        ),
+    )
+    assert isinstance(store, S3BlobStore)
+    store.part_size = MIN_PART  # multipart uploads at 5 MiB (S3's minimum part), not 8
+    return store
+
+
+BACKENDS: dict[str, Callable[[Path], BlobStore]] = {"fs": _fs, "s3": _s3}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
@@ -255,6 +273,7 @@ def test_sweepable_capability(store: BlobStore) -> None:
     assert keys <= {k for k, _ in store.iter_blobs()}
     w = store.writer()
     w.write(b"in flight")
+    w.write(bytes(getattr(store, "part_size", 0)))  # an object store holds up to one part in memory: fill it
     names = temp_names(store)
     assert len(names) == 1  # an unfinished upload is visible to the sweep...
     store.delete_temp(names[0])  # ...which can remove it
@@ -280,4 +299,52 @@ def test_capacity_capability(store: BlobStore) -> None:
     with pytest.raises(InsufficientStorage):
         store.writer(expected_size=space.free + 1)
     assert store.refused.get("reserve", 0) == before.get("reserve", 0) + 2
+    assert temp_names(store) == []
+
+
+# --- big blobs: streamed in parts (an object store's multipart upload, then a server-side copy) ------------
+BIG = os.urandom(2 * MIN_PART + 123_457)  # 3 parts of an S3 multipart upload
+
+
+def test_big_blob_in_parts(store: BlobStore) -> None:
+    w = store.writer(max_size=len(BIG))
+    for i in range(0, len(BIG), 1 << 20):
+        w.write(BIG[i : i + (1 << 20)])
+    assert not store.exists(sha(BIG))
+    info = w.commit(sha(BIG), len(BIG))
+    assert (info.sha256, info.size) == (sha(BIG), len(BIG))
+    assert store.stat(info.sha256) == len(BIG)
+    assert (
+        b"".join(store.open_range(info.sha256, MIN_PART - 3, MIN_PART + 3))
+        == BIG[MIN_PART - 3 : MIN_PART + 3]
+    )
+    with store.open(info.sha256) as f:
+        f.seek(len(BIG) - 10)
+        assert f.read() == BIG[-10:]
+        f.seek(0)
+        assert f.read() == BIG
+    assert temp_names(store) == []
+    # the same big bytes again store once, and a mismatch in a big upload publishes nothing
+    assert put_bytes(store, BIG) == info
+    w = store.writer()
+    w.write(BIG)
+    w.write(b"!")
+    with pytest.raises(BadChecksum):
+        w.commit(sha(BIG))
+    assert not store.exists(sha(BIG + b"!"))
+    assert temp_names(store) == []
+    if isinstance(store, Sweepable):
+        assert [k for k, _ in store.iter_blobs()].count(info.sha256) == 1
+
+
+def test_big_abort_leaves_no_upload(store: BlobStore) -> None:
+    w = store.writer()
+    w.write(BIG)
+    w.abort()
+    assert not store.exists(sha(BIG))
+    assert temp_names(store) == []
+    w = store.writer(max_size=len(BIG) - 1)
+    with pytest.raises(TooLarge):
+        w.write(BIG[: MIN_PART + 1])
+        w.write(BIG[MIN_PART + 1 :])
     assert temp_names(store) == []

@@ -8,22 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
+from _postgres import PgCluster
 from e2e.test_buckets import TRICKY, expected_tree
 
 pytestmark = pytest.mark.postgres
 
 
-def test_buckets_on_postgres(postgres_url: str, hub_factory: Any, tmp_path: Path) -> None:
-    name = (
-        f"buckets_{uuid.uuid4().hex[:8]}"  # a database of its own: the session one already has the test users
-    )
-    engine = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    hub = hub_factory(database_url=postgres_url.rsplit("/", 1)[0] + "/" + name, tree_page_size=2)
+def test_buckets_on_postgres(pg_cluster: PgCluster, hub_factory: Any, tmp_path: Path) -> None:
+    # a database of its own: the tests/db session one already has the test users
+    url = pg_cluster.create_database(f"buckets_{uuid.uuid4().hex[:8]}")
+    hub = hub_factory(database_url=url, tree_page_size=2)
     assert hub.services.db.engine.dialect.name == "postgresql"
     api = hub.api()
     bid = api.create_bucket("pg-bucket", private=True).bucket_id

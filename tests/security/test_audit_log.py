@@ -315,7 +315,12 @@ def test_cli_lists_the_log(hub: Hub, actions: dict[str, Any]) -> None:
     text = run_cli(hub, "audit", "--actor", "alice", "--since", "2000-01-01").output
     assert actions["moved"] in text and "repo.delete" in text and "127.0.0.1" in text
     bad = CliRunner().invoke(
-        cli, ["audit", "--since", "soon"], env={"MODELYARD_DATA_DIR": hub.settings.data_dir}
+        cli,
+        ["audit", "--since", "soon"],
+        env={
+            "MODELYARD_DATA_DIR": hub.settings.data_dir,
+            "MODELYARD_DATABASE_URL": hub.settings.resolved_database_url,
+        },
     )
     assert bad.exit_code != 0 and "ISO 8601" in bad.output
 

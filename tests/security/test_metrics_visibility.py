@@ -80,7 +80,11 @@ def test_private_endpoint_urls_look_like_missing_ones(live_server: Any, deployed
 def test_admin_sees_every_endpoint(live_server: Any, deployed: dict[str, str], tmp_path: Any) -> None:
     hub = live_server
     name = f"root{uuid.uuid4().hex[:6]}"
-    env = {**os.environ, "MODELYARD_DATA_DIR": hub.settings.data_dir}
+    env = {
+        **os.environ,
+        "MODELYARD_DATA_DIR": hub.settings.data_dir,
+        "MODELYARD_DATABASE_URL": hub.settings.resolved_database_url,
+    }
     cli = [sys.executable, "-m", "modelyard"]
     out = subprocess.run([*cli, "users", "create", name, "--admin"], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -198,7 +198,12 @@ def test_endpoint_refuses_flagged_model_unless_allowed(live_server: Any) -> None
 
     # the operator's view: the repo's pickle files and their verdicts; exit 1 as endpoints refuse
     cli = CliRunner().invoke(
-        main, ["scan-pickles", "--repo", repo_id], env={"MODELYARD_DATA_DIR": hub.settings.data_dir}
+        main,
+        ["scan-pickles", "--repo", repo_id],
+        env={
+            "MODELYARD_DATA_DIR": hub.settings.data_dir,
+            "MODELYARD_DATABASE_URL": hub.settings.resolved_database_url,
+        },
     )
     assert cli.exit_code == 1, cli.output
     assert (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -20,14 +21,18 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.pool import NullPool, QueuePool
 
-from modelyard.errors import ConfigError, InsufficientStorage
+from modelyard.errors import BadRequest, ConfigError, InsufficientStorage
 
+log = logging.getLogger("modelyard.db")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 POOL_SIZE = 8  # SQLite connections kept open (idle ones hold no lock and no snapshot)
 POOL_OVERFLOW = 56  # more while the threadpool is busy, closed when returned
+#: PostgreSQL: the transaction-level advisory lock every write transaction takes (replicas write one at a time:
+#: a commit's read of the branch head and its move of the branch cannot interleave with another replica's)
+WRITER_LOCK = 0x6D6F64656C796172  # "modelyar"
 _READ = "modelyard_read"  # execution option of a read-only connection: deferred BEGIN, no write lock
 
 
@@ -58,6 +63,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.is_postgres = url.startswith("postgresql")
         kwargs: dict[str, Any] = {}
         if self.is_sqlite:
             path = url.split("sqlite:///", 1)[-1]
@@ -90,11 +96,15 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """A write transaction. On SQLite one writer per process (BEGIN IMMEDIATE under a lock)."""
+        """A write transaction, one at a time: on SQLite BEGIN IMMEDIATE (under a lock in the process), on
+        PostgreSQL a transaction-level advisory lock (``pg_advisory_xact_lock(WRITER_LOCK)``), for every replica."""
         if _CACHE_ONLY.get():
             raise CacheMiss
         try:
             with self._write_lock, self.engine.begin() as conn:
+                # one writer at a time across processes (replicas) too, as BEGIN IMMEDIATE on SQLite
+                if self.is_postgres:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
                 yield conn
         except OperationalError as e:
             if self.is_sqlite and _is_disk_full(e):
@@ -103,6 +113,8 @@ class Database:
                     "Try again later."
                 ) from None
             raise
+        except DataError as e:
+            raise _bad_value(e) from None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -110,9 +122,12 @@ class Database:
         share a snapshot without taking the write lock (BEGIN IMMEDIATE would serialise every read)."""
         if _CACHE_ONLY.get():
             raise CacheMiss
-        with self.engine.connect() as conn:
-            conn.execution_options(**{_READ: True})
-            yield conn
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{_READ: True})
+                yield conn
+        except DataError as e:
+            raise _bad_value(e) from None
 
     def version(self) -> int | None:
         """A number that changes whenever any connection, of this process or another, commits to the database
@@ -155,6 +170,13 @@ def _open_anchor(url: str) -> sqlite3.Connection | None:
         conn.close()
         raise
     return conn
+
+
+def _bad_value(e: DataError) -> BadRequest:
+    """A value of the request that the database refuses to store or compare (PostgreSQL: a NUL character in a
+    text, an integer out of range, a string longer than its column), which SQLite takes: a 400, not a 500."""
+    log.warning("database refused a value: %s", str(e.orig).splitlines()[0] if e.orig else e)
+    return BadRequest("Bad request: a value is out of range or contains a character that cannot be stored")
 
 
 def _is_disk_full(e: OperationalError) -> bool:

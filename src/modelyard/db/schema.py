@@ -660,3 +660,64 @@ scheduled_jobs = Table(
     Column("next_run_at", DateTime(timezone=True), nullable=True, index=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
+
+# ---------------------------------------------------------------------------------------------------
+# owner: hub.tasks — the background task queue (migration 0019_tasks; docs/scaling.md): every replica enqueues and
+# claims here, so each task runs once. state: queued -> running (leased until run_at_ms) -> done | failed, or back to
+# queued with a later run_at_ms (retry). A running task whose lease ran out is claimable again (its worker died).
+# key: optional, unique: enqueueing a key that exists is a no-op (periodic work: "gc:<period number>").
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(64), nullable=False),
+    Column("key", String(200), nullable=True, unique=True),
+    Column("payload", Text, nullable=False),  # JSON object
+    Column("state", String(8), nullable=False),  # queued | running | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("max_attempts", Integer, nullable=False, default=5),
+    Column("run_at_ms", BigInteger, nullable=False),  # epoch ms: due at (queued), lease end (running)
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("leased_by", String(64), nullable=True),  # the worker (replica) that claimed it last
+    Column("last_error", String(1000), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+Index("ix_tasks_due", tasks.c.state, tasks.c.run_at_ms)
+
+# owner: hub.replicas — the server processes sharing this database, each heartbeating from its task worker; the live
+# ones (seen within a few heartbeats) split the rate limits (server/ratelimit.py).
+replicas = Table(
+    "replicas",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("address", String(255), nullable=True),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_ms", BigInteger, nullable=False, index=True),
+)
+
+# owner: hub.replicas — secrets generated once and shared by every replica (name "server": the signing secret when
+# no secret_key is configured; an existing <data_dir>/secret is imported on first start).
+server_secrets = Table(
+    "server_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# --- inference endpoint registry (migration 0020, owner: inference/registry.py) ---------------------------------
+from sqlalchemy import Float  # noqa: E402
+
+inference_endpoints = Table(
+    "inference_endpoints",
+    metadata,
+    Column("name", String(64), primary_key=True),  # the endpoint name (inference/config.NAME_RE)
+    Column("config", Text, nullable=False),  # EndpointConfig.to_dict() as JSON
+    Column("paused", Boolean, nullable=False, default=False),
+    Column("created_at", Float, nullable=False),  # Unix time
+    Column("updated_at", Float, nullable=False),
+)

@@ -231,7 +231,7 @@ class Audit:
                 q = q.where(audit_log.c.action == action)
         if since is not None:
             q = q.where(audit_log.c.at >= _aware(since).astimezone(UTC))
-        if cursor is not None:
+        if cursor is not None and cursor <= 2**31 - 1:  # above: every id (PostgreSQL's INTEGER) is below it
             q = q.where(audit_log.c.id < cursor)
         with self.db.read() as conn:
             rows = conn.execute(q).all()

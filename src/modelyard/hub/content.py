@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
 from modelyard.errors import BlobNotFound
-from modelyard.storage import BlobStore, LocalPaths
+from modelyard.storage import BlobStore, LocalPaths, Presigning
 from modelyard.xet import XetService
 from modelyard.xet.errors import XetNotFound
 from modelyard.xet.service import XetFile
@@ -40,6 +40,19 @@ class Content:
         """A local file holding the whole content (for sendfile and symlinks), else None (Xet-only content, or a
         store whose blobs are not local files: `LocalPaths` is an optional capability, asked here only)."""
         return self.store.local_path(sha256) if isinstance(self.store, LocalPaths) else None
+
+    def presigned_url(
+        self, sha256: str, ttl: int, filename: str | None = None, content_type: str | None = None
+    ) -> str | None:
+        """Issue 17: a time-limited URL of the store's whole blob (302 downloads), None when the store cannot
+        presign. The caller has checked that the blob exists and that the principal may read the file."""
+        if not isinstance(self.store, Presigning):
+            return None
+        return self.store.presigned_get(sha256, ttl, filename, content_type)
+
+    def has_blob(self, sha256: str) -> bool:
+        """Whether the store holds the content as one whole blob (not only as Xet chunks)."""
+        return self.store.exists(sha256)
 
     def size(self, sha256: str) -> int | None:
         """Size of the stored content, None if neither the blob store nor the Xet CAS has it."""

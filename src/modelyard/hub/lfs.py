@@ -18,7 +18,7 @@ from modelyard.errors import BadChecksum, BadPayload, BadRequest, Forbidden, Ins
 from modelyard.hub.accounts import Principal
 from modelyard.hub.files import Files
 from modelyard.hub.repos import Repo
-from modelyard.storage import check_space, count_refused
+from modelyard.storage import BlobWriter, Sweepable, TempObjects, check_space, count_refused
 from modelyard.storage.ingest import pipe_to_writer, trim_heap
 from modelyard.types import is_sha256
 
@@ -218,6 +218,8 @@ class Lfs:
             raise BadRequest(f"Invalid part number {part}")
         offset = (part - 1) * self.chunk_size
         expected = min(self.chunk_size, ticket.size - offset)
+        if isinstance(self.store, TempObjects):  # issue 17: parts in the object store, seen by every replica
+            return await self._receive_shared_part(self.store, ticket, part, expected, chunks)
         path = self._mp_path(ticket)
         try:
             check_space(self.store, expected)
@@ -252,11 +254,56 @@ class Lfs:
             raise BadChecksum(f"Part {part}: expected {expected} bytes, received {n}")
         return f'"{h.hexdigest()}"'
 
+    # --- issue 17: multipart parts as temp objects of the store (S3), so that a part PUT to one replica and the
+    # completion on another work. The completion reads the parts back through the hub (a second read and write
+    # of the object: the sha256 of the whole must be computed; a server-side concatenation is future work).
+    def _part_name(self, ticket: UploadTicket, part: int) -> str:
+        return f"mp-{ticket.repo_id}-{ticket.oid}-{ticket.size}-{part:05d}"
+
+    async def _receive_shared_part(
+        self, store: TempObjects, ticket: UploadTicket, part: int, expected: int, chunks: AsyncIterator[bytes]
+    ) -> str:
+        writer = store.temp_writer(self._part_name(ticket, part), max_size=expected)
+        sink = _Md5Sink(writer)
+        try:
+            await pipe_to_writer(chunks, sink)
+        except TooLarge:
+            writer.abort()
+            raise BadChecksum(f"Part {part} is larger than {expected} bytes") from None
+        except BaseException:
+            writer.abort()
+            raise
+        if writer.size != expected:
+            writer.abort()
+            raise BadChecksum(f"Part {part}: expected {expected} bytes, received {writer.size}")
+        try:
+            await asyncio.to_thread(writer.commit)
+        finally:
+            trim_heap()
+        return f'"{sink.md5.hexdigest()}"'
+
+    def _complete_shared(self, store: TempObjects, ticket: UploadTicket, nparts: int) -> None:
+        names = [self._part_name(ticket, i) for i in range(1, nparts + 1)]
+        for i, name in enumerate(names, start=1):
+            want = min(self.chunk_size, ticket.size - (i - 1) * self.chunk_size)
+            if store.temp_size(name) != want:
+                raise BadRequest(f"Part {i} of this object was not uploaded")
+        try:
+            store.concat_temp(names, expected_sha256=ticket.oid, expected_size=ticket.size)
+        finally:
+            if isinstance(store, Sweepable):
+                for name in names:
+                    store.delete_temp(name)
+        self.files.record_lfs(ticket.repo_id, ticket.oid, ticket.size)
+
     def complete_multipart(self, ticket: UploadTicket, body: dict[str, Any]) -> None:
         parts = body.get("parts")
         nparts = -(-ticket.size // self.chunk_size)
         if not isinstance(parts, list) or len(parts) != nparts:
             raise BadPayload(f"Multipart completion needs {nparts} parts")
+        if isinstance(self.store, TempObjects):  # issue 17
+            self._complete_shared(self.store, ticket, nparts)
+            return
         path = self._mp_path(ticket)
         if not path.exists():
             raise BadRequest("No parts were uploaded for this object")
@@ -276,3 +323,15 @@ class Lfs:
             writer.abort()
             path.unlink(missing_ok=True)
         self.files.record_lfs(ticket.repo_id, ticket.oid, ticket.size)
+
+
+class _Md5Sink:
+    """Feeds a part's bytes to its writer and to the MD5 the client expects as the part's ETag (issue 17)."""
+
+    def __init__(self, writer: BlobWriter) -> None:
+        self.writer = writer
+        self.md5 = hashlib.md5(usedforsecurity=False)
+
+    def write(self, data: bytes) -> None:
+        self.writer.write(data)
+        self.md5.update(data)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,12 +47,16 @@ from modelyard.hub.pickle_scanner import (
     scan_stream,
 )
 from modelyard.hub.repos import Repos
+from modelyard.hub.tasks import TaskQueue
 from modelyard.types import RepoType
 
 #: File names that may hold pickles (case-insensitive suffixes). Torch zips (.bin/.pt/.pth/.ckpt) are zips.
 PICKLE_EXTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".joblib", ".npy", ".npz", ".dill")
 DONE = (SAFE, SUSPICIOUS, UNSAFE, ERROR)
 REFUSED = (UNSAFE, ERROR)  # endpoints refuse these unless the deployer allows them explicitly
+SCAN_TASK = "pickle.scan"  # a task per queued content (hub/tasks.py; the handler: server/pickle_worker.py)
+REQUEUE_TASK = "pickle.requeue"  # periodic: tasks for queued rows that have none
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def is_pickle_path(path: str) -> bool:
@@ -110,12 +115,13 @@ def _row_scan(row: Any) -> Scan:
 
 
 class PickleScans:
-    """The scan results and queue (table ``pickle_scans``); also the event sink that queues a commit's pickles."""
+    """The scan results and queue (table ``pickle_scans``); also the event sink that queues a commit's pickles.
+    With `tasks`, each queued content gets a ``pickle.scan`` task (any replica's task worker runs it once)."""
 
-    def __init__(self, db: Database, content: Content) -> None:
+    def __init__(self, db: Database, content: Content, tasks: TaskQueue | None = None) -> None:
         self.db = db
         self.content = content
-        self.wake: Any = None  # set by the worker: called (no arguments) when rows are queued
+        self.tasks = tasks
 
     # --- queueing ---------------------------------------------------------------------------------
     def emit(self, event: HubEvent) -> None:
@@ -128,11 +134,11 @@ class PickleScans:
                 if ref.new_sha:
                     files = revisions.manifest(conn, event.repo.id, ref.new_sha)
                     shas |= {e.sha256 for p, e in files.items() if is_pickle_path(p)}
-        if shas and self.queue(shas) and self.wake is not None:
-            self.wake()
+        if shas:
+            self.queue(shas)
 
     def queue(self, sha256s: Iterable[str]) -> int:
-        """Queue contents that have no row yet; how many were queued."""
+        """Queue contents that have no row yet (and their scan tasks); how many were queued."""
         wanted = {s for s in sha256s if s}
         if not wanted:
             return 0
@@ -149,6 +155,8 @@ class PickleScans:
                     pickle_scans.insert(),
                     [{"sha256": sha, "status": QUEUED, "queued_at": now()} for sha in new],
                 )
+                self._enqueue(conn, new)
+            self._notify()
             return len(new)
         except IntegrityError:  # one was queued meanwhile by another request: one at a time
             pass
@@ -157,10 +165,51 @@ class PickleScans:
             try:
                 with self.db.transaction() as conn:
                     conn.execute(pickle_scans.insert().values(sha256=sha, status=QUEUED, queued_at=now()))
+                    self._enqueue(conn, [sha])
                 added += 1
             except IntegrityError:
                 pass
+        if added:
+            self._notify()
         return added
+
+    def _enqueue(self, conn: Any, shas: Iterable[str]) -> int:
+        """Scan tasks of `shas` in the caller's transaction (key pickle-scan:<sha>: one per content, ever)."""
+        if self.tasks is None:
+            return 0
+        return sum(
+            self.tasks.enqueue(SCAN_TASK, {"sha256": sha}, key=f"pickle-scan:{sha}", conn=conn) is not None
+            for sha in shas
+        )
+
+    def _notify(self) -> None:
+        if self.tasks is not None:
+            self.tasks.notify()
+
+    def requeue(self, limit: int = 1000) -> int:
+        """Scan tasks for up to `limit` queued contents that have none (queued before the task queue, or by a
+        CLI); how many tasks were added."""
+        if self.tasks is None:
+            return 0
+        todo = self.queued(limit)
+        if not todo:
+            return 0
+        with self.db.transaction() as conn:
+            added = self._enqueue(conn, todo)
+        if added:
+            self._notify()
+        return added
+
+    def scan_task(self, payload: Mapping[str, Any]) -> Scan | None:
+        """The ``pickle.scan`` task: scan the content if it is still queued (a rescan by the CLI may have been
+        first); the verdict, or None when there was nothing to do. A payload that names no sha256 is refused."""
+        sha = payload.get("sha256")
+        if not isinstance(sha, str) or not _SHA256.fullmatch(sha):
+            raise ValueError("the task names no content sha256")
+        current = self.get_many([sha]).get(sha)
+        if current is None or current.done:
+            return None
+        return self.scan(sha)
 
     def queued(self, limit: int = 16) -> list[str]:
         with self.db.read() as conn:
@@ -233,8 +282,8 @@ class PickleScans:
         missing = {s for s in pickles.values() if s not in scans or not scans[s].done}
         if missing and scan_missing:
             scans.update({s: self.scan(s) for s in sorted(missing)})
-        elif missing and self.queue(s for s in missing if s not in scans) and self.wake is not None:
-            self.wake()
+        elif missing:
+            self.queue(s for s in missing if s not in scans)
         return {p: scans.get(s) for p, s in pickles.items()}
 
     def repo_status(self, files: Mapping[str, str]) -> dict[str, Any]:

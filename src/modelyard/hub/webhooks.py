@@ -406,8 +406,35 @@ class Webhooks:
 
     def claim_due(self, limit: int = 16, lease_ms: int = 60_000) -> list[DeliveryJob]:
         """Due pending deliveries, leased for `lease_ms` (a crashed sender's rows come back after it). A delivery
-        whose webhook is disabled, or whose repo its owner may no longer read, is logged as skipped instead."""
+        whose webhook is disabled, or whose repo its owner may no longer read, is logged as skipped instead.
+
+        Several replicas may claim at once (issue 17): the lease is taken first, in one write transaction, with
+        ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (a row another claimer holds is skipped) and under SQLite's
+        ``BEGIN IMMEDIATE`` (one claimer at a time): each due delivery goes to one sender."""
         at = _now_ms()
+        due = and_(webhook_deliveries.c.state == "pending", webhook_deliveries.c.next_attempt_ms <= at)
+        with self.db.read() as conn:  # the common case, nothing due: no write transaction
+            if conn.execute(select(webhook_deliveries.c.id).where(due).limit(1)).first() is None:
+                return []
+        lease = at + lease_ms
+        with self.db.transaction() as conn:
+            ids = list(
+                conn.execute(
+                    select(webhook_deliveries.c.id)
+                    .where(due)
+                    .order_by(webhook_deliveries.c.next_attempt_ms, webhook_deliveries.c.id)
+                    .limit(limit)
+                    .with_for_update(skip_locked=True)
+                ).scalars()
+            )
+            if ids:
+                conn.execute(
+                    webhook_deliveries.update()
+                    .where(webhook_deliveries.c.id.in_(ids))
+                    .values(next_attempt_ms=lease)
+                )
+        if not ids:
+            return []
         with self.db.read() as conn:
             rows = conn.execute(
                 select(
@@ -418,9 +445,8 @@ class Webhooks:
                     webhooks.c.disabled,
                 )
                 .join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id)
-                .where(webhook_deliveries.c.state == "pending", webhook_deliveries.c.next_attempt_ms <= at)
-                .order_by(webhook_deliveries.c.next_attempt_ms)
-                .limit(limit)
+                .where(webhook_deliveries.c.id.in_(ids))
+                .order_by(webhook_deliveries.c.id)
             ).all()
         if not rows:
             return []
@@ -430,29 +456,25 @@ class Webhooks:
             repos = {i: self._repo(conn, i) for i in {r.repo_id for r in rows if r.repo_id is not None}}
         verdicts = [(r, self._may_send(r, owners[r.owner_id], repos.get(r.repo_id))) for r in rows]
         jobs: list[DeliveryJob] = []
-        with self.db.transaction() as conn:
-            for r, problem in verdicts:
-                claim = and_(
-                    webhook_deliveries.c.id == r.id,
-                    webhook_deliveries.c.state == "pending",
-                    webhook_deliveries.c.next_attempt_ms == r.next_attempt_ms,
-                )
-                if problem is not None:
-                    if conn.execute(
-                        webhook_deliveries.update().where(claim).values(state="skipped")
-                    ).rowcount:
+        skipped = [(r, problem) for r, problem in verdicts if problem is not None]
+        if skipped:
+            with self.db.transaction() as conn:
+                for r, problem in skipped:
+                    held = and_(
+                        webhook_deliveries.c.id == r.id,
+                        webhook_deliveries.c.state == "pending",
+                        webhook_deliveries.c.next_attempt_ms == lease,
+                    )
+                    if conn.execute(webhook_deliveries.update().where(held).values(state="skipped")).rowcount:
                         conn.execute(
                             webhook_attempts.insert().values(
                                 delivery_id=r.id, at=now(), status_code=None, error=problem, duration_ms=0
                             )
                         )
                         self._prune(conn, r.webhook_id)
-                    continue
-                res = conn.execute(
-                    webhook_deliveries.update().where(claim).values(next_attempt_ms=at + lease_ms)
-                )
-                if res.rowcount:
-                    jobs.append(DeliveryJob(r.id, r.webhook_id, r.url, r.secret, r.payload.encode()))
+        for r, verdict in verdicts:
+            if verdict is None:
+                jobs.append(DeliveryJob(r.id, r.webhook_id, r.url, r.secret, r.payload.encode()))
         return jobs
 
     @staticmethod

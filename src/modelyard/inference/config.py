@@ -22,6 +22,9 @@ def default_name(repo_id: str) -> str:
     return base[:63]
 
 
+MAX_REPLICAS = 64
+
+
 @dataclass(frozen=True)
 class EndpointConfig:
     name: str
@@ -48,6 +51,10 @@ class EndpointConfig:
     # may call it: "public" (whoever can read the model), "authenticated" / "private" (a token is required)
     namespace: str | None = None
     access: str = "public"
+    # replicas while loaded (inference_backend = "ray": Serve autoscales between them; the local backend runs one);
+    # scaling to zero is keep_alive_s
+    min_replicas: int = 1
+    max_replicas: int = 1
 
     def __post_init__(self) -> None:
         if not NAME_RE.match(self.name):
@@ -82,6 +89,8 @@ class EndpointConfig:
             raise InvalidInput(f"Invalid namespace {self.namespace!r}")
         if self.access not in ACCESS:
             raise InvalidInput(f"access must be one of {', '.join(ACCESS)}")
+        if not 1 <= self.min_replicas <= self.max_replicas <= MAX_REPLICAS:
+            raise InvalidInput(f"replicas: 1 <= min_replicas <= max_replicas <= {MAX_REPLICAS}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -121,6 +130,8 @@ class EndpointConfig:
             "allow_unsafe_pickle": bool,
             "namespace": (str, type(None)),
             "access": str,
+            "min_replicas": int,
+            "max_replicas": int,
         }
         for key, value in values.items():
             expected = types[key]

@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from modelyard.errors import HubError
 from modelyard.inference.config import EndpointConfig
@@ -32,6 +32,7 @@ from modelyard.inference.errors import (
 from modelyard.inference.metrics import Metrics
 from modelyard.inference.process import StreamEvent, WorkerProcess
 from modelyard.inference.protocol import WorkerSpec
+from modelyard.inference.registry import EndpointRegistry, EndpointRow
 from modelyard.inference.requests import InferenceRequest
 from modelyard.inference.source import ModelSource
 
@@ -43,6 +44,71 @@ LOADING = "loading"
 READY = "ready"
 FAILED = "failed"
 LOG_LINES = 50  # lifecycle events kept per endpoint (`Endpoint.logs`, shown on its web page)
+# unload reasons that end the endpoint's model on its backend too (Ray: the Serve application is deleted); the
+# others (evicted, idle, shutdown, crash) only release this hub's handle
+REMOVE_REASONS = frozenset({"paused", "deleted", "updated", "manual"})
+
+
+class WorkerHandle(Protocol):
+    """What the manager uses of a model worker: :class:`WorkerProcess` (local backend) or a Ray Serve
+    application's handle (inference/ray_backend.py)."""
+
+    ready: asyncio.Future[dict[str, Any]]
+    dead: bool
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def start(self) -> None: ...
+
+    def submit(self, request: InferenceRequest) -> tuple[int, asyncio.Future[list[Any]]]: ...
+
+    def submit_stream(self, request: InferenceRequest) -> tuple[int, asyncio.Queue[StreamEvent]]: ...
+
+    def cancel(self, rid: int) -> None: ...
+
+    def stop(self, timeout: float = 5.0) -> None: ...
+
+
+class WorkerBackend(Protocol):
+    """Where endpoint models run. ``local``: on this host (the memory budget and LRU eviction apply)."""
+
+    local: bool
+
+    def worker(
+        self,
+        config: EndpointConfig,
+        spec: WorkerSpec,
+        on_batch: Callable[[tuple[int, int, float]], None],
+        on_exit: Callable[[Any], None],
+    ) -> WorkerHandle: ...
+
+    def remove(self, name: str) -> None:
+        """Blocking: end what the backend keeps for endpoint ``name`` beyond its handles (Ray: the app)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class LocalBackend:
+    """Worker processes of this server (inference/process.py)."""
+
+    local = True
+
+    def worker(
+        self,
+        config: EndpointConfig,
+        spec: WorkerSpec,
+        on_batch: Callable[[tuple[int, int, float]], None],
+        on_exit: Callable[[Any], None],
+    ) -> WorkerHandle:
+        return WorkerProcess(spec, on_batch=on_batch, on_exit=on_exit)
+
+    def remove(self, name: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class RequestTimeout(HubError):
@@ -54,7 +120,7 @@ class RequestTimeout(HubError):
 class Endpoint:
     config: EndpointConfig
     state: str = UNLOADED
-    worker: WorkerProcess | None = None
+    worker: WorkerHandle | None = None
     info: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
     created_at: float = field(default_factory=time.time)
@@ -108,6 +174,11 @@ class EndpointManager:
     ``memory_budget_bytes`` and ``max_loaded`` bound the loaded models: when a load would exceed them, the
     least recently used idle endpoints are unloaded first. ``state_file`` (JSON) keeps endpoint definitions
     across restarts (they come back unloaded, or paused).
+
+    ``registry`` (the hub's database, inference/registry.py) replaces the state file: definitions live in the
+    database, shared by every hub replica; a state file found at start is imported once. Changes made by another
+    replica are picked up on access (at most ``sync_interval_s`` late) and by the reaper. ``backend`` runs the
+    models (default: :class:`LocalBackend`, worker processes of this server).
     """
 
     def __init__(
@@ -122,8 +193,17 @@ class EndpointManager:
         state_file: Path | None = None,
         admit: Callable[[EndpointConfig], None] | None = None,
         wait_timeout_s: float = 120.0,
+        registry: EndpointRegistry | None = None,
+        backend: WorkerBackend | None = None,
+        sync_interval_s: float = 1.0,
     ) -> None:
         self.source = source
+        self.registry = registry
+        self.backend: WorkerBackend = backend if backend is not None else LocalBackend()
+        self.sync_interval_s = sync_interval_s
+        self._seen: dict[str, float] = {}  # registry: updated_at of the row each endpoint reflects
+        self._checked: dict[str, float] = {}  # registry: when each endpoint's row was last read (monotonic)
+        self._synced_all = 0.0
         # how long a request that waits for its model (`wait_for_model`) is held before 503 ModelLoading
         self.wait_timeout_s = wait_timeout_s
         # a blocking check before an endpoint is created or resumed (the hub: pickle scans); raises to refuse
@@ -139,7 +219,11 @@ class EndpointManager:
         self.metrics.collectors.append(self._collect)
         self._reaper: asyncio.Task[None] | None = None
         self._closed = False
-        if state_file is not None and state_file.is_file():
+        if registry is not None:
+            if state_file is not None and state_file.is_file():
+                registry.import_state_file(state_file)
+            self._sync_all(registry.all())
+        elif state_file is not None and state_file.is_file():
             self._restore(state_file)
 
     # -------------------------------------------------------------------------------------- persistence
@@ -149,13 +233,82 @@ class EndpointManager:
             config = EndpointConfig.from_dict(row["config"])
             self.endpoints[config.name] = Endpoint(config, state=PAUSED if row.get("paused") else UNLOADED)
 
-    def _save(self) -> None:
+    def _save(self, endpoint: Endpoint | None = None) -> None:
+        """Persist: ``endpoint``'s row in the registry (``None``: nothing there), else the whole state file."""
+        if self.registry is not None:
+            if endpoint is not None:
+                self.registry.update(endpoint.config, paused=endpoint.state == PAUSED)
+                row = self.registry.get(endpoint.name)
+                if row is not None:
+                    self._seen[endpoint.name] = row.updated_at
+            return
         if self.state_file is None:
             return
         rows = [{"config": e.config.to_dict(), "paused": e.state == PAUSED} for e in self.endpoints.values()]
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps({"endpoints": rows}, indent=2), encoding="utf-8")
         tmp.replace(self.state_file)
+
+    # ------------------------------------------------------------------------------------ registry sync
+    def _adopt(self, row: EndpointRow) -> Endpoint:
+        endpoint = Endpoint(row.config, state=PAUSED if row.paused else UNLOADED, created_at=row.created_at)
+        self.endpoints[row.config.name] = endpoint
+        self._seen[row.config.name] = row.updated_at
+        self._checked[row.config.name] = time.monotonic()
+        return endpoint
+
+    def _drop(self, endpoint: Endpoint, reason: str) -> None:
+        """Release ``endpoint``'s worker now (its stop runs in a thread): another replica changed it."""
+        worker = self._detach(endpoint, reason)
+        if worker is None:
+            return
+        try:
+            asyncio.get_running_loop().create_task(asyncio.to_thread(worker.stop))
+        except RuntimeError:  # no loop (a synchronous caller)
+            worker.stop()
+
+    def _apply(self, endpoint: Endpoint, row: EndpointRow | None) -> Endpoint | None:
+        """Bring ``endpoint`` in line with its registry row (None: deleted elsewhere, then forgotten)."""
+        name = endpoint.name
+        self._checked[name] = time.monotonic()
+        if row is None:
+            if self.endpoints.get(name) is endpoint:
+                del self.endpoints[name]
+            self._drop(endpoint, "deleted")
+            self.metrics.forget(name)
+            self._seen.pop(name, None)
+            self._checked.pop(name, None)
+            return None
+        if self._seen.get(name) == row.updated_at:
+            return endpoint
+        self._seen[name] = row.updated_at
+        if row.config != endpoint.config:
+            self._drop(endpoint, "updated")
+            endpoint.config = row.config
+            endpoint.info = {}
+            endpoint.error = None
+            endpoint.state = PAUSED if row.paused else UNLOADED
+            endpoint.event(
+                "info", f"updated to {row.config.repo_id}@{row.config.revision} (by another replica)"
+            )
+        elif row.paused and endpoint.state != PAUSED:
+            self._drop(endpoint, "paused")
+            endpoint.state = PAUSED
+            endpoint.event("info", "paused (by another replica)")
+        elif not row.paused and endpoint.state == PAUSED:
+            endpoint.state = UNLOADED
+            endpoint.error = None
+            endpoint.event("info", "resumed (by another replica)")
+        return endpoint
+
+    def _sync_all(self, rows: list[EndpointRow]) -> None:
+        self._synced_all = time.monotonic()
+        by_name = {row.config.name: row for row in rows}
+        for name, endpoint in list(self.endpoints.items()):
+            self._apply(endpoint, by_name.get(name))
+        for name, row in by_name.items():
+            if name not in self.endpoints:
+                self._adopt(row)
 
     # ---------------------------------------------------------------------------------------- lifecycle
     def _ensure_reaper(self) -> None:
@@ -164,12 +317,23 @@ class EndpointManager:
 
     def get(self, name: str) -> Endpoint:
         """Names are lower-case (config.NAME_RE), so `All-MiniLM` finds `all-minilm`."""
-        try:
-            return self.endpoints[name.lower()]
-        except KeyError:
-            raise EndpointNotFound(f"Endpoint {name!r} not found") from None
+        key = name.lower()
+        endpoint = self.endpoints.get(key)
+        if self.registry is not None:
+            stale = time.monotonic() - self._checked.get(key, 0.0) >= self.sync_interval_s
+            if endpoint is None or stale:  # created, changed or deleted on another replica
+                row = self.registry.get(key)
+                if endpoint is None:
+                    endpoint = self._adopt(row) if row is not None else None
+                else:
+                    endpoint = self._apply(endpoint, row)
+        if endpoint is None:
+            raise EndpointNotFound(f"Endpoint {name!r} not found")
+        return endpoint
 
     def list_endpoints(self) -> list[Endpoint]:
+        if self.registry is not None:
+            self._sync_all(self.registry.all())
         return sorted(self.endpoints.values(), key=lambda e: e.name)
 
     async def create(self, config: EndpointConfig, *, load: bool = True) -> Endpoint:
@@ -179,9 +343,17 @@ class EndpointManager:
         if self.admit is not None:
             await asyncio.to_thread(self.admit, config)
         endpoint = Endpoint(config)
+        if self.registry is not None:
+            if not await asyncio.to_thread(self.registry.insert, config, created_at=endpoint.created_at):
+                raise EndpointExists(f"Endpoint {config.name!r} already exists")
+            row = await asyncio.to_thread(self.registry.get, config.name)
+            self._seen[config.name] = row.updated_at if row is not None else 0.0
+            self._checked[config.name] = time.monotonic()
+        if config.name in self.endpoints:  # created meanwhile on this replica
+            raise EndpointExists(f"Endpoint {config.name!r} already exists")
         self.endpoints[config.name] = endpoint
         endpoint.event("info", f"created for {config.repo_id}@{config.revision}")
-        self._save()
+        self._save(endpoint)
         if load:
             self._start_load(endpoint)
         return endpoint
@@ -191,7 +363,7 @@ class EndpointManager:
         await self._unload(endpoint, reason="paused")
         endpoint.state = PAUSED
         endpoint.event("info", "paused")
-        self._save()
+        self._save(endpoint)
         return endpoint
 
     async def resume(self, name: str) -> Endpoint:
@@ -204,7 +376,7 @@ class EndpointManager:
             endpoint.error = None
             endpoint.event("info", "resumed")
             self._start_load(endpoint)
-            self._save()
+            self._save(endpoint)
         return endpoint
 
     async def unload(self, name: str) -> Endpoint:
@@ -231,12 +403,16 @@ class EndpointManager:
             endpoint.state = UNLOADED
             self._ensure_reaper()
             self._start_load(endpoint)
-        self._save()
+        self._save(endpoint)
         return endpoint
 
     async def delete(self, name: str) -> None:
         endpoint = self.get(name)
         del self.endpoints[endpoint.name]
+        if self.registry is not None:
+            await asyncio.to_thread(self.registry.delete, endpoint.name)
+            self._seen.pop(endpoint.name, None)
+            self._checked.pop(endpoint.name, None)
         await self._unload(endpoint, reason="deleted")
         self.metrics.forget(endpoint.name)
         self._save()
@@ -270,6 +446,7 @@ class EndpointManager:
                 await self._reaper
             self._reaper = None
         await asyncio.gather(*(self._unload(e, reason="shutdown") for e in self.endpoints.values()))
+        await asyncio.to_thread(self.backend.close)
 
     # ------------------------------------------------------------------------------------------ loading
     def _start_load(self, endpoint: Endpoint) -> None:
@@ -292,10 +469,11 @@ class EndpointManager:
             graph=config.graph,
             allow_unsafe_pickle=config.allow_unsafe_pickle,
         )
-        worker = WorkerProcess(
+        worker = self.backend.worker(
+            config,
             spec,
-            on_batch=lambda stats: self._on_batch(endpoint, stats),
-            on_exit=lambda w: self._on_worker_exit(endpoint, w),
+            lambda stats: self._on_batch(endpoint, stats),
+            lambda w: self._on_worker_exit(endpoint, w),
         )
         endpoint.state = LOADING
         endpoint.error = None
@@ -306,7 +484,7 @@ class EndpointManager:
         worker.start()
         endpoint.load_task = asyncio.get_running_loop().create_task(self._finish_load(endpoint, worker))
 
-    async def _finish_load(self, endpoint: Endpoint, worker: WorkerProcess) -> None:
+    async def _finish_load(self, endpoint: Endpoint, worker: WorkerHandle) -> None:
         try:
             info = await worker.ready
         except HubError as exc:
@@ -338,6 +516,8 @@ class EndpointManager:
 
     def _make_room(self, endpoint: Endpoint, incoming: int) -> None:
         """Unload least recently used idle endpoints until ``endpoint`` fits the budget."""
+        if not self.backend.local:  # the models run elsewhere (a Ray cluster): its scheduler places them
+            return
         others = self._loaded(endpoint)
         own = endpoint.memory_bytes if endpoint.state == READY else incoming
 
@@ -356,7 +536,8 @@ class EndpointManager:
             others.remove(victim)
             asyncio.get_running_loop().create_task(self._unload(victim, reason="evicted"))
 
-    async def _unload(self, endpoint: Endpoint, reason: str) -> None:
+    def _detach(self, endpoint: Endpoint, reason: str) -> WorkerHandle | None:
+        """Take the worker off ``endpoint`` (UNLOADED if it was loading or ready); the caller stops it."""
         worker = endpoint.worker
         endpoint.worker = None
         if endpoint.load_task is not None and not endpoint.load_task.done():
@@ -368,10 +549,16 @@ class EndpointManager:
                 "modelyard_inference_unloads_total", {"endpoint": endpoint.name, "reason": reason}
             )
             endpoint.event("info", f"unloaded ({reason})")
+        return worker
+
+    async def _unload(self, endpoint: Endpoint, reason: str) -> None:
+        worker = self._detach(endpoint, reason)
         if worker is not None:
             await asyncio.to_thread(worker.stop)
+        if reason in REMOVE_REASONS:
+            await asyncio.to_thread(self.backend.remove, endpoint.name)
 
-    def _on_worker_exit(self, endpoint: Endpoint, worker: WorkerProcess) -> None:
+    def _on_worker_exit(self, endpoint: Endpoint, worker: WorkerHandle) -> None:
         if endpoint.worker is worker:
             endpoint.worker = None
             endpoint.state = UNLOADED
@@ -395,6 +582,13 @@ class EndpointManager:
         while True:
             await asyncio.sleep(self.reap_interval_s)
             now = time.monotonic()
+            if self.registry is not None and now - self._synced_all >= self.sync_interval_s:
+                try:
+                    self._sync_all(await asyncio.to_thread(self.registry.all))
+                except Exception:  # the database is away for a moment: next round
+                    log.warning("endpoint registry: sync failed", exc_info=True)
+            if not self.backend.local:  # a Ray app stays until scaled to zero, paused or deleted
+                continue
             for endpoint in list(self.endpoints.values()):
                 keep = endpoint.config.keep_alive_s
                 idle = endpoint.state == READY and endpoint.in_flight == 0
@@ -422,6 +616,13 @@ class EndpointManager:
             if time.monotonic() - (endpoint.failed_at or 0) < self.failed_retry_s:
                 raise ModelLoadFailed(f"Endpoint {endpoint.name!r} failed to load: {endpoint.error}")
             endpoint.state = UNLOADED
+        if endpoint.state in (UNLOADED, READY) and self.registry is not None:
+            # about to load: the row as it is now (paused or deleted on another replica, not ~1 s ago)
+            name = endpoint.name
+            if self._apply(endpoint, self.registry.get(name)) is None:
+                raise EndpointNotFound(f"Endpoint {name!r} not found")
+            if endpoint.state == PAUSED:
+                raise EndpointPaused(f"Endpoint {name!r} is paused; resume it to serve requests")
         if endpoint.state in (UNLOADED, READY):
             endpoint.state = UNLOADED
             self._start_load(endpoint)
@@ -429,7 +630,7 @@ class EndpointManager:
             f"Model {endpoint.config.repo_id} is currently loading", self.estimated_load_time(endpoint)
         )
 
-    async def _ready_worker(self, name: str, wait_for_model: bool) -> tuple[Endpoint, WorkerProcess]:
+    async def _ready_worker(self, name: str, wait_for_model: bool) -> tuple[Endpoint, WorkerHandle]:
         endpoint = self.get(name)
         if wait_for_model:
             await self.wait_ready(name, timeout=self.wait_timeout_s)
@@ -501,7 +702,7 @@ class EndpointManager:
     async def _iterate(
         self,
         endpoint: Endpoint,
-        worker: WorkerProcess,
+        worker: WorkerHandle,
         rid: int,
         events: asyncio.Queue[StreamEvent],
         started: float,

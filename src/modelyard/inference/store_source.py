@@ -11,7 +11,7 @@ from pathlib import Path
 from modelyard.db import Database
 from modelyard.hub.content import Content
 from modelyard.hub.snapshots import materialize
-from modelyard.storage import open_store
+from modelyard.storage import S3Options, open_store
 from modelyard.types import RepoType
 from modelyard.xet import XetService
 
@@ -22,11 +22,12 @@ class StoreSource:
     blob_url: str
     secret: str
     cache_dir: Path
+    s3: S3Options | None = None  # the s3_* settings when blob_url is s3://
 
     def snapshot(self, repo_id: str, revision: str) -> Path:
         db = Database(self.database_url)
         try:
-            store = open_store(self.blob_url)
+            store = open_store(self.blob_url, s3=self.s3)
             content = Content(store, XetService(db, store, self.secret))
             return materialize(db, content, RepoType.MODEL, repo_id, revision, self.cache_dir)
         finally:

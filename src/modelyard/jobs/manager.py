@@ -174,12 +174,20 @@ class JobManager:
         self._builder: EnvBuilder | None = None
         self._scheduler: asyncio.Task[None] | None = None
         self._stopping = False
+        self._ray: Any = None  # jobs_backend = "ray": jobs/ray_backend.py RayJobs (set in start)
 
     # --- life ---------------------------------------------------------------------------------------
     async def start(self) -> None:
         """Recover (see module docstring), start the queue and the scheduler (jobs/schedule.py Scheduler)."""
         self.loop = asyncio.get_running_loop()
         self._slots = asyncio.Semaphore(max(1, int(self.settings.jobs_max_running)))
+        backend = getattr(self.settings, "jobs_backend", "local") or "local"
+        if backend == "ray":  # launch/wait/cancel on a Ray cluster (jobs/ray_backend.py)
+            from modelyard.jobs.ray_backend import RayJobs
+
+            self._ray = RayJobs(self.settings.ray_dashboard_url)
+        elif backend != "local":
+            raise ConfigError(f"jobs_backend must be 'local' or 'ray', not {backend!r}")
         self.root.mkdir(parents=True, exist_ok=True)
         mode = (self.settings.jobs_sandbox or self.settings.spaces_sandbox or "auto").strip()
         try:
@@ -396,6 +404,9 @@ class JobManager:
 
     async def _execute(self, job: _Job, rec: JobRecord) -> tuple[str, str | None, int | None]:
         spec = spec_from_json(rec.spec)
+        if self._ray is not None:  # jobs_backend = "ray": the run is a Ray job (stages, logs, cancel there)
+            outcome: tuple[str, str | None, int | None] = await self._ray.execute(self, job, rec, spec)
+            return outcome
         self.store.set_stage(job.id, "RUNNING", started=True)
         job.log.write(f"{JOB_STARTED} at {now_text()} =====")
         if self._sandbox is None:

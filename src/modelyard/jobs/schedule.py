@@ -4,6 +4,9 @@ Scheduler that submits the due runs (started by jobs/manager.py `start`).
 A run is submitted as the scheduled job's initiator, with the role and fine-grained grants of the token that
 created it (stored in the row), and only while that account may still run jobs in the namespace (own namespace,
 or org role write/admin). With `concurrency` false, a run is skipped while the previous one is still going.
+
+Every replica runs a Scheduler on the same database (issue 17): a due run is claimed in the database before it is
+submitted (`TaskQueue.claim_once` with key ``schedule:<id>:<due time>``: an insert-if-absent), so it fires once.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from modelyard.hub._time import now
 from modelyard.hub.access import Grants, Perm, role_at_least
 from modelyard.hub.accounts import Principal
 from modelyard.hub.jobs import ScheduledRecord
+from modelyard.hub.tasks import TaskQueue
 from modelyard.jobs.spec import TERMINAL, new_job_id, spec_from_json
 
 if TYPE_CHECKING:
@@ -133,6 +137,7 @@ class Scheduler:
 
     def __init__(self, manager: JobManager) -> None:
         self.manager = manager
+        self.claims = TaskQueue(manager.store.db)  # each due run fires once across replicas
 
     async def run(self) -> None:
         while True:
@@ -151,6 +156,8 @@ class Scheduler:
         due = await asyncio.to_thread(store.due, when)
         out: list[str] = []
         for rec in due:
+            if not await asyncio.to_thread(self.claims.claim_once, run_key(rec)):
+                continue  # another replica fires this run
             nxt = next_run(rec.schedule, when)
             await asyncio.to_thread(store.update_scheduled, rec.id, next_run_at=nxt)
             if not rec.concurrency and await asyncio.to_thread(_still_running, self.manager, rec):
@@ -168,6 +175,13 @@ class Scheduler:
                 continue
             out.append(job.id)
         return out
+
+
+def run_key(rec: ScheduledRecord) -> str:
+    """The claim of one due run of a scheduled job: its id and the due time (ms)."""
+    due = rec.next_run_at
+    stamp = int(due.timestamp() * 1000) if due is not None else 0
+    return f"schedule:{rec.id}:{stamp}"
 
 
 def new_scheduled_id() -> str:

@@ -52,10 +52,10 @@ from modelyard.server.errors import (
     error_response,
     internal_error,
 )
-from modelyard.server.pickle_worker import PickleWorker
 from modelyard.server.ratelimit import RateLimitMiddleware
 from modelyard.server.routing import NO_NAMESPACE, Router, call
 from modelyard.server.services import Services
+from modelyard.server.task_worker import build_task_worker
 from modelyard.server.user_content import ContentOriginGate
 from modelyard.server.webhook_worker import WebhookWorker
 from modelyard.server.xet_cas import create_cas_app
@@ -232,6 +232,14 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         svc = app.state.services if getattr(app.state, "services", None) else Services.build(settings)
         await run_in_threadpool(prepare_database, svc, auto_migrate)
+        # issue 17 (task queue helper): one secret for all replicas. Services built before the migration use the
+        # local one: store it as the shared one, or (another replica's is stored) build them again with that one.
+        if not await run_in_threadpool(svc.share_secret):
+            if getattr(app.state, "services", None):  # given by the caller: theirs to rebuild
+                log.warning("another replica's secret is stored in the database; restart to use it")
+            else:
+                svc.close()
+                svc = await run_in_threadpool(Services.build, settings)
         app.state.services = svc
         if settings.seed:
             from modelyard.server.seed import seed_demo
@@ -274,8 +282,10 @@ def create_app(
         training_api.install_deploy_hook(app)  # deploy trained models when the recipe says so
         webhook_worker = WebhookWorker(svc.webhooks, settings.webhook_timeout, settings.webhook_poll_interval)
         await webhook_worker.start()  # sends queued webhook deliveries (server/webhook_worker.py)
-        pickle_worker = PickleWorker(svc.pickles)  # scans queued pickle files, those left queued too
-        pickle_worker.start()
+        # issue 17 (task queue helper): pickle scans, gc, housekeeping run as database tasks, once across replicas;
+        # the worker's heartbeat splits the rate limits between live replicas (server/task_worker.py)
+        task_worker = app.state.task_worker = build_task_worker(svc, app)
+        await task_worker.start()
         flusher = asyncio.create_task(_flush_downloads(svc))  # download counts, batched off the request path
         hooks = getattr(app.state, "startup_hooks", [])
         for hook in hooks:
@@ -291,7 +301,7 @@ def create_app(
             if app.state.job_manager is not None:
                 await app.state.job_manager.aclose()
             await webhook_worker.aclose()
-            await run_in_threadpool(pickle_worker.close)
+            await task_worker.aclose()
             flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await flusher
@@ -330,6 +340,7 @@ def create_app(
         hub = RateLimitMiddleware(
             hub, settings.rate_limit_per_minute, settings.rate_limit_anonymous_per_minute
         )
+        outer.state.rate_limiter = hub  # issue 17: the task worker sets each replica's share of the limits
     hub = ContentOriginGate(hub)  # content_url: only signed file URLs on the content origin
     outer.router.routes = [Mount("/", app=hub)]
     return outer

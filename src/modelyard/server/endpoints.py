@@ -16,19 +16,21 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from modelyard.errors import Forbidden, HubError, RepoNotFound, TokenScope, Unauthorized
+from modelyard.errors import ConfigError, Forbidden, HubError, RepoNotFound, TokenScope, Unauthorized
 from modelyard.hub.access import Perm
 from modelyard.hub.accounts import Principal
 from modelyard.hub.audit import Audit
 from modelyard.hub.repos import account_can_write
 from modelyard.inference.auth import Authorizer
 from modelyard.inference.config import EndpointConfig
-from modelyard.inference.manager import Endpoint, EndpointManager
+from modelyard.inference.manager import Endpoint, EndpointManager, WorkerBackend
+from modelyard.inference.registry import EndpointRegistry
 from modelyard.inference.store_source import StoreSource
 from modelyard.server.api._common import CSRF_HEADER, principal
 from modelyard.server.context import LOGIN_COOKIE
 from modelyard.server.inference_app import create_inference_app
 from modelyard.server.services import Services
+from modelyard.storage import S3Options
 from modelyard.types import RepoId, RepoType
 
 PREFIX = "/endpoints"
@@ -42,15 +44,28 @@ def build_manager(svc: Services) -> EndpointManager:
     s = svc.settings
     data = Path(s.data_dir).resolve()
     source = StoreSource(
-        s.resolved_database_url, s.resolved_blob_url, s.resolved_secret(), data / "snapshots"
+        s.resolved_database_url,
+        s.resolved_blob_url,
+        s.resolved_secret(),
+        data / "snapshots",
+        S3Options.of(s),
     )
+    backend: WorkerBackend | None = None
+    if s.inference_backend == "ray":  # every endpoint a Ray Serve application (inference/ray_backend.py)
+        from modelyard.inference.ray_backend import RayBackend
+
+        backend = RayBackend(s.ray_address)
+    elif s.inference_backend != "local":
+        raise ConfigError(f"inference_backend must be 'local' or 'ray', not {s.inference_backend!r}")
     return EndpointManager(
         source,
         memory_budget_bytes=s.inference_memory_budget_mb * 1024 * 1024,
         max_loaded=s.inference_max_loaded,
-        state_file=data / "endpoints.json",
+        state_file=data / "endpoints.json",  # an older hub's file: imported into the registry once
         admit=hub_admit(svc),
         wait_timeout_s=s.inference_wait_timeout,
+        registry=EndpointRegistry(svc.db),  # definitions in the database: every replica sees every endpoint
+        backend=backend,
     )
 
 
@@ -192,8 +207,8 @@ def hub_is_admin(svc: Services) -> Callable[[str | None], Awaitable[bool]]:
 
 
 def audit_endpoint(svc: Services, action: str, who: Principal | None, endpoint: Endpoint) -> None:
-    """Endpoints live outside the database: their create/delete is recorded in a short transaction right after
-    (by the management API and by the web pages alike)."""
+    """An endpoint's create/delete (its registry row: inference/registry.py) is recorded in a short transaction
+    right after (by the management API and by the web pages alike)."""
     rid = RepoId.parse(endpoint.config.repo_id)
     Audit(svc.db).record(
         action,

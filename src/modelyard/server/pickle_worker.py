@@ -1,49 +1,36 @@
-"""The pickle scan worker: a thread in the server's lifespan that scans queued contents (hub/pickles.py).
+"""Pickle scans as background tasks (hub/tasks.py): the handlers the server's task worker runs.
 
-Commits queue the sha256 of their new pickle files (``pickle_scans`` rows in state ``queued``) and wake the
-worker; it also polls, so rows queued by another process, or left queued by a crash (a scan cut short stays
-queued), are scanned after a start. One scan at a time: a scan is bounded (hub/pickles.py), the queue is not urgent.
+A commit queues the sha256 of its new pickle files (``pickle_scans`` rows in state ``queued``) together with one
+``pickle.scan`` task per content (key ``pickle-scan:<sha256>``) in the same transaction, and wakes the local worker.
+Any replica's worker may claim it; the queue runs it once (a scan cut short by a crash runs again after its lease).
+``pickle.requeue``, every few minutes (once across replicas), gives a task to rows left queued without one (queued
+before the task queue existed, or by a CLI without a server). A scan is bounded (hub/pickles.py).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
+from typing import TYPE_CHECKING, Any
 
+from modelyard.hub.pickles import REQUEUE_TASK as REQUEUE
+from modelyard.hub.pickles import SCAN_TASK as SCAN
 from modelyard.hub.pickles import PickleScans
 
-log = logging.getLogger("modelyard.pickles")
+if TYPE_CHECKING:
+    from modelyard.server.task_worker import TaskWorker
 
-BATCH = 8
+REQUEUE_EVERY_S = 600.0
 
 
-class PickleWorker:
-    def __init__(self, scans: PickleScans, poll_interval: float = 2.0) -> None:
-        self.scans = scans
-        self.poll = max(0.05, poll_interval)
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+def register(worker: TaskWorker, scans: PickleScans) -> None:
+    def scan(payload: dict[str, Any]) -> None:
+        scans.scan_task(payload)
 
-    def start(self) -> None:
-        self.scans.wake = self._wake.set
-        self._thread = threading.Thread(target=self._run, name="pickle-scans", daemon=True)
-        self._thread.start()
+    def requeue(payload: dict[str, Any]) -> None:
+        scans.requeue()
 
-    def close(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self.scans.wake == self._wake.set:
-            self.scans.wake = None
-        if self._thread is not None:
-            self._thread.join(timeout)
+    worker.register(SCAN, scan)
+    worker.register(REQUEUE, requeue)
+    worker.every(REQUEUE, REQUEUE_EVERY_S)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.clear()
-            try:
-                while not self._stop.is_set() and self.scans.run_queued(BATCH) == BATCH:
-                    pass  # a full batch: there may be more
-            except Exception:  # the database may be briefly unavailable: keep the worker alive
-                log.exception("pickle scans: could not scan queued contents")
-            self._wake.wait(self.poll)
+
+__all__ = ["REQUEUE", "SCAN", "register"]

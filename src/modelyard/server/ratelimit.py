@@ -11,7 +11,10 @@
 * Past the budget: 429 ``RateLimited`` in the Hub's error format, with ``Retry-After`` (seconds) and the IETF
   draft ``RateLimit``/``RateLimit-Policy`` headers that huggingface_hub reads. 0 turns a limit off.
 
-Buckets live in one process: with several server processes each has its own budget.
+Buckets live in one process's memory (no database write per request). With several replicas on one database
+each enforces ``limit / live replicas`` (`TokenBuckets.set_share`, from the task worker's heartbeat:
+hub/replicas.py): behind a balancer that spreads clients evenly the sum is the configured limit. A client pinned to
+one replica (sticky sessions) gets its share only; a dead replica stops counting after the live window (30 s).
 """
 
 from __future__ import annotations
@@ -41,10 +44,22 @@ class TokenBuckets:
     """Buckets of `per_minute` tokens refilled continuously; thread-safe, bounded in size."""
 
     def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self.share = 1
         self.capacity = float(per_minute)
         self.rate = per_minute / 60.0
         self._buckets: dict[str, _Bucket] = {}
         self._lock = threading.Lock()
+
+    def set_share(self, replicas: int) -> None:
+        """Enforce 1/`replicas` of the configured limit here (at least one request a minute): each of that many
+        replicas keeps its own buckets. Buckets over the new capacity are trimmed on their next use."""
+        n = max(1, int(replicas))
+        with self._lock:
+            self.share = n
+            per_minute = max(1.0, self.per_minute / n)
+            self.capacity = per_minute
+            self.rate = per_minute / 60.0
 
     def _refilled(self, key: str, now: float) -> _Bucket:
         b = self._buckets.get(key)

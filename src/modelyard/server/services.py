@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelyard.config import Settings
+from modelyard.config import Secret, Settings
 from modelyard.db import Database
 from modelyard.errors import GatedRepo, RepoNotFound
 from modelyard.git.mirror import Mirrors
@@ -22,11 +24,13 @@ from modelyard.hub.jobs import JobStore
 from modelyard.hub.lfs import Lfs
 from modelyard.hub.pickles import PickleScans
 from modelyard.hub.pulls import Pulls
+from modelyard.hub.replicas import shared_secret
 from modelyard.hub.repos import Repos
 from modelyard.hub.search import Search
 from modelyard.hub.spaces import SpaceStore
+from modelyard.hub.tasks import TaskQueue
 from modelyard.hub.webhooks import Webhooks
-from modelyard.storage import BlobStore, open_store
+from modelyard.storage import BlobStore, S3Options, open_store
 from modelyard.types import RepoType
 from modelyard.xet import XetService
 from modelyard.xet.auth import Claims
@@ -91,11 +95,20 @@ class Services:
     jobs: JobStore  # jobs and scheduled jobs (hub/jobs.py); the runner: jobs/manager.py
     mirrors: Mirrors  # git: a bare mirror per repo, a cache of the database (git/mirror.py)
     pushes: PushImporter  # git push: checks and imports pushed commits (git/receive.py)
+    # issue 17 (task queue helper): background work of every replica (hub/tasks.py, server/task_worker.py runs it)
+    tasks: TaskQueue
+    secret_shared: bool  # False: the database was not migrated yet; `share_secret` after the migration
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
         db = Database(settings.resolved_database_url)
-        store = open_store(settings.resolved_blob_url, settings.disk_reserve_mb * 1024**2)
+        settings, secret_shared = _with_shared_secret(settings, db)  # issue 17: one secret for all replicas
+        tasks = TaskQueue(db)
+        store = open_store(  # s3://: the s3_* settings (issue 17)
+            settings.resolved_blob_url,
+            settings.disk_reserve_mb * 1024**2,
+            S3Options.of(settings),
+        )
         accounts = Accounts(db)
         webhooks = Webhooks(
             db,
@@ -113,7 +126,7 @@ class Services:
         binding = RepoBinding()
         xet = XetService(db, store, secret, binding=binding)
         content = Content(store, xet)
-        pickles = PickleScans(db, content)
+        pickles = PickleScans(db, content, tasks)  # scans run as tasks (server/pickle_worker.py)
         events.sinks.append(pickles)  # a commit queues scans of its new pickle files
         files = Files(db, store, repos, content)
         binding.files = files
@@ -156,9 +169,36 @@ class Services:
             jobs=JobStore(db, settings.derived_key(b"job-secrets")),
             mirrors=mirrors,
             pushes=PushImporter(files),
+            tasks=tasks,
+            secret_shared=secret_shared,
         )
+
+    def share_secret(self) -> bool:
+        """Once the database is migrated: store this process's secret as the shared one if none is stored. False when
+        another replica's secret is stored already (build the services again to use it)."""
+        if self.secret_shared:
+            return True
+        mine = self.settings.resolved_secret()
+        stored = shared_secret(self.db, proposed=mine)
+        self.secret_shared = stored is None or stored == mine
+        return self.secret_shared
 
     def close(self) -> None:
         with contextlib.suppress(Exception):  # counts batched in memory (full disk: they are lost, as before)
             self.repos.flush_downloads()
         self.db.dispose()
+
+
+def _with_shared_secret(settings: Settings, db: Database) -> tuple[Settings, bool]:
+    """Settings whose secret is the one all replicas share (hub/replicas.py): `secret_key` when configured, else the
+    database's (an existing <data_dir>/secret is imported). Not migrated yet: the local secret, not shared yet."""
+    if settings.secret_key:
+        return settings, True
+    try:
+        value = shared_secret(db, Path(settings.data_dir) / "secret")
+    except Exception:  # no database yet (a fresh PostgreSQL being created): the local secret, shared later
+        logging.getLogger("modelyard.server").debug("shared secret not read", exc_info=True)
+        value = None
+    if value is None:
+        return settings, False
+    return dataclasses.replace(settings, secret_key=Secret(value)), True

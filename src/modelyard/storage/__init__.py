@@ -8,6 +8,10 @@ is an optional capability, a Protocol of its own that callers test for in one pl
 - `Sweepable`: list blobs and abandoned temporary uploads (garbage collection, `hub/gc.py`).
 - `Capacity`: free space and a reserve that uploads may not eat into (507s, /health, /metrics); without it a
   backend has no space limit the hub can see (`check_space` passes, `disk_space` is None).
+- `Presigning` (issue 17): a URL the client can GET the blob from directly (302 downloads, `blob_redirect`).
+- `TempObjects` (issue 17): named temporary objects every replica sees (LFS multipart parts on an object store).
+
+Backends: ``file:///path`` (storage/fs.py) and ``s3://bucket/prefix`` (storage/s3.py, boto3; issue 17).
 
 tests/contract/test_blobstore.py is the contract: one suite every backend runs.
 """
@@ -15,11 +19,36 @@ tests/contract/test_blobstore.py is the contract: one suite every backend runs.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, runtime_checkable
 
 from modelyard.errors import BlobNotFound, ConfigError
 from modelyard.storage.hashing import BlobInfo
+
+
+@dataclass(frozen=True)
+class S3Options:
+    """Connection settings of an ``s3://`` store (the ``s3_*`` settings); empty strings leave boto3's defaults
+    (its credential chain, AWS_REGION, AWS_ENDPOINT_URL)."""
+
+    endpoint_url: str = ""
+    region: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = field(default="", repr=False)
+    addressing_style: str = "auto"
+    public_endpoint_url: str = ""  # the endpoint in presigned URLs (what clients reach); empty: endpoint_url
+
+    @classmethod
+    def of(cls, settings: object) -> S3Options:
+        """The ``s3_*`` fields of a `modelyard.config.Settings` (read by name: storage does not import config)."""
+        return cls(
+            str(getattr(settings, "s3_endpoint_url", "") or ""),
+            str(getattr(settings, "s3_region", "") or ""),
+            str(getattr(settings, "s3_access_key_id", "") or ""),
+            str(getattr(settings, "s3_secret_access_key", "") or ""),
+            str(getattr(settings, "s3_addressing_style", "") or "auto"),
+            str(getattr(settings, "s3_public_endpoint_url", "") or ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -101,6 +130,43 @@ class Sweepable(Protocol):
 
 
 @runtime_checkable
+class Presigning(Protocol):
+    """Optional (issue 17): the store hands out time-limited URLs of one blob that clients fetch directly."""
+
+    def presigned_get(
+        self, sha256: str, ttl: int, filename: str | None = None, content_type: str | None = None
+    ) -> str:
+        """A GET URL of this blob only, valid `ttl` seconds; ``Content-Disposition: attachment`` names
+        `filename`. BlobNotFound for a malformed key (it does not check that the blob exists)."""
+        ...
+
+
+@runtime_checkable
+class TempObjects(Protocol):
+    """Optional (issue 17): named temporary objects shared by every replica (LFS multipart parts). They are
+    listed by `Sweepable.iter_temp` and removed by `Sweepable.delete_temp`."""
+
+    def temp_writer(self, name: str, max_size: int | None = None) -> BlobWriter:
+        """A writer whose ``commit`` stores the bytes under temp `name` (replacing it), not as a blob."""
+        ...
+
+    def open_temp(self, name: str) -> BinaryIO:
+        """A readable stream over temp `name`; BlobNotFound if absent."""
+        ...
+
+    def temp_size(self, name: str) -> int | None:
+        """Size of temp `name`, None if absent."""
+        ...
+
+    def concat_temp(
+        self, names: list[str], expected_sha256: str | None = None, expected_size: int | None = None
+    ) -> BlobInfo:
+        """Publish the temp objects `names`, in order, as one blob (BadChecksum, nothing published, on a size
+        or sha256 mismatch; BlobNotFound if one is missing). The temp objects stay (`delete_temp` removes them)."""
+        ...
+
+
+@runtime_checkable
 class Capacity(Protocol):
     """Optional: a store with finite space and a reserve that uploads may not eat into."""
 
@@ -144,12 +210,18 @@ def refused_counts(store: BlobStore) -> dict[str, int]:
     return dict(store.refused) if isinstance(store, Capacity) else {}
 
 
-def open_store(url: str, reserve_bytes: int = 0) -> BlobStore:
+def open_store(url: str, reserve_bytes: int = 0, s3: S3Options | None = None) -> BlobStore:
+    """The store of `url`: ``file:///path`` (`reserve_bytes` kept free) or ``s3://bucket/prefix`` (`s3`: the
+    connection settings, boto3's defaults when None)."""
     if url.startswith("file://"):
         from modelyard.storage.fs import FsBlobStore
 
         return FsBlobStore(url[len("file://") :], reserve_bytes)
-    raise ConfigError(f"Unsupported blob store URL {url!r}: use file:///path")
+    if url.startswith("s3://"):
+        from modelyard.storage.s3 import S3BlobStore
+
+        return S3BlobStore(url, s3)
+    raise ConfigError(f"Unsupported blob store URL {url!r}: use file:///path or s3://bucket/prefix")
 
 
 __all__ = [
@@ -160,7 +232,10 @@ __all__ = [
     "Capacity",
     "DiskSpace",
     "LocalPaths",
+    "Presigning",
+    "S3Options",
     "Sweepable",
+    "TempObjects",
     "check_space",
     "count_refused",
     "disk_space",

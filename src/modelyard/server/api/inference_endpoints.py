@@ -88,8 +88,8 @@ def endpoint_json(request: Request, endpoint: Endpoint) -> dict[str, Any]:
             "instanceType": "cpu",
             "instanceSize": f"x{c.threads or _cpus()}",
             "scaling": {
-                "minReplica": 0 if keep is not None else 1,
-                "maxReplica": 1,
+                "minReplica": 0 if keep is not None else c.min_replicas,
+                "maxReplica": c.max_replicas,
                 "scaleToZeroTimeout": None if keep is None else max(1, math.ceil(keep / 60)),
             },
         },
@@ -150,7 +150,7 @@ def _unavailable(what: str) -> BadRequest:
     return BadRequest(f"{what} is not available on this hub: it serves models on CPU with its own runtime")
 
 
-def _compute(compute: dict[str, Any], values: dict[str, Any]) -> None:
+def _compute(compute: dict[str, Any], values: dict[str, Any], replicas: bool) -> None:
     accelerator = _opt_str(compute, "accelerator", "compute")
     if accelerator is not None and accelerator.strip().lower() != "cpu":
         raise _unavailable(f"Accelerator {accelerator!r}")
@@ -169,10 +169,16 @@ def _compute(compute: dict[str, Any], values: dict[str, Any]) -> None:
     timeout = _opt_int(scaling, "scaleToZeroTimeout", "compute.scaling", 1)
     if scaling.get("measure") is not None and not isinstance(scaling["measure"], dict):
         raise InvalidInput("'compute.scaling.measure' must be an object")
-    if (max_replica or 1) > 1 or (min_replica or 0) > 1:
-        raise _unavailable("More than one replica")
     if min_replica is not None and max_replica is not None and min_replica > max_replica:
         raise InvalidInput("'compute.scaling.minReplica' must not exceed maxReplica")
+    if not replicas and ((max_replica or 1) > 1 or (min_replica or 0) > 1):
+        raise _unavailable("More than one replica (inference_backend = 'ray' runs several)")
+    if max_replica is not None:
+        values["max_replicas"] = max(1, max_replica)
+    if min_replica is not None:
+        values["min_replicas"] = max(1, min_replica)
+    if values.get("min_replicas", 1) > values.get("max_replicas", 1):  # a sparse update of one bound
+        values["min_replicas"] = values.get("max_replicas", 1)
     keep = values.get("keep_alive_s")
     current_min = 0 if keep is not None else 1
     current_timeout = max(1, math.ceil(keep / 60)) if keep is not None else DEFAULT_SCALE_TO_ZERO_MIN
@@ -204,8 +210,11 @@ def _model(model: dict[str, Any], values: dict[str, Any], creating: bool) -> Non
             raise _unavailable(f"Setting model.{key}")
 
 
-def config_from_body(body: Any, namespace: str, current: EndpointConfig | None = None) -> EndpointConfig:
-    """The Hub's create body (or, with `current`, a sparse update body) as an EndpointConfig."""
+def config_from_body(
+    body: Any, namespace: str, current: EndpointConfig | None = None, replicas: bool = False
+) -> EndpointConfig:
+    """The Hub's create body (or, with `current`, a sparse update body) as an EndpointConfig. `replicas`: the
+    backend runs several replicas of a model (Ray); otherwise more than one is 501."""
     if not isinstance(body, dict):
         raise InvalidInput("Body must be a JSON object")
     creating = current is None
@@ -216,7 +225,7 @@ def config_from_body(body: Any, namespace: str, current: EndpointConfig | None =
             raise InvalidInput("'name' is required")
         values.update(name=name, namespace=namespace, access="authenticated", keep_alive_s=None)
     _model(_section(body, "model"), values, creating)
-    _compute(_section(body, "compute"), values)
+    _compute(_section(body, "compute"), values, replicas)
     provider = _section(body, "provider")
     _opt_str(provider, "vendor", "provider")  # where it runs: this hub, whatever the name
     _opt_str(provider, "region", "provider")
@@ -235,6 +244,11 @@ def config_from_body(body: Any, namespace: str, current: EndpointConfig | None =
 
 
 # ---------------------------------------------------------------------------------------------- plumbing
+def _replicas(request: Request) -> bool:
+    """Whether endpoints may run several replicas: only on Ray Serve."""
+    return services(request).settings.inference_backend == "ray"
+
+
 def _manager(request: Request) -> EndpointManager:
     return request.app.state.endpoint_manager  # type: ignore[no-any-return]
 
@@ -318,7 +332,7 @@ async def create_endpoint(request: Request, namespace: str) -> Response:
     _check_namespace(who, namespace, write=True)
     accounts = (who.account, *who.orgs)  # the namespace as its account spells it
     canonical = next((a.name for a in accounts if a.name.lower() == namespace.lower()), namespace)
-    config = config_from_body(body, canonical)
+    config = config_from_body(body, canonical, replicas=_replicas(request))
     await run_in_threadpool(_rule, request, who, config.repo_id, "manage")
     endpoint = await _manager(request).create(config, load=True)
     await run_in_threadpool(_audit, request, "endpoint.create", who, endpoint)
@@ -334,7 +348,7 @@ async def update_endpoint(request: Request, namespace: str, name: str) -> Respon
     who = await _signed_in(request)
     body = await _body(request)
     endpoint = await _endpoint(request, who, namespace, name, "manage")
-    config = config_from_body(body, namespace, endpoint.config)
+    config = config_from_body(body, namespace, endpoint.config, replicas=_replicas(request))
     if config.repo_id != endpoint.config.repo_id:  # deploying another model needs the same right on it
         await run_in_threadpool(_rule, request, who, config.repo_id, "manage")
     if config != endpoint.config:

@@ -206,10 +206,21 @@ async def _serve(
     if xet_hash is not None:
         refresh = xet_refresh_route(base_url(request), rtype.value, repo.id_str, quote(sha, safe=""))
         headers.update(xet_resolve_headers(xet_hash, refresh))
-    if blob_path is None and xet_hash is None:
+    # issue 17: a store without local files (S3) may hold the whole blob: ask it (one HEAD of the object) when it
+    # matters, i.e. without a Xet hash to serve from, or for a presigned redirect
+    redirectable = kind == "resolve" and entry.lfs and svc.settings.blob_redirect
+    whole = blob_path is not None or (
+        (xet_hash is None or redirectable) and await run_in_threadpool(svc.content.has_blob, entry.sha256)
+    )
+    if not whole and xet_hash is None:
         from modelyard.errors import BlobNotFound
 
         raise BlobNotFound(f"Content of {path} is missing from storage")
+    if whole and blob_path is None and redirectable:
+        # issue 17: 302 to the object store, after every permission and gating check (in `_lookup`)
+        redirect = await _presigned_redirect(request, repo, path, entry, headers)
+        if redirect is not None:
+            return redirect
     rng = parse_range(request.headers.get("range"), entry.size)
     if request.method == "GET" and path in COUNTED and rng is None and kind == "resolve" and not signed:
         await _count_download(svc, repo.id)
@@ -226,6 +237,26 @@ async def _serve(
         svc.content.iter_range, entry.sha256, start, end
     )  # BlobNotFound before headers
     return StreamingResponse(body, status_code=status, headers=headers)
+
+
+async def _presigned_redirect(
+    request: Request, repo: Any, path: str, entry: FileEntry, headers: dict[str, str]
+) -> Response | None:
+    """Issue 17, ``blob_redirect``: 302 to a presigned GET URL of the object store for an LFS file stored as a
+    whole blob, with the metadata huggingface_hub reads from the redirect itself (X-Repo-Commit, X-Linked-Etag,
+    X-Linked-Size, ETag, Xet headers): its HEAD stops at a redirect to another origin, its GET follows it without
+    the Authorization header. None when the store cannot presign (the hub streams the bytes)."""
+    svc = services(request)
+    url = svc.content.presigned_url(
+        entry.sha256, svc.settings.blob_redirect_ttl, entry.path, headers.get("Content-Type")
+    )
+    if url is None:
+        return None
+    if request.method == "GET" and path in COUNTED and not request.headers.get("range"):
+        await _count_download(svc, repo.id)
+    out = {k: v for k, v in headers.items() if k not in ("Content-Length", "Content-Range", "Accept-Ranges")}
+    out.update({"Location": url, "Cache-Control": "private, no-store"})
+    return Response(status_code=302, headers=out)
 
 
 def _pointer_response(request: Request, sha: str, entry: FileEntry) -> Response:
@@ -295,7 +326,8 @@ async def lfs_object(request: Request, rtype: str, ns: str, name: str, oid: str)
     path = svc.content.local_path(oid)
     if path is not None:
         return BlobResponse(path, 0, size, 200, headers, svc.settings.download_chunk_size)
-    body = await run_in_threadpool(svc.content.iter_range, oid, 0, size)  # an object uploaded through Xet
+    # an object uploaded through Xet, or a store without local files (S3, issue 17)
+    body = await run_in_threadpool(svc.content.iter_range, oid, 0, size)
     return StreamingResponse(body, status_code=200, headers=headers)
 
 
