@@ -311,3 +311,27 @@ def test_blob_urls(s3_server: Any) -> None:
     info = put_bytes(store, b"at the root")
     keys = [o["Key"] for o in srv.client().list_objects_v2(Bucket=bucket)["Contents"]]
     assert keys == [f"blobs/{info.sha256[:2]}/{info.sha256[2:4]}/{info.sha256}"]
+
+
+def test_regular_file_resolve_without_a_store_round_trip_and_a_lost_blob(s3_hub: Any) -> None:
+    """A regular file's HEAD answers from the database alone (the commit names a blob stored before it); if the
+    bucket lost the object, the GET is a clean BlobNotFound error before any header, never a 500."""
+    api = s3_hub.api()
+    rid = "alice/s3-lost-blob"
+    api.create_repo(rid, exist_ok=True)
+    data = b"a small regular file\n" * 10
+    api.upload_file(path_or_fileobj=data, path_in_repo="config.json", repo_id=rid)
+    store = s3_hub.services.store
+    url = f"{s3_hub.url}/{rid}/resolve/main/config.json"
+    calls: list[str] = []
+    store.client.meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+    try:
+        r = httpx.head(url, headers=s3_hub.auth())
+        assert r.status_code == 200 and r.headers["content-length"] == str(len(data))
+        assert calls == [], calls  # no HeadObject for a HEAD
+        assert httpx.get(url, headers=s3_hub.auth()).content == data
+        store.delete(sha(data))  # the bucket loses it (an operator's mistake, a lifecycle rule)
+        r = httpx.get(url, headers=s3_hub.auth())
+        assert r.status_code == 404 and r.headers["x-error-code"] == "BlobNotFound", r.text
+    finally:
+        store.client.meta.events.unregister("before-call.s3.*")

@@ -33,6 +33,9 @@ POOL_OVERFLOW = 56  # more while the threadpool is busy, closed when returned
 #: PostgreSQL: the transaction-level advisory lock every write transaction takes (replicas write one at a time:
 #: a commit's read of the branch head and its move of the branch cannot interleave with another replica's)
 WRITER_LOCK = 0x6D6F64656C796172  # "modelyar"
+VERSION_CONNECTIONS = (
+    8  # PostgreSQL: connections kept for version() (more callers at once: no cache that call)
+)
 _READ = "modelyard_read"  # execution option of a read-only connection: deferred BEGIN, no write lock
 
 
@@ -89,6 +92,11 @@ class Database:
         self._write_lock = threading.RLock()
         self._anchor: sqlite3.Connection | None = None
         self._version_lock = threading.Lock()
+        self._pg_idle: list[Any] = []  # PostgreSQL: autocommit connections that read db_version (version())
+        self._pg_open = 0
+        self._pg_versioned = (
+            False  # the db_version table exists (checked by write transactions until it does)
+        )
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
@@ -105,6 +113,7 @@ class Database:
                 # one writer at a time across processes (replicas) too, as BEGIN IMMEDIATE on SQLite
                 if self.is_postgres:
                     conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({WRITER_LOCK})")
+                    self._bump_version(conn)
                 yield conn
         except OperationalError as e:
             if self.is_sqlite and _is_disk_full(e):
@@ -129,10 +138,23 @@ class Database:
         except DataError as e:
             raise _bad_value(e) from None
 
+    def _bump_version(self, conn: Connection) -> None:
+        """PostgreSQL: count this write transaction in db_version (visible with its changes, at commit; writers
+        hold the advisory lock, so the row is never contended). Before migration 0021 there is no counter."""
+        if not self._pg_versioned:
+            exists = conn.exec_driver_sql("SELECT to_regclass('db_version') IS NOT NULL").scalar()
+            self._pg_versioned = bool(exists)
+            if not exists:
+                return
+        conn.exec_driver_sql("UPDATE db_version SET n = n + 1 WHERE id = 1")
+
     def version(self) -> int | None:
         """A number that changes whenever any connection, of this process or another, commits to the database
-        (SQLite's ``PRAGMA data_version`` on the idle anchor connection); None where unknown (other databases,
-        in-memory SQLite). Caches of database rows compare it to tell whether they may still be used."""
+        (SQLite's ``PRAGMA data_version`` on the idle anchor connection; PostgreSQL's ``db_version`` row, which
+        every write transaction increments); None where unknown (in-memory SQLite, a database before migration
+        0021, a failed read). Caches of database rows compare it to tell whether they may still be used."""
+        if self.is_postgres:
+            return self._pg_version()
         anchor = self._anchor
         if anchor is None:
             return None
@@ -142,11 +164,48 @@ class Database:
         except sqlite3.Error:
             return None
 
+    def _pg_version(self) -> int | None:
+        """db_version's counter, read on one of up to VERSION_CONNECTIONS autocommit connections (one round trip,
+        no pool checkout or ping); None when all are busy or the read fails (the caller then reads the rows)."""
+        with self._version_lock:
+            conn = self._pg_idle.pop() if self._pg_idle else None
+            if conn is None:
+                if self._pg_open >= VERSION_CONNECTIONS:
+                    return None
+                self._pg_open += 1
+        keep = True
+        try:
+            if conn is None:
+                import psycopg
+
+                url = make_url(self.url).set(drivername="postgresql")
+                conn = psycopg.connect(url.render_as_string(hide_password=False), autocommit=True)
+            row = conn.execute("SELECT n FROM db_version WHERE id = 1").fetchone()
+            return int(row[0]) if row is not None else None
+        except Exception as e:  # before migration 0021 (the connection stays usable), or a lost connection
+            keep = conn is not None and type(e).__name__ == "UndefinedTable"
+            return None
+        finally:
+            with self._version_lock:
+                if keep and conn is not None:
+                    self._pg_idle.append(conn)
+                else:
+                    self._pg_open -= 1
+                    if conn is not None:
+                        with contextlib.suppress(Exception):
+                            conn.close()
+
     def table_names(self) -> list[str]:
         return inspect(self.engine).get_table_names()
 
     def dispose(self) -> None:
         self.engine.dispose()
+        with self._version_lock:
+            idle, self._pg_idle = self._pg_idle, []
+            self._pg_open -= len(idle)
+        for conn in idle:
+            with contextlib.suppress(Exception):
+                conn.close()
         if self._anchor is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._anchor.close()

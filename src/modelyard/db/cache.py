@@ -1,11 +1,12 @@
 """Row caches that are never stale: an entry is used only while no commit has reached the database since it was read.
 
-``Database.version()`` (SQLite's ``PRAGMA data_version`` on the idle anchor connection) changes whenever any
-connection -- of this process, of a CLI command, of another server process -- commits. A cache reads the version
+``Database.version()`` (SQLite's ``PRAGMA data_version`` on the idle anchor connection; on PostgreSQL the
+``db_version`` row every write transaction increments) changes whenever any connection -- of this process, of a
+CLI command, of another server process or replica -- commits. A cache reads the version
 *before* the database, stores the value under that version, and drops everything once the version moves, so a
 cached value is exactly what a read at the start of the request would return (a commit that lands while the value
-is being read leaves it tagged with the older version: it is never used). Where the version is unknown (PostgreSQL,
-in-memory SQLite) nothing is cached. Permissions are never cached here, only rows: callers check access on every
+is being read leaves it tagged with the older version: it is never used). Where the version is unknown (in-memory
+SQLite, a database before migration 0021, a failed read) nothing is cached. Permissions are never cached here, only rows: callers check access on every
 request with the caller's own principal.
 """
 

@@ -6,7 +6,9 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -562,7 +564,6 @@ password_resets = Table(
 # ---------------------------------------------------------------------------------------------------
 # owner: hub.repos — downloads per repo per UTC day (migration 0015_downloads_daily), written by the same
 # flush as `repos.downloads`; the model page draws the last 30 days.
-from sqlalchemy import Date  # noqa: E402
 
 downloads_daily = Table(
     "downloads_daily",
@@ -710,7 +711,6 @@ server_secrets = Table(
 )
 
 # --- inference endpoint registry (migration 0020, owner: inference/registry.py) ---------------------------------
-from sqlalchemy import Float  # noqa: E402
 
 inference_endpoints = Table(
     "inference_endpoints",
@@ -720,4 +720,15 @@ inference_endpoints = Table(
     Column("paused", Boolean, nullable=False, default=False),
     Column("created_at", Float, nullable=False),  # Unix time
     Column("updated_at", Float, nullable=False),
+)
+
+# --- the change counter (migration 0021, owner: db/__init__.py) -------------------------------------------------
+# One row (id 1). On PostgreSQL every write transaction increments `n` under the writer lock, so a reader that sees
+# the same `n` twice knows no transaction committed in between: the row caches (db/cache.py) key on it, as they key
+# on SQLite's `PRAGMA data_version` (unused there).
+db_version = Table(
+    "db_version",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
 )

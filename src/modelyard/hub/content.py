@@ -41,6 +41,11 @@ class Content:
         store whose blobs are not local files: `LocalPaths` is an optional capability, asked here only)."""
         return self.store.local_path(sha256) if isinstance(self.store, LocalPaths) else None
 
+    @property
+    def local_files(self) -> bool:
+        """Whether blobs are local files (`local_path` answers None only for content that is not one)."""
+        return isinstance(self.store, LocalPaths)
+
     def presigned_url(
         self, sha256: str, ttl: int, filename: str | None = None, content_type: str | None = None
     ) -> str | None:

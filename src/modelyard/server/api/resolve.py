@@ -206,12 +206,17 @@ async def _serve(
     if xet_hash is not None:
         refresh = xet_refresh_route(base_url(request), rtype.value, repo.id_str, quote(sha, safe=""))
         headers.update(xet_resolve_headers(xet_hash, refresh))
-    # issue 17: a store without local files (S3) may hold the whole blob: ask it (one HEAD of the object) when it
-    # matters, i.e. without a Xet hash to serve from, or for a presigned redirect
+    # issue 17: a store without local files (S3) may hold the whole blob: ask it (one HEAD of the object) only when
+    # it decides something, i.e. between the blob and a Xet hash, or for a presigned redirect. Content with neither
+    # is the blob the commit names (blobs are stored before the commit): a HEAD answers without a store round trip,
+    # and a GET of a missing one fails in `iter_range` before any header
     redirectable = kind == "resolve" and entry.lfs and svc.settings.blob_redirect
-    whole = blob_path is not None or (
-        (xet_hash is None or redirectable) and await run_in_threadpool(svc.content.has_blob, entry.sha256)
-    )
+    if blob_path is not None or (xet_hash is None and not redirectable and not svc.content.local_files):
+        whole = True
+    else:
+        whole = (xet_hash is None or redirectable) and await run_in_threadpool(
+            svc.content.has_blob, entry.sha256
+        )
     if not whole and xet_hash is None:
         from modelyard.errors import BlobNotFound
 
