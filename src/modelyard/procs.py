@@ -42,6 +42,7 @@ class Process:
         self.stdout = stdout
         self.stderr = stderr
         self._exited: asyncio.Future[int] | None = None
+        self.transports: list[asyncio.BaseTransport] = []  # the pipes' transports (see `close`)
 
     @property
     def pid(self) -> int:
@@ -59,6 +60,13 @@ class Process:
         if self._exited is None:
             self._exited = _watch_exit(self._popen)
         return await asyncio.shield(self._exited)
+
+    def close(self) -> None:
+        """Close the pipes still open (output pipes close themselves at EOF; one a leftover grandchild holds
+        open does not): each descriptor is then closed once, by its transport."""
+        for transport in self.transports:
+            if not transport.is_closing():
+                transport.close()
 
     def send_signal(self, sig: int) -> None:
         if self._popen.poll() is None:
@@ -110,21 +118,45 @@ def _watch_exit(popen: subprocess.Popen[bytes]) -> asyncio.Future[int]:
     return done
 
 
-async def _reader(pipe: IO[bytes] | None, limit: int) -> asyncio.StreamReader | None:
-    if pipe is None:
+class _ReadPipe(asyncio.StreamReaderProtocol):
+    """A child's output pipe: the transport closes itself (and the descriptor) at EOF."""
+
+    def eof_received(self) -> bool:
+        super().eof_received()
+        return False
+
+
+def _pipe_file(fd: int, mode: str, loop: asyncio.AbstractEventLoop) -> IO[bytes]:
+    """A file object over `fd` for a pipe transport, arranged so that the descriptor is closed exactly once.
+
+    asyncio's own transports close the file object (which closes the descriptor); uvloop's close the descriptor
+    themselves (libuv) and then the file object too: with a file object that owned it, the second close hits
+    whatever descriptor another thread opened with that number in between (seen: Popen's error pipe, EBADF)."""
+    owned_by_loop = type(loop).__module__.startswith("uvloop")
+    return os.fdopen(fd, mode, buffering=0, closefd=not owned_by_loop)
+
+
+async def _reader(
+    fd: int | None, limit: int, transports: list[asyncio.BaseTransport]
+) -> asyncio.StreamReader | None:
+    if fd is None:
         return None
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=limit, loop=loop)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader, loop=loop), pipe)
+    transport, _ = await loop.connect_read_pipe(
+        lambda: _ReadPipe(reader, loop=loop), _pipe_file(fd, "rb", loop)
+    )
+    transports.append(transport)
     return reader
 
 
-async def _writer(pipe: IO[bytes] | None) -> asyncio.StreamWriter | None:
-    if pipe is None:
+async def _writer(fd: int | None, transports: list[asyncio.BaseTransport]) -> asyncio.StreamWriter | None:
+    if fd is None:
         return None
     loop = asyncio.get_running_loop()
     protocol = asyncio.StreamReaderProtocol(asyncio.StreamReader(loop=loop), loop=loop)
-    transport, _ = await loop.connect_write_pipe(lambda: protocol, pipe)
+    transport, _ = await loop.connect_write_pipe(lambda: protocol, _pipe_file(fd, "wb", loop))
+    transports.append(transport)
     return asyncio.StreamWriter(transport, protocol, None, loop)
 
 
@@ -141,25 +173,53 @@ async def spawn(
     limit: int = 2**16,
     **popen: Any,
 ) -> Process:
-    """Start `argv` (PIPE/DEVNULL/None or a file descriptor for each stream, as for `subprocess.Popen`)."""
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=stdin,
-        stdout=stdout,
-        stderr=stderr,
-        env=dict(env) if env is not None else None,
-        cwd=cwd,
-        pass_fds=tuple(pass_fds),
-        start_new_session=start_new_session,
-        close_fds=True,
-        **popen,
-    )
+    """Start `argv` (PIPE/DEVNULL/None or a file descriptor for each stream, as for `subprocess.Popen`; STDOUT
+    for stderr). The pipes are made here, not by Popen, so that each descriptor has one owner: the transport."""
+    parent: dict[str, int] = {}  # our ends of the pipes
+    child: list[int] = []  # the child's ends, closed here once it started
+
+    def pipe(name: str, spec: int | None, child_reads: bool) -> int | None:
+        if spec != PIPE:
+            return spec
+        r, w = os.pipe()
+        parent[name], theirs = (w, r) if child_reads else (r, w)
+        child.append(theirs)
+        return theirs
+
     try:
-        w = await _writer(proc.stdin if stdin == PIPE else None)
-        out = await _reader(proc.stdout if stdout == PIPE else None, limit)
-        err = await _reader(proc.stderr if stderr == PIPE else None, limit)
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=pipe("stdin", stdin, True),
+            stdout=pipe("stdout", stdout, False),
+            stderr=pipe("stderr", stderr, False),
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            pass_fds=tuple(pass_fds),
+            start_new_session=start_new_session,
+            close_fds=True,
+            **popen,
+        )
     except BaseException:
+        for fd in parent.values():
+            os.close(fd)
+        raise
+    finally:
+        for fd in child:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+    transports: list[asyncio.BaseTransport] = []
+    try:
+        w = await _writer(parent.pop("stdin", None), transports)
+        out = await _reader(parent.pop("stdout", None), limit, transports)
+        err = await _reader(parent.pop("stderr", None), limit, transports)
+    except BaseException:
+        for transport in transports:
+            transport.close()
+        for fd in parent.values():
+            os.close(fd)
         proc.kill()
         proc.wait()
         raise
-    return Process(proc, w, out, err)
+    result = Process(proc, w, out, err)
+    result.transports = transports
+    return result

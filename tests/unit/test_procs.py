@@ -82,3 +82,30 @@ def test_wait_after_exit_and_twice(loop: str) -> None:
         assert await p.wait() == 0
 
     (uvloop.run if loop == "uvloop" else asyncio.run)(main())
+
+
+def test_pipes_are_closed_once_at_eof() -> None:
+    """A finished child's pipes close with their transport at EOF: dropped unclosed, uvloop and the pipe's file
+    object would each close the descriptor (the second close hit another thread's fresh descriptor: EBADF)."""
+    import gc
+    import warnings
+
+    async def main() -> None:
+        for _ in range(30):
+            p = await procs.spawn(["echo", "hi"], stdout=procs.PIPE, stderr=procs.PIPE)
+            assert p.stdout is not None and p.stderr is not None
+            assert await p.stdout.read() == b"hi\n"
+            await p.stderr.read()
+            assert await p.wait() == 0
+            await asyncio.sleep(0)
+            del p
+        gc.collect()
+
+    fds = len(os.listdir("/proc/self/fd"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        uvloop.run(main())
+        gc.collect()
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert unclosed == []
+    assert len(os.listdir("/proc/self/fd")) <= fds + 2

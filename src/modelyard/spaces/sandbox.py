@@ -328,6 +328,7 @@ class AppProcess:
                 await asyncio.wait_for(asyncio.shield(self._pump), 2)
             if not self._pump.done():  # held open by a process that escaped: stop reading
                 self._pump.cancel()
+                self._proc.close()  # and close the pipe (once, by its transport)
             else:  # let asyncio close its transport (Process.wait returns once the pipe is closed)
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(self._proc.wait(), 1)
