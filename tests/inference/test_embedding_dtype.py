@@ -77,7 +77,7 @@ def test_bfloat16_embeddings_close_to_float32(dtype_server: EndpointServer) -> N
     dtype_server.create("emb-bf16", "tests/embedder", task="feature-extraction", dtype="bfloat16")
     assert _wait(dtype_server, "emb-fp32")["state"] == "ready"
     state = _wait(dtype_server, "emb-bf16")
-    assert state["state"] == "ready", state
+    assert state["state"] == "ready", (state.get("error"), state)
     ref, got = _vectors(dtype_server, "emb-fp32"), _vectors(dtype_server, "emb-bf16")
     assert got.shape == ref.shape == (3, 32)
     assert got.dtype == np.float32  # responses stay float32 whatever the weights are
@@ -116,7 +116,7 @@ def test_int8_reports_its_figure_or_fails_the_check(dtype_server: EndpointServer
         "emb-int8", "tests/embedder", task="feature-extraction", dtype="int8", dtype_threshold=0.5
     )
     state = _wait(dtype_server, "emb-int8")
-    assert state["state"] == "ready", state
+    assert state["state"] == "ready", (state.get("error"), state)
     check = _info(dtype_server, "emb-int8")["runtime"]["dtype_check"]
     assert _info(dtype_server, "emb-int8")["runtime"]["dtype"] == "int8"
     assert check["threshold"] == 0.5
@@ -147,7 +147,7 @@ def test_bfloat16_text_classification(dtype_server: EndpointServer) -> None:
     dtype_server.create("cls-bf16", "tests/classifier", dtype="bfloat16", dtype_threshold=0.9)
     assert _wait(dtype_server, "cls-fp32")["state"] == "ready"
     state = _wait(dtype_server, "cls-bf16")
-    assert state["state"] == "ready", state
+    assert state["state"] == "ready", (state.get("error"), state)
     ref = InferenceClient(base_url=dtype_server.endpoint_url("cls-fp32")).text_classification(
         "a cat runs", top_k=3
     )
@@ -171,7 +171,7 @@ def test_bfloat16_causal_lm_chat_and_its_check(dtype_server: EndpointServer) -> 
         dtype_server, "llm-bf16", "tests/llm", task="text-generation", dtype="bfloat16", dtype_threshold=0.9
     )
     state = _wait(dtype_server, "llm-bf16")
-    assert state["state"] == "ready", state
+    assert state["state"] == "ready", (state.get("error"), state)
     info = _info(dtype_server, "llm-bf16")["runtime"]
     assert info["dtype"] == "bfloat16"
     assert info["dtype_check"]["metric"] == "1-max_prob_diff"
