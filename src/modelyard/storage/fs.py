@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from modelyard.errors import BadChecksum, BlobNotFound, InsufficientStorage, TooLarge
+from modelyard.errors import BlobNotFound, InsufficientStorage, TooLarge
 from modelyard.storage import DiskSpace
-from modelyard.storage.hashing import BlobInfo
+from modelyard.storage.hashing import BlobInfo, check_declared
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _FLUSH_AT = 4 * 1024 * 1024
@@ -84,12 +84,7 @@ class FsBlobWriter:
         self._flush()
         digest = self._h.hexdigest()
         try:
-            if expected_size is not None and self.size != expected_size:
-                raise BadChecksum(f"Size mismatch: declared {expected_size} bytes, received {self.size}")
-            if expected_sha256 is not None and digest != expected_sha256.lower():
-                raise BadChecksum(
-                    f"sha256 mismatch: declared {expected_sha256}, received content hashes to {digest}"
-                )
+            check_declared(digest, self.size, expected_sha256, expected_size)
             final = self._store._path(digest)
             if final.exists():
                 self.abort()

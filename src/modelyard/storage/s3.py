@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from modelyard.errors import BadChecksum, BlobNotFound, ConfigError, TooLarge, Unavailable
 from modelyard.storage import S3Options
-from modelyard.storage.hashing import BlobInfo
+from modelyard.storage.hashing import BlobInfo, check_declared
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _TEMP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
@@ -156,12 +156,7 @@ class S3BlobWriter:
         s = self._store
         digest = self._h.hexdigest()
         try:
-            if expected_size is not None and self.size != expected_size:
-                raise BadChecksum(f"Size mismatch: declared {expected_size} bytes, received {self.size}")
-            if expected_sha256 is not None and digest != expected_sha256.lower():
-                raise BadChecksum(
-                    f"sha256 mismatch: declared {expected_sha256}, received content hashes to {digest}"
-                )
+            check_declared(digest, self.size, expected_sha256, expected_size)
             if self._temp_name is not None:
                 self._publish_temp()
                 return BlobInfo(digest, self.size)
