@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO, cast
 
 from modelyard.errors import BlobNotFound
-from modelyard.storage import BlobStore, LocalPaths, Presigning
+from modelyard.storage import BlobStore, LocalPaths, Presigning, SeekableReader
 from modelyard.xet import XetService
 from modelyard.xet.errors import XetNotFound
 from modelyard.xet.service import XetFile
@@ -109,39 +109,16 @@ class Content:
             return None
 
 
-class XetReader(io.RawIOBase):
+class XetReader(SeekableReader):
     """A seekable raw stream over a Xet-stored file: sequential reads continue one reconstruction stream; a seek
     elsewhere starts a new one at the new offset. Memory is bounded by one Xet chunk plus the caller's buffer."""
 
     def __init__(self, f: XetFile) -> None:
+        super().__init__(f.size)
         self.f = f
-        self.pos = 0
         self._it: Iterator[bytes] | None = None
         self._it_pos = 0  # file offset of the first byte of `_pending`
         self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self.pos + offset
-        elif whence == io.SEEK_END:
-            pos = self.f.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence}")
-        if pos < 0:
-            raise OSError("negative seek position")
-        self.pos = pos
-        return pos
 
     def readinto(self, b: Any) -> int:
         view = memoryview(b).cast("B")

@@ -18,6 +18,7 @@ tests/contract/test_blobstore.py is the contract: one suite every backend runs.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, Protocol, runtime_checkable
@@ -49,6 +50,38 @@ class S3Options:
             str(getattr(settings, "s3_addressing_style", "") or "auto"),
             str(getattr(settings, "s3_public_endpoint_url", "") or ""),
         )
+
+
+class SeekableReader(io.RawIOBase):
+    """A read-only raw stream of known `size` with a position (`pos`): seek/tell for readers that fetch the bytes
+    at `pos` in `readinto` (a ranged GET, a Xet reconstruction), for the zip/parquet/safetensors readers."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            pos = offset
+        elif whence == io.SEEK_CUR:
+            pos = self.pos + offset
+        elif whence == io.SEEK_END:
+            pos = self.size + offset
+        else:
+            raise ValueError(f"invalid whence {whence}")
+        if pos < 0:
+            raise OSError("negative seek position")
+        self.pos = pos
+        return pos
 
 
 @dataclass(frozen=True)
@@ -234,6 +267,7 @@ __all__ = [
     "LocalPaths",
     "Presigning",
     "S3Options",
+    "SeekableReader",
     "Sweepable",
     "TempObjects",
     "check_space",

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, TypeVar, cast
 from urllib.parse import quote
 
 from modelyard.errors import BadChecksum, BlobNotFound, ConfigError, TooLarge, Unavailable
-from modelyard.storage import S3Options
+from modelyard.storage import S3Options, SeekableReader
 from modelyard.storage.hashing import BlobInfo, check_declared
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -216,40 +216,16 @@ class S3BlobWriter:
                 s.client.abort_multipart_upload(Bucket=s.bucket, Key=self._tmp_key, UploadId=upload_id)
 
 
-class S3Reader(io.RawIOBase):
+class S3Reader(SeekableReader):
     """A seekable raw stream over one object: sequential reads continue one ranged GET (``bytes=pos-``); a seek
     elsewhere starts a new one at the new offset."""
 
     def __init__(self, store: S3BlobStore, key: str, size: int) -> None:
+        super().__init__(size)
         self._store = store
         self._key = key
-        self.size = size
-        self.pos = 0
         self._body: Any = None
         self._body_pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET:
-            pos = offset
-        elif whence == io.SEEK_CUR:
-            pos = self.pos + offset
-        elif whence == io.SEEK_END:
-            pos = self.size + offset
-        else:
-            raise ValueError(f"invalid whence {whence}")
-        if pos < 0:
-            raise OSError("negative seek position")
-        self.pos = pos
-        return pos
 
     def readinto(self, b: Any) -> int:
         view = memoryview(b).cast("B")
