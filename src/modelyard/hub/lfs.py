@@ -232,15 +232,9 @@ class Lfs:
                 raise
             await discard(chunks, expected)
             raise self._no_room(f"no room for part {part}") from None
-        h = hashlib.md5(usedforsecurity=False)
-        n = 0
+        sink = _PartFile(fd, offset, expected, part)
         try:
-            async for chunk in chunks:
-                if n + len(chunk) > expected:
-                    raise BadChecksum(f"Part {part} is larger than {expected} bytes")
-                os.pwrite(fd, chunk, offset + n)
-                h.update(chunk)
-                n += len(chunk)
+            await pipe_to_writer(chunks, sink)  # writes and hashes off the event loop
         except OSError as e:
             if e.errno not in _NO_SPACE:
                 raise
@@ -250,9 +244,9 @@ class Lfs:
             raise self._no_room(f"the disk filled up in part {part}") from None
         finally:
             os.close(fd)
-        if n != expected:
-            raise BadChecksum(f"Part {part}: expected {expected} bytes, received {n}")
-        return f'"{h.hexdigest()}"'
+        if sink.n != expected:
+            raise BadChecksum(f"Part {part}: expected {expected} bytes, received {sink.n}")
+        return f'"{sink.md5.hexdigest()}"'
 
     # --- issue 17: multipart parts as temp objects of the store (S3), so that a part PUT to one replica and the
     # completion on another work. The completion reads the parts back through the hub (a second read and write
@@ -335,3 +329,19 @@ class _Md5Sink:
     def write(self, data: bytes) -> None:
         self.writer.write(data)
         self.md5.update(data)
+
+
+class _PartFile:
+    """Writes a multipart part at its offset in the object's file, with the MD5 the client expects as its ETag."""
+
+    def __init__(self, fd: int, offset: int, expected: int, part: int) -> None:
+        self.fd, self.offset, self.expected, self.part = fd, offset, expected, part
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.n = 0
+
+    def write(self, data: bytes) -> None:
+        if self.n + len(data) > self.expected:
+            raise BadChecksum(f"Part {self.part} is larger than {self.expected} bytes")
+        os.pwrite(self.fd, data, self.offset + self.n)
+        self.md5.update(data)
+        self.n += len(data)

@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
-from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 #: Bytes handed to the worker thread at a time: small batches cost more per byte in hand-offs and syscalls.
 BATCH = 8 * 1024 * 1024
@@ -70,3 +73,42 @@ def trim_heap() -> None:
     trim = getattr(_LIBC, "malloc_trim", None)
     if trim is not None:
         trim(0)
+
+
+def _sync_file_range() -> Any:
+    fn = getattr(_LIBC, "sync_file_range", None)
+    if fn is not None:
+        fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+    return fn
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+def start_writeback(fd: int, offset: int, nbytes: int) -> None:
+    """Start writing [offset, offset + nbytes) of a file to disk now, without waiting (Linux
+    ``sync_file_range(SYNC_FILE_RANGE_WRITE)``): the disk works while the upload goes on, so the ``fsync`` before
+    publishing waits only for the last batches instead of the whole file. Does nothing where unavailable."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, nbytes, _SYNC_FILE_RANGE_WRITE)
+
+
+#: Hashing beside writing: a second core hashes a batch while this thread writes it (both release the GIL).
+_HASHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="modelyard-hash")
+#: Below this, a hand-off to the hashing thread costs more than it saves.
+PARALLEL_HASH_MIN = 1024 * 1024
+
+
+def beside_hash(update: Callable[[Any], object], data: Any, work: Callable[[], T]) -> T:
+    """``update(data)`` (a hash's update: sequential per hash, ordered since it completes before this returns)
+    in a hashing thread while ``work()`` runs in this one; small data is hashed here first."""
+    if len(data) < PARALLEL_HASH_MIN:
+        update(data)
+        return work()
+    pending = _HASHERS.submit(update, data)
+    try:
+        return work()
+    finally:
+        pending.result()

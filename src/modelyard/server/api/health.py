@@ -10,6 +10,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import Response
 
+from modelyard.server import raw_body
 from modelyard.server.api._common import json_response, services
 from modelyard.server.routing import Router
 from modelyard.server.services import Services
@@ -87,6 +88,14 @@ def metrics(request: Request) -> Response:
         "counter",
         "Uploads answered 507: free space under the reserve, or the disk filled up during the upload.",
         [('{reason="reserve"}', refused.get("reserve", 0)), ('{reason="disk_full"}', refused.get("full", 0))],
+    )
+    _metric(
+        lines,
+        "modelyard_upload_bodies_total",
+        "counter",
+        "Large upload bodies (LFS PUT and parts) by how they were read: straight from the socket in a reader "
+        "thread, or through ASGI messages when every reader thread was busy.",
+        [(f'{{path="{path}"}}', n) for path, n in raw_body.counts.items()],
     )
     return Response(
         "\n".join(lines) + "\n", media_type="text/plain; version=0.0.4; charset=utf-8", headers=_NO_STORE

@@ -32,6 +32,7 @@ from modelyard.server.api._common import (
 )
 from modelyard.server.api.xet import cas_url
 from modelyard.server.errors import ask_credentials, error_response
+from modelyard.server.raw_body import body_chunks
 from modelyard.server.routing import Router
 from modelyard.server.xet_routes import xet_token_payload
 from modelyard.types import RepoType, is_sha256
@@ -126,7 +127,7 @@ async def upload(request: Request, oid: str) -> Response:
         raise BadRequest("Invalid oid")
     ticket = svc.lfs.check_ticket(oid, dict(request.query_params))
     if request.method == "PUT":
-        await svc.lfs.receive(ticket, request.stream())
+        await svc.lfs.receive(ticket, body_chunks(request))
         return Response(status_code=200)
     from modelyard.server.api._common import parse_json  # the one limited JSON decoder
     from modelyard.server.edge import read_body
@@ -140,7 +141,7 @@ async def upload(request: Request, oid: str) -> Response:
 async def upload_part(request: Request, oid: str, part: str) -> Response:
     svc = services(request)
     ticket = svc.lfs.check_ticket(oid, dict(request.query_params))
-    etag = await svc.lfs.receive_part(ticket, int(part), request.stream())
+    etag = await svc.lfs.receive_part(ticket, int(part), body_chunks(request))
     return Response(status_code=200, headers={"ETag": etag})
 
 

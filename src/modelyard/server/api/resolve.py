@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from modelyard.errors import EntryNotFound, RangeNotSatisfiable, RepoNotFound
 from modelyard.hub.revisions import FileEntry
 from modelyard.server.api._common import base_url, download_principal, get_repo, principal, services
+from modelyard.server.raw_body import uvicorn_cycle
 from modelyard.server.routing import REV, Router, try_cached
 from modelyard.server.user_content import content_enabled, content_headers, signed_url, verify
 from modelyard.server.xet_routes import xet_refresh_route, xet_resolve_headers
@@ -76,9 +77,9 @@ async def _zero_copy(scope: Scope, fd: int, offset: int, count: int) -> bool:
     """sendfile(2) straight to the client socket when the server exposes its transport (uvicorn + asyncio loop).
 
     The raw ASGI `send` of uvicorn is a bound method of its request cycle, which holds the transport and the
-    Content-Length bookkeeping; HubStarlette stores it in the scope. Anything else falls back to pread + send.
+    Content-Length bookkeeping. Anything else falls back to pread + send.
     """
-    cycle = getattr(scope.get("modelyard.send"), "__self__", None)
+    cycle = uvicorn_cycle(scope)
     transport = getattr(cycle, "transport", None)
     if transport is None or not isinstance(getattr(cycle, "expected_content_length", None), int):
         return False
