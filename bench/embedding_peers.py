@@ -23,7 +23,7 @@ vectors for 8 sentences (one per request) are compared with sentence-transformer
 differ (cosine < 0.99) is not timed. Logs: bench/results/embedding-peers/.
 
 Usage: python bench/embedding_peers.py [--duration 4] [--warmup 2] [--rounds 4] [--raw-seconds 2]
-       [--only modelyard,infinity,litserve] [--native] [--install-only] [--json out.json]
+       [--only modelyard,infinity,litserve,modelyard-routed] [--native] [--install-only] [--json out.json]
 """
 
 from __future__ import annotations
@@ -130,8 +130,12 @@ def start_server(
     server: str, model_dir: Path, port: int, args: argparse.Namespace, env: dict[str, str]
 ) -> Any:
     bs = str(args.max_batch_size)
-    if server == "modelyard":
+    if server in ("modelyard", "modelyard-routed"):
         cmd = [sys.executable, "-m", "modelyard.server.inference_app", "--model-dir", str(model_dir)]
+        if (
+            server == "modelyard-routed"
+        ):  # the embedding fast path off: every call through Starlette's routing
+            cmd.append("--no-fast-path")
         cmd += [
             "--name",
             "minilm",
@@ -256,12 +260,53 @@ def wrk_once(
     url = f"http://127.0.0.1:{port}"
     base = ["wrk", "-t1", f"-c{conc}", "--latency", "--timeout", "30s", "-s", str(script)]
     subprocess.run([*base, f"-d{max(1, round(args.warmup))}s", url], check=True, capture_output=True)
+    before = batch_stats(port) if target.server.startswith("modelyard") else None
+    started = time.perf_counter()
     res = subprocess.run(
         [*base, f"-d{max(1, round(args.duration))}s", url], check=True, capture_output=True, text=True
     )
+    wall = time.perf_counter() - started
     if "Non-2xx" in res.stdout or "Socket errors" in res.stdout:
         raise RuntimeError(f"wrk saw errors:\n{res.stdout}")
-    return {"conc": conc, **parse_wrk(res.stdout)}
+    row = {"conc": conc, **parse_wrk(res.stdout)}
+    if before is not None:
+        row.update(worker_figures(before, batch_stats(port), wall))
+    return row
+
+
+def batch_stats(port: int) -> tuple[float, float, float]:
+    """ModelYard's endpoint metrics: (seconds in model calls, batches, items) so far."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/endpoints/minilm/metrics", timeout=30).text
+    found = dict.fromkeys(
+        (
+            "modelyard_inference_batch_duration_seconds_sum",
+            "modelyard_inference_batch_duration_seconds_count",
+            "modelyard_inference_batch_size_sum",
+        ),
+        0.0,
+    )
+    for line in text.splitlines():
+        name = line.split("{")[0].split(" ")[0]
+        if name in found:
+            found[name] += float(line.split()[-1])
+    seconds, batches, items = found.values()
+    return seconds, batches, items
+
+
+def worker_figures(before: tuple[float, ...], after: tuple[float, ...], wall: float) -> dict[str, float]:
+    """Where the worker's time went during a timed run: busy fraction, ms per batch, items per batch, and its
+    model-call speed (items per second inside model calls, to compare with the raw passes)."""
+    seconds, batches, items = (a - b for a, b in zip(after, before, strict=True))
+    if not batches or not seconds:
+        return {}
+    return {
+        "worker_busy": seconds / wall,
+        "worker_ms_per_batch": 1000 * seconds / batches,
+        "worker_items_per_batch": items / batches,
+        "worker_items_per_s": items / seconds,
+    }
 
 
 def python_once(
@@ -294,9 +339,15 @@ def run_load(
     for conc in CONCURRENCY:
         row = once(port, target, sentences, conc, args)
         out.append(row)
+        worker = ""
+        if "worker_busy" in row:
+            worker = (
+                f"  [worker busy {row['worker_busy']:.2f}, {row['worker_items_per_batch']:.1f} items / "
+                f"{row['worker_ms_per_batch']:.1f} ms per batch = {row['worker_items_per_s']:.0f} sent/s in model calls]"
+            )
         print(
             f"  {target.label:<18} conc {conc:>2}: {row['req_per_s']:7.1f} sent/s  p50 {row['p50_ms']:6.1f} ms  "
-            f"p99 {row['p99_ms']:6.1f} ms",
+            f"p99 {row['p99_ms']:6.1f} ms{worker}",
             flush=True,
         )
     return out
@@ -360,7 +411,12 @@ def main() -> None:
         help="LitServe batch_timeout, s (0 makes its inference loop spin on an empty queue)",
     )
     p.add_argument("--threads", type=int, default=0, help="torch threads everywhere (default: all cores)")
-    p.add_argument("--only", default="modelyard,infinity,litserve", help="servers to run, comma-separated")
+    p.add_argument(
+        "--only",
+        default="modelyard,infinity,litserve",
+        help="servers to run, comma-separated; modelyard-routed: ModelYard with --no-fast-path (an A/B of the "
+        "embedding fast path)",
+    )
     p.add_argument("--native", action="store_true", help="also load ModelYard's native route")
     p.add_argument("--install-only", action="store_true", help="make the peers' environments and stop")
     p.add_argument("--start-timeout", type=float, default=300.0)
@@ -432,11 +488,17 @@ def main() -> None:
 
     targets = {
         "modelyard": [Target("modelyard", "modelyard", "/endpoints/minilm/v1/embeddings", "openai")],
+        "modelyard-routed": [
+            Target("modelyard (routed)", "modelyard-routed", "/endpoints/minilm/v1/embeddings", "openai")
+        ],
         "infinity": [Target("infinity", "infinity", "/embeddings", "openai")],
         "litserve": [Target("litserve", "litserve", "/v1/embeddings", "openai")],
     }
     if args.native:
         targets["modelyard"].append(Target("modelyard (native)", "modelyard", "/endpoints/minilm", "native"))
+        targets["modelyard-routed"].append(
+            Target("modelyard (routed, native)", "modelyard-routed", "/endpoints/minilm", "native")
+        )
 
     def raw_pass() -> dict[int, float]:
         rates = raw.measure(args.raw_seconds)
@@ -531,6 +593,12 @@ def summarize(report: dict[str, Any]) -> None:
             runs = cell["runs"]
             for key in ("req_per_s", "p50_ms", "p99_ms", "vs_raw", "vs_raw32"):
                 cell[key] = statistics.median(x[key] for x in runs)
+            if all("worker_items_per_s" in x for x in runs):  # ModelYard: its worker's own figures
+                cell["worker_busy"] = statistics.median(x["worker_busy"] for x in runs)
+                cell["worker_items_per_s"] = statistics.median(x["worker_items_per_s"] for x in runs)
+                cell["worker_vs_raw32"] = statistics.median(
+                    x["worker_items_per_s"] * x["vs_raw32"] / x["req_per_s"] for x in runs
+                )
     report["table"] = table
     all_raw = report["raw_passes"]
     report["raw_summary"] = {b: statistics.median(ps[b] for ps in all_raw) for b in all_raw[0]}
@@ -562,6 +630,13 @@ def print_report(report: dict[str, Any]) -> None:
                 f"| {label} | {conc} | {c['req_per_s']:.1f} | {runs} | {c['p50_ms']:.1f} | {c['p99_ms']:.1f} | "
                 f"{c['vs_raw']:.2f} | {c['vs_raw32']:.2f} | {vs_peer} |"
             )
+    for label, cells in table.items():
+        for conc, c in sorted(cells.items()):
+            if "worker_busy" in c:
+                print(
+                    f"{label} at {conc}: worker in model calls {c['worker_busy']:.0%} of the time, at "
+                    f"{c['worker_items_per_s']:.0f} sent/s there (= {c['worker_vs_raw32']:.2f} of raw batch 32)"
+                )
     for label, why in report["skipped"].items():
         print(f"skipped {label}: {why}")
     print()

@@ -52,6 +52,7 @@ from modelyard.inference.requests import (
 )
 from modelyard.inference.source import HubSource, LocalDirSource, ModelSource
 from modelyard.server.edge import EdgeGuard, read_body
+from modelyard.server.embed_fastpath import EmbedFastPath, FastPathStarlette
 from modelyard.server.errors import EXCEPTION_HANDLERS, RequestIdMiddleware
 from modelyard.server.http_server import server_config
 
@@ -429,6 +430,7 @@ def create_inference_app(
     is_admin: IsAdmin | None = None,
     on_change: OnChange | None = None,
     invoke: Authorize | None = None,
+    fast_path: bool = True,
 ) -> Starlette:
     """The ASGI app for inference endpoints. The caller owns ``manager`` and must ``await manager.aclose()``
     at shutdown (a mounted sub-app's lifespan does not run). ``authorize`` gates every use of an endpoint;
@@ -436,7 +438,21 @@ def create_inference_app(
     ``is_admin(token)`` says who sees every endpoint in ``/-/metrics`` and the listing (others: the endpoints
     whose repo they may read); ``on_change`` is told of each endpoint created or deleted (the hub's audit log);
     ``invoke``, when given, additionally gates calling one (predict, chat, embeddings).
-    Errors are answered by the shared handlers of server/errors.py."""
+    Errors are answered by the shared handlers of server/errors.py. ``fast_path``: embedding calls skip Starlette's
+    routing (server/embed_fastpath.py; same handlers, same answers)."""
+    app, _ = _inference_app(manager, authorize, manage, is_admin, on_change, invoke, fast_path)
+    return app
+
+
+def _inference_app(
+    manager: EndpointManager,
+    authorize: Authorize,
+    manage: Authorize | None = None,
+    is_admin: IsAdmin | None = None,
+    on_change: OnChange | None = None,
+    invoke: Authorize | None = None,
+    fast_path: bool = True,
+) -> tuple[FastPathStarlette, InferenceFront]:
     front = InferenceFront(manager, authorize, manage, is_admin, on_change, invoke)
 
     routes = [
@@ -456,15 +472,19 @@ def create_inference_app(
         Route("/{name}/info", front.info, methods=["GET"]),
         Route("/{name}/metrics", front.endpoint_metrics, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    app = FastPathStarlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS)
+    if fast_path:
+        app.fast_path = EmbedFastPath(manager, front.embeddings, front.predict)
+    return app, front
 
 
 # --------------------------------------------------------------------------------------------- standalone
 def create_standalone_app(
-    manager: EndpointManager, authorize: Authorize, configs: list[EndpointConfig]
+    manager: EndpointManager, authorize: Authorize, configs: list[EndpointConfig], fast_path: bool = True
 ) -> Starlette:
-    """The inference app mounted at ``/endpoints`` (same URLs as on the hub), creating ``configs`` at startup."""
-    inner = create_inference_app(manager, authorize)
+    """The inference app mounted at ``/endpoints`` (same URLs as on the hub), creating ``configs`` at startup.
+    ``fast_path``: embedding calls skip the middleware stack and routing of both apps (server/embed_fastpath.py)."""
+    inner, front = _inference_app(manager, authorize, fast_path=fast_path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -476,12 +496,22 @@ def create_standalone_app(
     async def root_health(request: Request) -> Response:
         return json_response({"status": "ok"})
 
-    return Starlette(
+    outer = FastPathStarlette(
         routes=[Route("/health", root_health, methods=["GET"]), Mount("/endpoints", app=inner)],
         lifespan=lifespan,
         middleware=[Middleware(RequestIdMiddleware), Middleware(EdgeGuard, max_header_size=MAX_HEADER_BYTES)],
         exception_handlers=EXCEPTION_HANDLERS,
     )
+    if fast_path:
+        outer.fast_path = EmbedFastPath(
+            manager,
+            front.embeddings,
+            front.predict,
+            prefix="/endpoints",
+            outermost=True,
+            max_header_size=MAX_HEADER_BYTES,
+        )
+    return outer
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -541,6 +571,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--memory-budget-mb", type=float, default=None)
     p.add_argument("--max-loaded", type=int, default=None)
+    p.add_argument(
+        "--no-fast-path",
+        dest="fast_path",
+        action="store_false",
+        help="route embedding calls through Starlette like every other route (for comparisons)",
+    )
     p.add_argument("--log-level", default="warning")
     return p.parse_args(argv)
 
@@ -600,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     manager, authorize, configs = build_from_args(args)
-    app = create_standalone_app(manager, authorize, configs)
+    app = create_standalone_app(manager, authorize, configs, fast_path=args.fast_path)
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(
