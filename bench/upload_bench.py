@@ -9,8 +9,10 @@ file of the given size (GB = 10^9 bytes; `--size-gb 10` runs the 10 GiB-class ca
   4. Xet upload through the default huggingface_hub client (hf_xet) in a subprocess, `upload_file`;
   5. Xet download through hf_xet (`hf_hub_download`) in a subprocess.
 The LFS and Xet files differ (the first MB is rewritten between them), so nothing is deduplicated across paths.
-Samples the server's VmRSS every 50 ms and prints the peak of each phase. Client-side times include the
-client's own work (hashing, chunking); MB/s = 10^6 B/s, MiB/s = 2^20 B/s.
+Samples the server's VmRSS every 50 ms and prints the peak of each phase, and the CPU seconds per GB the server
+(/proc/<pid>/stat utime+stime) and the client process (its rusage) used in it. Client-side times include the
+client's own work (hashing, chunking); MB/s = 10^6 B/s, MiB/s = 2^20 B/s. BENCH_TIMELINE=1 also prints the
+server's CPU use per second during the Xet upload (where the time goes: xorbs arriving, then the shard).
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,6 +34,73 @@ import httpx
 from _harness import Hub, RssWatcher, rss_mb, start_hub, stop, write_random
 
 CLIENT = str(Path(__file__).resolve().parents[1] / "tests" / "e2e" / "_hf_client.py")
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int, tid: int | None = None) -> float:
+    """utime + stime of a process (all its threads), or of one of its threads, in seconds."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    with open(path) as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def machine_busy_s() -> float:
+    """CPU seconds all cores of the machine spent busy (not idle or iowait) since boot."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (sum(v) - v[3] - v[4]) / _TICK
+
+
+def children_cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+class CpuMeter:
+    """Server (all threads, and its main thread: the event loop) and client (waited children) CPU seconds spent
+    inside the ``with`` block; with ``every`` > 0 also the server's CPU use per interval (``timeline``: (t, cores
+    busy))."""
+
+    def __init__(self, pid: int, every: float = 0.0) -> None:
+        self.pid, self.every = pid, every
+        self.server = self.loop = self.client = 0.0
+        self.timeline: list[tuple[float, float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        t0 = last_t = time.perf_counter()
+        last, last_m = cpu_s(self.pid), machine_busy_s()
+        while not self._stop.wait(self.every):
+            now, now_m, t = cpu_s(self.pid), machine_busy_s(), time.perf_counter()
+            dt = t - last_t
+            self.timeline.append(
+                (round(t - t0, 1), round((now - last) / dt, 2), round((now_m - last_m) / dt, 2))
+            )
+            last, last_m, last_t = now, now_m, t
+
+    def __enter__(self) -> CpuMeter:
+        self._s0, self._l0, self._c0 = cpu_s(self.pid), cpu_s(self.pid, self.pid), children_cpu_s()
+        if self.every:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.every:
+            self._thread.join()
+        self.server = cpu_s(self.pid) - self._s0
+        self.loop = cpu_s(self.pid, self.pid) - self._l0
+        self.client = children_cpu_s() - self._c0
+
+    def note(self, gb: float) -> str:
+        return (
+            f"CPU/GB server {self.server / gb:4.2f} s (event loop {self.loop / gb:4.2f}), "
+            f"client {self.client / gb:4.2f} s"
+        )
 
 
 def client(op: str, url: str, token: str, cache: Path, xet: bool, *args: str) -> float:
@@ -70,6 +141,7 @@ def main() -> None:
     hub: Hub | None = None
     rows: list[tuple[str, float, str]] = []
     mb = size / 1e6
+    gb = size / 1e9
     try:
         blob = work / "big.bin"
         oid = write_random(blob, size)
@@ -97,7 +169,7 @@ def main() -> None:
             )
             r.raise_for_status()
             href = r.json()["objects"][0]["actions"]["upload"]["href"]
-            with RssWatcher(server.pid, "lfs-put") as w:
+            with RssWatcher(server.pid, "lfs-put") as w, CpuMeter(server.pid) as c:
                 t = time.perf_counter()
                 out = subprocess.run(
                     ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-T", str(blob), href],
@@ -109,15 +181,17 @@ def main() -> None:
             if not out.stdout.startswith("2"):
                 raise RuntimeError(f"LFS PUT: HTTP {out.stdout}")
             lfs_mb = mb / took
-            rows.append(("LFS PUT (curl)", lfs_mb, f"peak RSS {w.peak:.0f} MB"))
+            rows.append(("LFS PUT (curl)", lfs_mb, f"peak RSS {w.peak:.0f} MB; {c.note(gb)}"))
             shutil.rmtree(work / "data" / "blobs" / oid[:2], ignore_errors=True)  # disk for the next phases
 
         if "lfs-client" not in skip:
-            with RssWatcher(server.pid, "lfs-client") as w:
+            with RssWatcher(server.pid, "lfs-client") as w, CpuMeter(server.pid) as c:
                 took = client(
                     "upload", base, token, work / "hf-lfs", False, "bench/lfsclient", str(blob), "f"
                 )
-            rows.append(("LFS upload_file (huggingface_hub)", mb / took, f"peak RSS {w.peak:.0f} MB"))
+            rows.append(
+                ("LFS upload_file (huggingface_hub)", mb / took, f"peak RSS {w.peak:.0f} MB; {c.note(gb)}")
+            )
             shutil.rmtree(work / "data" / "blobs" / oid[:2], ignore_errors=True)
             shutil.rmtree(work / "hf-lfs", ignore_errors=True)
 
@@ -125,16 +199,20 @@ def main() -> None:
         with open(blob, "r+b") as f:
             f.write(os.urandom(min(size, 1 << 20)))
         if "xet-up" not in skip:
-            with RssWatcher(server.pid, "xet-up") as w:
+            timeline = 0.5 if os.environ.get("BENCH_TIMELINE") else 0.0
+            with RssWatcher(server.pid, "xet-up") as w, CpuMeter(server.pid, timeline) as c:
                 took = client("upload", base, token, work / "hf-up", True, "bench/xet", str(blob), "big.bin")
-            rows.append(("Xet upload_file (hf_xet)", mb / took, f"peak RSS {w.peak:.0f} MB"))
-            if os.environ.get("BENCH_TIMELINE"):
+            rows.append(("Xet upload_file (hf_xet)", mb / took, f"peak RSS {w.peak:.0f} MB; {c.note(gb)}"))
+            if timeline:
                 print("xet upload took", took, "RSS rises:", [(round(a, 1), round(b)) for a, b in w.timeline])
+                print("(s, server cores busy, machine cores busy) per 0.5 s:", c.timeline)
             shutil.rmtree(work / "hf-up", ignore_errors=True)
             if "xet-down" not in skip:
-                with RssWatcher(server.pid, "xet-down") as w:
+                with RssWatcher(server.pid, "xet-down") as w, CpuMeter(server.pid) as c:
                     took = client("download", base, token, work / "hf-down", True, "bench/xet", "big.bin")
-                rows.append(("Xet hf_hub_download (hf_xet)", mb / took, f"peak RSS {w.peak:.0f} MB"))
+                rows.append(
+                    ("Xet hf_hub_download (hf_xet)", mb / took, f"peak RSS {w.peak:.0f} MB; {c.note(gb)}")
+                )
                 shutil.rmtree(work / "hf-down", ignore_errors=True)
 
         print(

@@ -82,3 +82,35 @@ def test_ingest_publishes_only_verified_xorbs(tmp_path: Path) -> None:
     again = svc.xorb_ingest(x)
     again.write(data)
     assert again.commit() is False and again.received == len(data)
+
+
+def test_stream_sinks_each_piece_as_it_came_and_holds_only_a_possible_footer() -> None:
+    """Large pieces reach the sink as they were fed (no copy: the blob writer can take them as they are); only the
+    < 8 bytes at a chunk boundary wait, since they may start a footer, which is never sunk."""
+    chunks = [os.urandom(20_000) for _ in range(10)]
+    h, data = build_xorb(chunks)
+    got: list[memoryview] = []
+    s = XorbStream(h, got.append)
+    half = len(data) // 2
+    first, second = memoryview(data)[:half], memoryview(data)[half:]
+    s.feed(first)
+    s.feed(second)
+    assert s.finish() == parse_xorb(data, h).meta
+    assert [bytes(v) for v in got] == [bytes(first), bytes(second)]
+    assert got[0].obj is data and got[1].obj is data  # views of the caller's buffer, not copies
+
+    footer = b"XETBLOB\x01" + bytes(64)
+    for cut in range(1, 8):  # the footer's first `cut` bytes end a piece: held, then dropped with the footer
+        sunk: list[bytes] = []
+        s = XorbStream(h, lambda v, sunk=sunk: sunk.append(bytes(v)))
+        s.feed(data + footer[:cut])
+        s.feed(footer[cut:])
+        assert s.finish().hash == h and b"".join(sunk) == data
+    boundary = len(build_xorb(chunks[:3])[1])  # a piece ends 1..7 bytes into the 4th chunk's header
+    for cut in range(1, 8):
+        sunk = []
+        s = XorbStream(h, lambda v, sunk=sunk: sunk.append(bytes(v)))
+        s.feed(data[: boundary + cut])
+        assert b"".join(sunk) == data[:boundary]
+        s.feed(data[boundary + cut :])
+        assert s.finish().hash == h and b"".join(sunk) == data

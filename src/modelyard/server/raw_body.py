@@ -69,17 +69,20 @@ def _fast_source(request: Request) -> tuple[Any, int] | None:
     return (cycle, fd) if fd >= 0 else None
 
 
-def body_chunks(request: Request) -> AsyncIterator[bytes]:
-    """The request body as an async iterator of chunks: large batches read from the socket where possible
-    (see the module doc), else ``request.stream()``. Raises ``ClientDisconnect`` if the client goes away."""
+def body_chunks(request: Request, batch: int = BATCH) -> AsyncIterator[bytes]:
+    """The request body as an async iterator of chunks: batches of ``batch`` bytes read from the socket where
+    possible (see the module doc), else ``request.stream()``. Raises ``ClientDisconnect`` if the client goes away.
+    Memory per body: the batch being read and the one the consumer holds."""
     found = _fast_source(request)
     if found is None:
         return request.stream()
     cycle, fd = found
-    return _socket_chunks(request, cycle, fd, int(request.headers["content-length"]))
+    return _socket_chunks(request, cycle, fd, int(request.headers["content-length"]), batch)
 
 
-async def _socket_chunks(request: Request, cycle: Any, fd: int, length: int) -> AsyncIterator[bytes]:
+async def _socket_chunks(
+    request: Request, cycle: Any, fd: int, length: int, batch_size: int
+) -> AsyncIterator[bytes]:
     sock = cycle.transport.get_extra_info("socket")
     if not _slots.acquire(blocking=False):  # taken here, not before: a generator never started never releases
         counts["asgi"] += 1
@@ -100,7 +103,7 @@ async def _socket_chunks(request: Request, cycle: Any, fd: int, length: int) -> 
             yield head
         loop = asyncio.get_running_loop()
         while remaining > 0:
-            batch = await loop.run_in_executor(_READERS, _read, sock, fd, min(BATCH, remaining))
+            batch = await loop.run_in_executor(_READERS, _read, sock, fd, min(batch_size, remaining))
             remaining -= len(batch)
             yield batch  # type: ignore[misc]  # a bytearray: every consumer takes bytes-like data
     finally:

@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from modelyard.errors import HubError
 from modelyard.server.errors import EXCEPTION_HANDLERS
+from modelyard.server.raw_body import body_chunks
 from modelyard.storage.ingest import pipe_to_writer
 from modelyard.xet.auth import Claims, Scope
 from modelyard.xet.errors import XetFormatError, XetNotFound, XetRangeError, XetTokenError
@@ -36,8 +37,12 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _STREAM_BLOCK = 64 * 1024  # one block per send: a stalled reader holds at most this
 _HEARTBEAT_S = 15.0  # /v2/shards re-sends its last frame this often while verifying (hf_xet's read timeout)
 _GRANT_BODY = 64 * 1024
-_XORB_BATCH = 1024 * 1024  # a xorb upload in flight holds about two of these (and the writer's buffer)
-_XORB_INGESTS = 4  # xorb bodies received at once (each ~7 MB of buffers); more would not be faster on 2 cores
+#: A xorb upload in flight holds about two of these. XorbStream passes each batch on uncopied, and at >= the blob
+#: writer's 4 MiB flush size the writer does not copy it into its buffer either: ~0.5 hub CPU s/GB less than 1 MiB
+#: batches on this VM (fresh buffer memory is costly here), peak RSS unchanged (docs/benchmarks.md).
+_XORB_BATCH = 4 * 1024 * 1024 + 256 * 1024
+#: Xorb bodies received at once (each <= ~13 MB of buffers); more would not be faster on 2 cores.
+_XORB_INGESTS = 4
 log = logging.getLogger("modelyard.xet")
 
 
@@ -107,6 +112,12 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return bytes(buf)
 
 
+def _xorb_body(request: Request) -> AsyncIterator[bytes]:
+    """The body of a xorb upload, as it arrives: in ``_XORB_BATCH`` pieces straight from the socket where the
+    server allows it (server/raw_body.py), else through ASGI. The one place the xorb routes read it."""
+    return body_chunks(request, _XORB_BATCH)
+
+
 async def _ingest_xorb(
     svc: XetService,
     slots: asyncio.Semaphore,
@@ -125,7 +136,7 @@ async def _ingest_xorb(
     async with slots:
         ingest = await run_in_threadpool(svc.xorb_ingest, xorb_hex, limit)
         try:
-            await pipe_to_writer(request.stream(), ingest, _XORB_BATCH)
+            await pipe_to_writer(_xorb_body(request), ingest, _XORB_BATCH)
             if exact and ingest.received != limit:
                 raise XetFormatError(f"the grant is for {limit} bytes, {ingest.received} arrived")
             return await run_in_threadpool(ingest.commit)
@@ -236,7 +247,9 @@ def create_cas_app(svc: XetService) -> Starlette:
         length = body.get("length") if isinstance(body, dict) else None
         if not isinstance(length, int) or isinstance(length, bool) or not 0 < length <= MAX_XORB_UPLOAD:
             raise XetFormatError(f"'length' must be an integer between 1 and {MAX_XORB_UPLOAD}")
-        if await run_in_threadpool(svc.has_xorb, xorb_hex):
+        stored = await run_in_threadpool(svc.has_xorb, xorb_hex)
+        svc.announce_xorb(_claims(svc, request, "write"), xorb_hex, stored)
+        if stored:
             return JSONResponse({"was_inserted": False})
         grant = svc.grant_xorb_upload(_cas_base(request), xorb_hex, length)
         return JSONResponse(grant, status_code=201)
@@ -273,6 +286,7 @@ def create_cas_app(svc: XetService) -> Starlette:
 
     async def post_xorb(request: Request) -> Response:
         xorb_hex = _hex_param(request, "hash")
+        svc.announce_xorb(_claims(svc, request, "write"), xorb_hex)
         inserted = await _ingest_xorb(svc, ingest_slots, request, xorb_hex, MAX_XORB_UPLOAD)
         return JSONResponse({"was_inserted": inserted})
 

@@ -38,17 +38,25 @@ def bg4_group(data: bytes) -> bytes:
 
 def decompress_chunk(scheme: int, payload: bytes | memoryview, uncompressed_len: int) -> bytes:
     """Decompress one chunk payload and check its length against the header."""
+    out = chunk_data(scheme, payload, uncompressed_len)
+    return out if isinstance(out, bytes) else bytes(out)
+
+
+def chunk_data(scheme: int, payload: bytes | memoryview, uncompressed_len: int) -> bytes | memoryview:
+    """:func:`decompress_chunk` without copying an uncompressed payload: it comes back as the view it was given
+    (valid only as long as the caller's buffer is). For hashing chunks as they arrive or are read back."""
     try:
         kind = CompressionScheme(scheme)
     except ValueError:
         raise XetFormatError(f"unknown chunk compression scheme {scheme}") from None
+    out: bytes | memoryview
     try:
         if kind is CompressionScheme.NONE:
-            out = bytes(payload)
+            out = payload
         elif kind is CompressionScheme.LZ4:
-            out = lz4.frame.decompress(bytes(payload))
+            out = lz4.frame.decompress(payload)
         else:
-            out = bg4_regroup(lz4.frame.decompress(bytes(payload)))
+            out = bg4_regroup(lz4.frame.decompress(payload))
     except RuntimeError as e:  # lz4 raises RuntimeError on corrupt frames
         raise XetFormatError(f"corrupt LZ4 chunk payload: {e}") from None
     if len(out) != uncompressed_len:

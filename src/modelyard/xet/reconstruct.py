@@ -7,20 +7,25 @@ Mirrors xet-core ``simulation/xorb_utils.rs::compute_reconstruction_ranges``.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from modelyard.xet.errors import XetRangeError
+from modelyard.xet.compression import chunk_data
+from modelyard.xet.errors import XetFormatError, XetRangeError
 from modelyard.xet.hashes import hash_to_hex
 from modelyard.xet.index import FileRecord
 from modelyard.xet.shard import FileTerm
-from modelyard.xet.xorb import XorbMeta, iter_chunk_payloads
+from modelyard.xet.xorb import CHUNK_HEADER_LEN, HEADER_WORDS, XorbMeta, iter_chunk_payloads
 
 #: Read stored xorbs in slices of at most this many serialized bytes when streaming (at least one chunk). A
 #: download holds one slice while its client drains it, so this bounds the memory of each slow reader.
 READ_SLICE = 64 * 1024
+#: The server's own passes over a whole term (the sha256 of a new file) read in slices of this many bytes into one
+#: reused buffer: one syscall per ~16 chunks instead of per chunk, no allocation per read (4 MiB: no faster).
+SCAN_SLICE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -212,4 +217,44 @@ def _iter_term(meta: XorbMeta, f: BinaryIO, t: PlanTerm | FileTerm) -> Iterator[
         del raw  # a suspended download holds only the chunks it has not handed out yet
         while pieces:
             yield pieces.popleft()
+        cs = ce
+
+
+def iter_chunk_data(
+    meta: XorbMeta, f: BinaryIO, chunk_start: int, chunk_end: int, buf: bytearray
+) -> Iterator[bytes | memoryview]:
+    """The decompressed chunks ``[chunk_start, chunk_end)`` of a stored xorb, in order, read in chunk-aligned slices
+    of up to ``len(buf)`` bytes into ``buf``: an uncompressed chunk comes back as a view of ``buf``, valid until
+    the next item is asked for (hash it, do not keep it)."""
+    readinto = getattr(f, "readinto", None)
+    cs = chunk_start
+    while cs < chunk_end:
+        lo = meta.byte_start(cs)
+        ce = max(cs + 1, bisect_right(meta.byte_ends, lo + len(buf), cs, chunk_end))
+        n = meta.byte_ends[ce - 1] - lo
+        if n > len(buf):  # one chunk larger than the buffer
+            buf = bytearray(n)
+        view = memoryview(buf)[:n]
+        f.seek(lo)
+        got = 0
+        while got < n:
+            if readinto is not None:
+                k = readinto(view[got:])
+            else:
+                data = f.read(n - got)
+                k = len(data)
+                view[got : got + k] = data
+            if not k:
+                raise OSError(f"stored xorb {meta.hex} is truncated")
+            got += k
+        pos = 0
+        while pos < n:
+            if n - pos < CHUNK_HEADER_LEN:
+                raise XetFormatError(f"stored xorb {meta.hex} has a cut chunk header")
+            a, b = HEADER_WORDS.unpack_from(view, pos)
+            start = pos + CHUNK_HEADER_LEN
+            pos = start + (a >> 8)
+            if pos > n:
+                raise XetFormatError(f"stored xorb {meta.hex} does not match its chunk offsets")
+            yield chunk_data(b & 0xFF, view[start:pos], b >> 8)
         cs = ce

@@ -8,6 +8,7 @@ before anything is written.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -29,8 +30,11 @@ from modelyard.xet.hashes import (
     range_verification_hash,
 )
 from modelyard.xet.index import CasStats, FileRecord, XetIndex, XorbRecord
+from modelyard.xet.prehash import Prefix, PrefixHasher
 from modelyard.xet.reconstruct import (
+    SCAN_SLICE,
     Plan,
+    iter_chunk_data,
     iter_file_bytes,
     plan_reconstruction,
     plan_to_v1_json,
@@ -40,6 +44,7 @@ from modelyard.xet.shard import CHUNK_FLAG_GLOBAL_DEDUP, Shard, ShardFile, build
 from modelyard.xet.xorb import MAX_XORB_UPLOAD, XorbMeta, XorbStream, parse_xorb
 
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+log = logging.getLogger("modelyard.xet")
 
 
 #: Xorb metadata kept in memory (~160 KB each for 64 MiB of ~64 KiB chunks): a shard or a download walks xorbs in
@@ -104,9 +109,11 @@ class XorbIngest:
 
     def __init__(self, svc: XetService, xorb_hex: str, limit: int) -> None:
         self._svc = svc
+        self._hash = hex_to_hash(xorb_hex)
         self._known = svc.index.has_xorb(xorb_hex)
         self._writer = None if self._known else svc.store.writer(max_size=limit, expected_size=limit)
-        self._stream = XorbStream(hex_to_hash(xorb_hex), self._writer.write if self._writer else None, limit)
+        self._stream = XorbStream(self._hash, self._writer.write if self._writer else None, limit)
+        self._open = True
 
     @property
     def received(self) -> int:
@@ -124,22 +131,31 @@ class XorbIngest:
 
     def commit(self) -> bool:
         """Verify the whole xorb and publish it; False when it was already stored."""
-        if self._writer is None:
-            return False
         try:
-            meta = self._stream.finish()
-        except BaseException:
-            self.abort()
-            raise
-        try:
+            if self._writer is None:
+                self._svc.prehash.stored(self._hash)
+                return False
+            try:
+                meta = self._stream.finish()
+            except BaseException:
+                self._writer.abort()
+                raise
             info = self._writer.commit(expected_size=meta.stored_size)
-            return self._svc.index.insert_xorb(meta, info.sha256)
+            inserted = self._svc.index.insert_xorb(meta, info.sha256)
+            self._svc.prehash.stored(self._hash)
+            return inserted
         finally:
-            trim_heap()
+            self._close()
 
     def abort(self) -> None:
         if self._writer is not None:
             self._writer.abort()
+        self._close()
+
+    def _close(self) -> None:
+        """Give the buffers' heap back (with several xorbs in flight it would otherwise keep its high-water mark)."""
+        if self._open:
+            self._open = False
             trim_heap()
 
 
@@ -171,6 +187,7 @@ class XetService:
         self.public_cas_url = public_cas_url.rstrip("/") if public_cas_url else None
         self._meta_cache: OrderedDict[bytes, XorbRecord] = OrderedDict()
         self._meta_lock = threading.Lock()
+        self.prehash = PrefixHasher(self._meta, self._open_xorb)
 
     # ---- tokens ------------------------------------------------------------------------------------
     def issue_token(
@@ -213,6 +230,11 @@ class XetService:
     # ---- xorbs ---------------------------------------------------------------------------------------
     def has_xorb(self, xorb_hex: str) -> bool:
         return self.index.has_xorb(xorb_hex)
+
+    def announce_xorb(self, claims: Claims, xorb_hex: str, stored: bool = False) -> None:
+        """An upload session (its token) is about to send this xorb (``stored``: it is stored already): the file's
+        sha256 can be begun in the background, in the order xorbs are announced (:mod:`modelyard.xet.prehash`)."""
+        self.prehash.announce(claims, hex_to_hash(xorb_hex), stored)
 
     def xorb_ingest(self, xorb_hex: str, limit: int = MAX_XORB_UPLOAD) -> XorbIngest:
         """Start a streamed xorb upload of at most ``limit`` bytes (see :class:`XorbIngest`)."""
@@ -271,6 +293,7 @@ class XetService:
         raw chunk hashes, i.e. the data. Returns False when the identical shard was registered before.
         """
         shard = parse_shard(data)
+        prefix = self.prehash.take(claims) if claims is not None else None
         xorb_hexes = self._check_xorb_blocks(shard)
         dedup: dict[str, str] = {}
         for block in shard.xorbs:
@@ -279,7 +302,7 @@ class XetService:
                     dedup[hash_to_hex(c.hash)] = hash_to_hex(block.xorb_hash)
         files: list[FileRecord] = []
         for f in shard.files:
-            rec = self._check_file(f)
+            rec = self._check_file(f, prefix)
             files.append(rec)
             if f.terms:
                 first = f.terms[0]
@@ -310,7 +333,7 @@ class XetService:
             out.append(x)
         return out
 
-    def _check_file(self, f: ShardFile) -> FileRecord:
+    def _check_file(self, f: ShardFile, prefix: Prefix | None = None) -> FileRecord:
         fhex = hash_to_hex(f.file_hash)
         if f.terms and f.verification is None:
             raise XetFormatError(f"file {fhex} has no verification entries")
@@ -337,19 +360,36 @@ class XetService:
         if existing is not None:
             return existing
         size = f.size
-        sha = self._compute_sha256(f) if f.terms else _EMPTY_SHA256
+        sha = self._compute_sha256(f, prefix) if f.terms else _EMPTY_SHA256
         # The metadata extension stores the sha256 as a MerkleHash: its string form is the usual sha256 hex.
         if f.sha256 is not None and hash_to_hex(f.sha256) != sha:
             declared = hash_to_hex(f.sha256)
             raise XetFormatError(f"file {fhex}: declared sha256 {declared} but content hashes to {sha}")
         return FileRecord(fhex, size, sha, tuple(f.terms))
 
-    def _compute_sha256(self, f: ShardFile) -> str:
-        rec = FileRecord(hash_to_hex(f.file_hash), f.size, "", tuple(f.terms))
-        plan = plan_reconstruction(rec, self._meta)
-        h = hashlib.sha256()
-        for piece in iter_file_bytes(plan, self._meta, self._open_xorb, rec.size):
-            h.update(piece)
+    def _compute_sha256(self, f: ShardFile, prefix: Prefix | None = None) -> str:
+        """The sha256 of the file the terms reassemble, from the stored (verified) xorbs: chunk-aligned slices read
+        into one buffer, uncompressed chunks hashed in place. ``prefix``: what the background hasher of the upload's
+        session did, used for the leading terms that are exactly its xorbs, whole."""
+        k, h = prefix.start(f.terms) if prefix is not None else (0, hashlib.sha256())
+        log.debug(
+            "sha256 of %s: %d of %d terms hashed in the background", hash_to_hex(f.file_hash), k, len(f.terms)
+        )
+        buf = bytearray(SCAN_SLICE)
+        open_hash: bytes | None = None
+        fh: BinaryIO | None = None
+        try:
+            for t in f.terms[k:]:
+                if t.xorb_hash != open_hash:
+                    if fh is not None:
+                        fh.close()
+                    fh, open_hash = self._open_xorb(t.xorb_hash), t.xorb_hash
+                assert fh is not None
+                for piece in iter_chunk_data(self._meta(t.xorb_hash), fh, t.chunk_start, t.chunk_end, buf):
+                    h.update(piece)
+        finally:
+            if fh is not None:
+                fh.close()
         return h.hexdigest()
 
     # ---- downloads -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from modelyard.xet.compression import CompressionScheme, compress_chunk, decompress_chunk
+from modelyard.xet.compression import CompressionScheme, chunk_data, compress_chunk, decompress_chunk
 from modelyard.xet.errors import XetFormatError
 from modelyard.xet.hashes import chunk_hash, hash_to_hex, xorb_hash
 
@@ -24,6 +24,8 @@ MAX_XORB_UPLOAD = MAX_XORB_BYTES + 8 * 1024 * 1024
 FOOTER_IDENT = b"XETBLOB"
 
 _META = struct.Struct("<32sII")  # chunk hash, byte_end (serialized), unpacked_end
+#: A chunk header as two words: ``version | compressed_len << 8`` and ``scheme | uncompressed_len << 8``.
+HEADER_WORDS = struct.Struct("<II")
 
 
 @dataclass(frozen=True)
@@ -126,11 +128,12 @@ class ParsedXorb:
 class XorbStream:
     """Incremental :func:`parse_xorb`: ``feed`` the body as it arrives, ``finish`` when it ended.
 
-    Each complete chunk is decompressed and hashed as soon as its bytes are in, then handed (as part of a run of
-    whole chunks) to ``sink``: the stored bytes go to disk while the upload is still arriving, and memory stays
-    at one partial chunk plus whatever ``feed`` was given, whatever the xorb's size. ``sink`` receives bytes that
-    are not verified yet (the xorb hash is known only at the end): write them somewhere that ``finish`` failing
-    discards. Raises :class:`XetFormatError` as soon as the body is malformed.
+    Each complete chunk is decompressed and hashed as soon as its bytes are in (an uncompressed one straight from
+    the buffer it arrived in); the body goes on to ``sink`` as it came, one piece per ``feed`` (only the 7 bytes that
+    may start a footer wait for the next one): the stored bytes go to disk while the upload is still arriving,
+    without being copied, and memory stays at one partial chunk plus whatever ``feed`` was given, whatever the
+    xorb's size. ``sink`` receives bytes that are not verified yet (the xorb hash is known only at the end): write
+    them somewhere that ``finish`` failing discards. Raises :class:`XetFormatError` as soon as the body is malformed.
     """
 
     def __init__(
@@ -142,7 +145,9 @@ class XorbStream:
         self._expected = expected_hash
         self._sink = sink
         self._limit = limit
-        self._rest = b""  # the start of a chunk whose bytes have not all arrived
+        self._rest = bytearray()  # the start of a chunk whose bytes have not all arrived (copied: <= 264 KiB)
+        self._need = 0  # the serialized size of the chunk in _rest (0: none)
+        self._held = b""  # < 8 bytes at a chunk boundary: a chunk header or a footer, not sunk yet
         self._hashes: list[bytes] = []
         self._byte_ends: list[int] = []
         self._unpacked_ends: list[int] = []
@@ -151,44 +156,77 @@ class XorbStream:
         self._footer = False
         self.received = 0
 
+    def _chunk(self, buf: memoryview, start: int, clen: int, scheme: int, ulen: int) -> None:
+        """Verify and hash one complete chunk whose payload is ``buf[start:start + clen]``."""
+        raw = chunk_data(scheme, buf[start : start + clen], ulen)
+        self._hashes.append(chunk_hash(raw))
+        self._total += ulen
+        if self._total > MAX_XORB_BYTES:
+            raise XetFormatError("xorb holds more than 64 MiB of data")
+        self._stored += CHUNK_HEADER_LEN + clen
+        self._byte_ends.append(self._stored)
+        self._unpacked_ends.append(self._total)
+
+    def _header(self, buf: memoryview, pos: int) -> tuple[int, int, int] | None:
+        """``(compressed_len, scheme, uncompressed_len)`` of the header at ``pos``; None at a footer."""
+        if buf[pos : pos + len(FOOTER_IDENT)] == FOOTER_IDENT:
+            self._footer = True
+            return None
+        a, b = HEADER_WORDS.unpack_from(buf, pos)
+        version, clen, scheme, ulen = a & 0xFF, a >> 8, b & 0xFF, b >> 8
+        if version != 0 or not 0 < ulen <= MAX_CHUNK_SIZE or clen > 2 * MAX_CHUNK_SIZE:
+            ChunkHeader.parse(buf, pos)  # raises the precise XetFormatError
+        return clen, scheme, ulen
+
     def feed(self, data: bytes | bytearray | memoryview) -> None:
         self.received += len(data)
         if self.received > self._limit:
             raise XetFormatError(f"xorb body exceeds the limit of {self._limit} bytes")
         if self._footer or not data:
             return  # XorbObjectInfo footer: ignored, recomputed from the chunks
-        buf = self._rest + data if self._rest else data
-        view = memoryview(buf)
-        pos = 0
+        view = memoryview(data).cast("B")
+        if self._held:  # rare: the last piece ended within 8 bytes of a chunk start; parse them with this one
+            view = memoryview(self._held + view)
+            self._held = b""
         n = len(view)
+        pos = 0
+        if self._need:  # complete the chunk begun in an earlier piece (its header was checked then)
+            take = min(self._need - len(self._rest), n)
+            self._rest += view[:take]
+            pos = take
+            if len(self._rest) < self._need:
+                return self._sink_upto(view, n)
+            rest = memoryview(self._rest)
+            a, b = HEADER_WORDS.unpack_from(rest, 0)
+            self._chunk(rest, CHUNK_HEADER_LEN, a >> 8, b & 0xFF, b >> 8)
+            rest.release()
+            self._rest = bytearray()
+            self._need = 0
         while n - pos >= CHUNK_HEADER_LEN:
-            if view[pos : pos + len(FOOTER_IDENT)] == FOOTER_IDENT:
-                self._footer = True
-                break
-            hdr = ChunkHeader.parse(view, pos)
+            hdr = self._header(view, pos)
+            if hdr is None:
+                return self._sink_upto(view, pos)
+            clen, scheme, ulen = hdr
             start = pos + CHUNK_HEADER_LEN
-            end = start + hdr.compressed_len
-            if end > n:
-                break
-            raw = decompress_chunk(hdr.scheme, view[start:end], hdr.uncompressed_len)
-            self._hashes.append(chunk_hash(raw))
-            self._total += hdr.uncompressed_len
-            if self._total > MAX_XORB_BYTES:
-                raise XetFormatError("xorb holds more than 64 MiB of data")
-            self._byte_ends.append(self._stored + end)
-            self._unpacked_ends.append(self._total)
-            pos = end
-        if pos and self._sink is not None:
-            self._sink(view[:pos])
-        self._stored += pos
-        self._rest = b"" if self._footer else bytes(view[pos:])
+            if start + clen > n:
+                self._need = CHUNK_HEADER_LEN + clen
+                self._rest = bytearray(view[pos:])
+                return self._sink_upto(view, n)
+            self._chunk(view, start, clen, scheme, ulen)
+            pos = start + clen
+        # fewer than 8 bytes of the next chunk (or of a footer) are in: hold them until it is known which
+        self._sink_upto(view, pos)
+        if pos < n:
+            self._held = bytes(view[pos:])
+
+    def _sink_upto(self, view: memoryview, end: int) -> None:
+        if end and self._sink is not None:
+            self._sink(view[:end] if end < len(view) else view)
 
     def finish(self) -> XorbMeta:
         """The verified metadata; XetFormatError when the body was cut short or hashes to another xorb."""
-        if self._rest:
-            raise XetFormatError(
-                "truncated chunk header" if len(self._rest) < CHUNK_HEADER_LEN else "truncated chunk payload"
-            )
+        if self._need or self._held:
+            raise XetFormatError("truncated chunk payload" if self._need else "truncated chunk header")
         if not self._hashes:
             raise XetFormatError("xorb has no chunks")
         ends = self._unpacked_ends
