@@ -114,7 +114,8 @@ def test_a_pipelined_request_is_never_read_into_the_body(live_server: Any, repo:
             status, resp_headers, body = 200, {"connection": "close"}, b""
     assert status == 200, body[:300]
     assert resp_headers.get("connection") == "close"
-    assert b"alice" not in body  # the pipelined request was not answered on this connection (clients retry it)
+    # the pipelined request was not answered on this connection (clients retry it)
+    assert b"alice" not in body
     # the body read was exactly Content-Length bytes: with a byte more or less it would not hash to the oid
     assert _available(live_server, repo, oid, len(data))
 
