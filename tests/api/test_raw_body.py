@@ -124,7 +124,9 @@ def _slots_free() -> int:
     return raw_body._slots._value  # type: ignore[attr-defined,no-any-return]
 
 
-def test_a_client_hanging_up_mid_body_publishes_nothing_and_frees_its_reader(live_server: Any, repo: str) -> None:
+def test_a_client_hanging_up_mid_body_publishes_nothing_and_frees_its_reader(
+    live_server: Any, repo: str
+) -> None:
     data = os.urandom(SIZE)
     href, headers, oid = _ticket(live_server, repo, data)
     before = _metric(live_server, "socket")
