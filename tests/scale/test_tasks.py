@@ -31,7 +31,7 @@ from modelyard.config import Settings
 from modelyard.db import migrate
 from modelyard.db.schema import tasks as tasks_table
 from modelyard.db.schema import webhook_deliveries
-from modelyard.hub.tasks import DONE, FAILED, TaskQueue
+from modelyard.hub.tasks import DONE, FAILED, RUNNING, Task, TaskQueue
 from modelyard.server.app import create_app
 from modelyard.server.http_server import server_config
 from modelyard.server.services import Services
@@ -194,15 +194,36 @@ def test_periodic_task_enqueued_by_both_runs_once(pair: tuple[Replica, Replica, 
 def test_a_dead_workers_task_runs_again_after_its_lease(pair: tuple[Replica, Replica, Record]) -> None:
     a, b, record = pair
     queue = TaskQueue(a.hub.services.db)
-    queue.enqueue(
-        RECORD, {"n": "orphan"}, run_at=time.time() + 3600
-    )  # not due: only the "dead" worker gets it
+    queue.enqueue(RECORD, {"n": "orphan"}, run_at=time.time() + 3600)  # not due: the live workers leave it
+    # the "dead" worker's claim, written as `claim` writes it and in the same transaction that makes the task due
+    # (made due first and claimed after, a live worker polling every 0.05 s could take it in between)
+    lease_until = int(time.time() * 1000) + 1000
     with queue.db.transaction() as conn:
-        conn.execute(sa.update(tasks_table).where(tasks_table.c.kind == RECORD).values(run_at_ms=0))
-    claimed = queue.claim(
-        10, 1.0, "dead-replica", [RECORD]
-    )  # killed before it finished: never done or renewed
-    assert [t.payload["n"] for t in claimed] == ["orphan"]
+        row = conn.execute(sa.select(tasks_table).where(tasks_table.c.kind == RECORD)).one()
+        conn.execute(
+            sa.update(tasks_table)
+            .where(tasks_table.c.id == row.id)
+            .values(
+                state=RUNNING,
+                attempts=1,
+                run_at_ms=lease_until,
+                lease_until_ms=lease_until,
+                leased_by="dead-replica",
+            )
+        )
+    claimed = [
+        Task(
+            int(row.id),
+            RECORD,
+            {"n": "orphan"},
+            row.key,
+            1,
+            int(row.max_attempts),
+            "dead-replica",
+            lease_until,
+        )
+    ]
+    # killed before it finished: never done or renewed
     time.sleep(0.5)
     assert record.of("orphan") == [], "nobody takes a task while its lease runs"
     _wait(lambda: bool(record.of("orphan")), what="the orphaned task")

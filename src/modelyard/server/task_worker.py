@@ -84,6 +84,7 @@ class TaskWorker:
         self._event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._main: asyncio.Task[None] | None = None
+        self._closing = False
 
     # --- setup ----------------------------------------------------------------------------------------
     def register(self, kind: str, handler: Handler) -> None:
@@ -98,11 +99,15 @@ class TaskWorker:
         self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
         self.queue.wake = self.wake
+        self._closing = False
         self._main = asyncio.create_task(self._run(), name="task-worker")
 
     async def aclose(self, grace_s: float = 5.0) -> None:
         if self.queue.wake == self.wake:
             self.queue.wake = None
+        self._closing = True  # the loop's own exit, should a cancel be lost
+        if self._event is not None:
+            self._event.set()
         if self._main is not None:
             self._main.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -138,8 +143,15 @@ class TaskWorker:
             await self._guard("periodic tasks", self._enqueue_periodic)
             await self._guard("lease renewal", self._renew)
             await self._guard("claim", self._claim)
+            if self._closing:
+                return
+            # asyncio.timeout, not wait_for: on Python 3.11 a cancel arriving as the event is set was swallowed by
+            # wait_for (cpython gh-86296), the loop went on and aclose waited for it forever (a hung shutdown)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), self.poll)
+                async with asyncio.timeout(self.poll):
+                    await self._event.wait()
+            if self._closing:
+                return
 
     async def _guard(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
         try:
