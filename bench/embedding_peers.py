@@ -23,7 +23,7 @@ vectors for 8 sentences (one per request) are compared with sentence-transformer
 differ (cosine < 0.99) is not timed. Logs: bench/results/embedding-peers/.
 
 Usage: python bench/embedding_peers.py [--duration 4] [--warmup 2] [--rounds 4] [--raw-seconds 2]
-       [--only modelyard,infinity,litserve,modelyard-routed] [--native] [--install-only] [--json out.json]
+       [--only modelyard,infinity,litserve,modelyard-routed,modelyard-1lane] [--native] [--install-only] [--json out.json]
 """
 
 from __future__ import annotations
@@ -130,12 +130,14 @@ def start_server(
     server: str, model_dir: Path, port: int, args: argparse.Namespace, env: dict[str, str]
 ) -> Any:
     bs = str(args.max_batch_size)
-    if server in ("modelyard", "modelyard-routed"):
+    if server in ("modelyard", "modelyard-routed", "modelyard-1lane"):
         cmd = [sys.executable, "-m", "modelyard.server.inference_app", "--model-dir", str(model_dir)]
         if (
             server == "modelyard-routed"
         ):  # the embedding fast path off: every call through Starlette's routing
             cmd.append("--no-fast-path")
+        if server == "modelyard-1lane":  # one batch at a time on all threads (before worker lanes)
+            cmd += ["--lanes", "1"]
         cmd += [
             "--name",
             "minilm",
@@ -415,7 +417,7 @@ def main() -> None:
         "--only",
         default="modelyard,infinity,litserve",
         help="servers to run, comma-separated; modelyard-routed: ModelYard with --no-fast-path (an A/B of the "
-        "embedding fast path)",
+        "embedding fast path); modelyard-1lane: ModelYard with --lanes 1 (an A/B of worker lanes)",
     )
     p.add_argument("--native", action="store_true", help="also load ModelYard's native route")
     p.add_argument("--install-only", action="store_true", help="make the peers' environments and stop")
@@ -490,6 +492,9 @@ def main() -> None:
         "modelyard": [Target("modelyard", "modelyard", "/endpoints/minilm/v1/embeddings", "openai")],
         "modelyard-routed": [
             Target("modelyard (routed)", "modelyard-routed", "/endpoints/minilm/v1/embeddings", "openai")
+        ],
+        "modelyard-1lane": [
+            Target("modelyard (1 lane)", "modelyard-1lane", "/endpoints/minilm/v1/embeddings", "openai")
         ],
         "infinity": [Target("infinity", "infinity", "/embeddings", "openai")],
         "litserve": [Target("litserve", "litserve", "/v1/embeddings", "openai")],

@@ -77,8 +77,28 @@ class Batcher:
                 continue
             return job
 
-    def next_batch(self) -> list[Job]:
-        """Block for the next batch; an empty list means the source is closed."""
+    def queued(self) -> int:
+        """Jobs waiting (an estimate of items: most jobs carry one)."""
+        return len(self.carry) + self.source.qsize()
+
+    def top_up(self, batch: list[Job]) -> None:
+        """Add what is queued now to ``batch`` (no waiting), up to ``max_items`` items."""
+        size = sum(len(req.items) for _, req in batch)
+        while size < self.max_items:
+            job = self._get(timeout=0)
+            if job is None:
+                return
+            if job[1].stream or size + len(job[1].items) > self.max_items:
+                self.carry.appendleft(job)
+                return
+            batch.append(job)
+            size += len(job[1].items)
+
+    def next_batch(self, share: Callable[[], int] | None = None, min_share: int = 16) -> list[Job]:
+        """Block for the next batch; an empty list means the source is closed. ``share()``, when given, says how
+        many lanes (this one included) are free to take work now (worker lanes): what is queued when the first job
+        arrives is split between them instead of going whole into this batch, in shares of at least
+        ``min_share`` items (smaller batches lose more to each model call's fixed cost than two lanes gain)."""
         first = self._get(timeout=None)
         if first is None:
             return []
@@ -86,15 +106,22 @@ class Batcher:
         if first[1].stream:
             return batch
         size = len(first[1].items)
-        target = self.max_items
+        cap = self.max_items
+        parts = share() if share is not None else 1
+        if parts > 1:
+            waiting = size + self.queued()
+            parts = min(parts, waiting // max(1, min_share))
+            if parts > 1:
+                cap = min(cap, -(-waiting // parts))
+        target = cap
         wait = self.max_wait_s
-        fill = min(round(self.last_items * self.fill_ratio), self.max_items)
+        fill = min(round(self.last_items * self.fill_ratio), cap)
         if fill > 1:
             adaptive = min(self.max_fill_s, self.fill_fraction * self.last_seconds)
             if adaptive > wait:
                 wait, target = adaptive, fill
         deadline = time.monotonic() + wait
-        while size < self.max_items:
+        while size < cap:
             if size >= target:
                 wait = 0.0
                 deadline = 0.0
@@ -102,7 +129,7 @@ class Batcher:
             job = self._get(timeout=0 if remaining <= 0 else remaining)
             if job is None:
                 break
-            if job[1].stream or size + len(job[1].items) > self.max_items:
+            if job[1].stream or size + len(job[1].items) > cap:
                 self.carry.appendleft(job)
                 break
             batch.append(job)

@@ -38,6 +38,9 @@ class EndpointConfig:
     max_queue: int = 128
     keep_alive_s: float | None = 300.0
     threads: int | None = None
+    # batches the worker runs at once, each on threads // lanes cores (None: 2 for runtimes that allow it, such as
+    # embeddings, when threads >= 2; else 1); a lone batch still gets every thread (inference/worker.py)
+    lanes: int | None = None
     autocast: str | None = None
     # weight precision: "float32", "bfloat16" (weights cast) or "int8" (dynamic quantization of the Linear
     # layers), checked against float32 at load (runtimes/precision.py); dtype_threshold overrides the check's bar
@@ -77,6 +80,8 @@ class EndpointConfig:
             object.__setattr__(self, "keep_alive_s", None)
         if self.threads is not None and not 1 <= self.threads <= 1024:
             raise InvalidInput("threads must be in [1, 1024]")
+        if self.lanes is not None and not 1 <= self.lanes <= 64:
+            raise InvalidInput("lanes must be in [1, 64]")
         if self.autocast not in (None, "bfloat16", "float16"):
             raise InvalidInput("autocast must be null, 'bfloat16' or 'float16'")
         if self.dtype not in DTYPES:
@@ -122,6 +127,7 @@ class EndpointConfig:
             "max_queue": int,
             "keep_alive_s": (int, float, type(None)),
             "threads": (int, type(None)),
+            "lanes": (int, type(None)),
             "autocast": (str, type(None)),
             "dtype": str,
             "dtype_threshold": (int, float, type(None)),

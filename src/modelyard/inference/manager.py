@@ -463,6 +463,7 @@ class EndpointManager:
             max_batch_tokens=config.max_batch_tokens,
             max_wait_ms=config.max_wait_ms,
             threads=config.threads,
+            lanes=config.lanes,
             autocast=config.autocast,
             dtype=config.dtype,
             dtype_threshold=config.dtype_threshold,

@@ -28,6 +28,7 @@ class WorkerSpec:
     max_batch_tokens: int = 16384  # continuous batching: prompt + max new tokens of the running sequences
     max_wait_ms: float = 0.0
     threads: int | None = None
+    lanes: int | None = None  # batches run at once (EndpointConfig.lanes)
     autocast: str | None = None  # "bfloat16": run the model under torch.autocast (CPU bf16)
     dtype: str = "float32"  # weight precision, checked against float32 at load (runtimes/precision.py)
     dtype_threshold: float | None = None

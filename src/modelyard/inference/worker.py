@@ -2,6 +2,13 @@
 
 Run as ``python -m modelyard.inference.worker FD_IN FD_OUT`` (spawned by :mod:`modelyard.inference.process`).
 It survives model errors (each failing request gets a ``model_error``); it never writes to stdout.
+
+Lanes: a runtime that allows it (``lanes_safe``, e.g. embeddings) runs up to ``lanes`` batches at once, one per
+lane thread, each batch on ``threads // lanes`` torch threads (torch's thread count is per calling thread). On a
+CPU, two single-threaded batches of 16 do more work than one two-threaded batch of 32 (no OpenMP barrier per op,
+which also stalls whenever the server's front takes one of the cores), and while one lane's answers go out and the
+next requests come in, the other lane computes. Requests queued when a lane forms a batch are split between the
+free lanes; a batch that runs alone with nothing queued gets every thread (latency at low load is unchanged).
 """
 
 from __future__ import annotations
@@ -40,6 +47,12 @@ class Worker:
         self.jobs: queue.Queue[batching.Job | None] = queue.Queue()
         self.cancelled: set[int] = set()
         self.outgoing: list[tuple[int, dict[str, Any]]] = []  # continuous batching: this step's token events
+        self.lanes = 1
+        self.send_lock = threading.Lock()  # lanes send from their own threads
+
+    def send(self, msg: tuple[Any, ...]) -> None:
+        with self.send_lock:
+            self.conn_out.send(msg)
 
     def receive_forever(self) -> None:
         """Pipe → queue, on its own thread, so the pipe never fills while a batch runs."""
@@ -68,7 +81,8 @@ class Worker:
         from modelyard.inference.runtimes import load_runtime
         from modelyard.inference.tasks import infer_task, normalize_task
 
-        torch.set_num_threads(self.spec.threads or os.cpu_count() or 1)
+        threads = self.spec.threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
         started = time.monotonic()
         model_dir = self.spec.source.snapshot(self.spec.repo_id, self.spec.revision)
         if not self.spec.allow_unsafe_pickle:  # nothing of the model is loaded before its pickles are checked
@@ -85,8 +99,10 @@ class Worker:
         use_graph = getattr(runtime, "use_graph", None)  # runtimes that can trace their forward
         if self.spec.graph and not self.spec.autocast and use_graph is not None:
             use_graph()
+        self.lanes = lane_count(self.spec.lanes, threads, bool(getattr(runtime, "lanes_safe", False)))
         info = {
             "task": task,
+            "lanes": self.lanes,
             "load_seconds": time.monotonic() - started,
             "pid": os.getpid(),
             **runtime.info(),
@@ -114,26 +130,54 @@ class Worker:
             self.spec.max_wait_ms / 1000.0,
             self.cancelled,
         )
+        if self.lanes <= 1:
+            self._lane(runtime, batcher, None, main=True)
+            return
+        lanes = Lanes(self.lanes, self.spec.threads or os.cpu_count() or 1)
+        secondaries = [
+            threading.Thread(
+                target=self._lane, args=(runtime, batcher, lanes, False), name=f"lane-{n}", daemon=True
+            )
+            for n in range(1, self.lanes)
+        ]
+        for thread in secondaries:
+            thread.start()
+        self._lane(runtime, batcher, lanes, main=True)
+        lanes.wake()  # the source closed: the secondaries see it and stop
+        for thread in secondaries:
+            thread.join()
+
+    def _lane(self, runtime: Any, batcher: batching.Batcher, lanes: Lanes | None, main: bool) -> None:
+        """Form a batch, run it, send its results; until the source closes. With ``lanes``, several of these run
+        at once (the module doc)."""
         while True:
-            batch = batcher.next_batch()
+            if lanes is None:
+                batch = batcher.next_batch()
+            else:
+                batch = lanes.take_main(batcher) if main else lanes.take_secondary(batcher)
             if not batch:
                 return
-            if batch[0][1].stream:
-                self.stream(runtime, *batch[0])
-                continue
-            started = time.monotonic()
-            outcomes: list[batching.Outcome] = []
-            with self._precision():
-                for group in batching.group(batch):
-                    outcomes.extend(
-                        batching.run_group(group, runtime.run, self.spec.max_batch_size, classify_error)
-                    )
-            elapsed = time.monotonic() - started
-            items = sum(len(req.items) for _, req in batch)
-            batcher.record(items, elapsed)
-            self.conn_out.send(
-                ("results", [(o.rid, o.status, o.payload) for o in outcomes], (items, len(batch), elapsed))
-            )
+            try:
+                self._run_batch(runtime, batcher, batch)
+            finally:
+                if lanes is not None:
+                    lanes.release(main)
+
+    def _run_batch(self, runtime: Any, batcher: batching.Batcher, batch: list[batching.Job]) -> None:
+        if batch[0][1].stream:
+            self.stream(runtime, *batch[0])
+            return
+        started = time.monotonic()
+        outcomes: list[batching.Outcome] = []
+        with self._precision():
+            for group in batching.group(batch):
+                outcomes.extend(
+                    batching.run_group(group, runtime.run, self.spec.max_batch_size, classify_error)
+                )
+        elapsed = time.monotonic() - started
+        items = sum(len(req.items) for _, req in batch)
+        batcher.record(items, elapsed)
+        self.send(("results", [(o.rid, o.status, o.payload) for o in outcomes], (items, len(batch), elapsed)))
 
     # ------------------------------------------------------------------------------ continuous batching
     def serve_continuous(self, runtime: Any) -> None:
@@ -177,14 +221,14 @@ class Worker:
     def _send_tokens(self) -> None:
         if self.outgoing:
             events, self.outgoing = self.outgoing, []
-            self.conn_out.send(("toks", events))
+            self.send(("toks", events))
 
     def done(self, rid: int, stream: bool, status: str, payload: Any, items: int, seconds: float) -> None:
         self._send_tokens()  # a request's last tokens go before its end
         if stream:
-            self.conn_out.send(("end", rid, status, payload, (items, 1, seconds)))
+            self.send(("end", rid, status, payload, (items, 1, seconds)))
         else:
-            self.conn_out.send(("results", [(rid, status, payload)], (items, 1, seconds)))
+            self.send(("results", [(rid, status, payload)], (items, 1, seconds)))
 
     def stream(self, runtime: Any, rid: int, request: InferenceRequest) -> None:
         started = time.monotonic()
@@ -192,7 +236,7 @@ class Worker:
         def emit(event: dict[str, Any]) -> None:
             if rid in self.cancelled:  # the client went away: stop generating
                 raise StreamCancelled
-            self.conn_out.send(("tok", rid, event))
+            self.send(("tok", rid, event))
 
         try:
             with self._precision():
@@ -203,7 +247,116 @@ class Worker:
             status, payload = STATUS_MODEL_ERROR, "cancelled"
         except Exception as exc:
             status, payload = classify_error(exc)
-        self.conn_out.send(("end", rid, status, payload, (1, 1, time.monotonic() - started)))
+        self.send(("end", rid, status, payload, (1, 1, time.monotonic() - started)))
+
+
+def lane_count(wanted: int | None, threads: int, safe: bool) -> int:
+    """Lanes for a runtime: 1 unless it is ``lanes_safe``; then ``wanted``, or 2 when there are 2+ threads; never
+    more lanes than threads."""
+    if not safe:
+        return 1
+    lanes = wanted if wanted is not None else (2 if threads >= 2 else 1)
+    return max(1, min(lanes, threads))
+
+
+class Lanes:
+    """What the lanes share, and which batch runs where.
+
+    The main lane (the worker's main thread, where the model was loaded) forms batches as a single lane would and
+    runs them on every thread when nothing else runs. Secondary lanes (threads of their own) run on one torch
+    thread each, and only beside the main lane: when it is busy and at least ``min_share`` items are queued; the
+    main lane then runs on the threads left (``threads`` minus the secondaries running). Only the main thread ever
+    runs a multi-threaded OpenMP team: a second team's pool would count against the CPUs and put GNU OpenMP into
+    its throttled (sleeping) wait between parallel regions for every team, which made a two-threaded batch of 8
+    run at the speed of one thread. So light load runs one batch at a time on every thread (as without lanes), and
+    lanes split only loads big enough for two batches worth running apart.
+    """
+
+    POLL_S = 0.002  # how often a waiting lane looks at the queue
+
+    def __init__(self, count: int, threads: int, min_share: int = 16) -> None:
+        self.secondaries = count - 1
+        self.threads = threads
+        self.min_share = min_share
+        self.forming = threading.Lock()
+        self.main_busy = False
+        self.main_threads = 0  # the main lane's torch threads for the batch it runs
+        self.secondary_busy = 0
+        self._state = threading.Condition()
+
+    def free(self) -> int:
+        """Lanes that can take work now: the (forming) main lane and the idle secondaries."""
+        return 1 + self.secondaries - self.secondary_busy
+
+    def take_main(self, batcher: batching.Batcher) -> list[batching.Job]:
+        """The main lane's next batch (empty: the source closed), with its torch threads set."""
+        with self.forming:
+            batch = batcher.next_batch(self.free, self.min_share)
+            if not batch:
+                return batch
+            with self._state:
+                self.main_busy = True
+                others = self.secondary_busy
+                if others < self.secondaries and batcher.queued() >= self.min_share:
+                    others += 1  # a secondary will take the rest at once
+                self.main_threads = max(1, self.threads - others)
+                self._state.notify_all()
+        self._set_threads(self.main_threads)
+        return batch
+
+    def take_secondary(self, batcher: batching.Batcher) -> list[batching.Job]:
+        """A secondary lane's next batch, formed only beside a busy main lane (empty: the source closed)."""
+        while True:
+            with self._state:
+                while not self._secondary_may_start(batcher):
+                    if batcher.closed and not batcher.carry:
+                        return []
+                    # idle until the main lane starts a batch (it notifies); then look at the queue now and then
+                    self._state.wait(self.POLL_S if self.main_busy else None)
+            batch: list[batching.Job] = []
+            with self.forming, self._state:  # the main lane may have taken the work meanwhile: look again
+                if self._secondary_may_start(batcher):
+                    batcher.top_up(batch)
+                    if batch and batch[0][1].stream:  # streams run on the main lane
+                        batcher.carry.extendleft(reversed(batch))
+                        batch = []
+                    if batch:
+                        self.secondary_busy += 1
+            if batch:
+                self._set_threads(1)
+                return batch
+            time.sleep(self.POLL_S)
+
+    def _secondary_may_start(self, batcher: batching.Batcher) -> bool:
+        """(Holding ``_state``.) Beside a busy main lane, with enough queued, and a core left: a main batch that
+        runs on every thread is not joined (its OpenMP team would wait at each op for the preempted thread)."""
+        return (
+            self.main_busy
+            and batcher.queued() >= self.min_share
+            and self.main_threads + self.secondary_busy < self.threads
+        )
+
+    def wake(self) -> None:
+        with self._state:
+            self._state.notify_all()
+
+    def release(self, main: bool) -> None:
+        with self._state:
+            if main:
+                self.main_busy = False
+                self.main_threads = 0
+            else:
+                self.secondary_busy -= 1
+            self._state.notify_all()
+
+    @staticmethod
+    def _set_threads(count: int) -> None:
+        """The calling lane's thread count for its next batch. Set every batch: OpenMP's team size is per thread,
+        but torch also sets MKL's, which is process-wide, so another lane may have changed that one since."""
+        import torch
+
+        torch.get_num_threads()  # a thread's first parallel op resets its team size to the process-wide value
+        torch.set_num_threads(count)  # (torch's lazy per-thread init): get_num_threads runs that init first
 
 
 def main(argv: list[str]) -> int:

@@ -544,6 +544,13 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--threads", type=int, default=None, help="torch threads in the worker (default: all cores)"
     )
     p.add_argument(
+        "--lanes",
+        type=int,
+        default=None,
+        help="batches the worker runs at once, each on threads/lanes cores (default: 2 for embedding models when "
+        "there are 2+ threads, else 1; a lone batch still gets every thread)",
+    )
+    p.add_argument(
         "--autocast", choices=("bfloat16", "float16"), default=None, help="run the model under torch.autocast"
     )
     p.add_argument(
@@ -595,6 +602,7 @@ def build_from_args(args: argparse.Namespace) -> tuple[EndpointManager, Authoriz
         "max_queue": args.max_queue,
         "keep_alive_s": None if args.keep_alive < 0 else args.keep_alive,
         "threads": args.threads,
+        "lanes": args.lanes,
         "autocast": args.autocast,
         "dtype": args.dtype,
         "graph": args.graph,

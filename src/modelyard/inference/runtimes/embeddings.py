@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,13 @@ from modelyard.inference.runtimes.precision import PROBE_TEXTS
 
 class EmbeddingRuntime(GraphForward, NoStream):
     precision_metric = "cosine"  # the accuracy check of a bfloat16 / int8 endpoint (runtimes/precision.py)
+    # batches may run in several worker threads at once (inference/worker.py lanes): the model call is stateless;
+    # the tokenizer is not (its truncation side and padding settings), so tokenizing holds a lock
+    lanes_safe = True
 
     def __init__(self, model_dir: Path, task: str) -> None:
         self.task = task
+        self._tokenizer_lock = threading.Lock()
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModel.from_pretrained(model_dir).eval()
         modules = read_json_list(model_dir / "modules.json")
@@ -52,8 +57,9 @@ class EmbeddingRuntime(GraphForward, NoStream):
         }
 
     def embed(self, texts: list[str], normalize: bool = True, truncate_left: bool = False) -> torch.Tensor:
-        self.tokenizer.truncation_side = "left" if truncate_left else "right"
-        enc = self._tokenize(texts)
+        with self._tokenizer_lock:
+            self.tokenizer.truncation_side = "left" if truncate_left else "right"
+            enc = self._tokenize(texts)
         with torch.inference_mode():
             hidden = self.forward(enc).float()
             mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
