@@ -161,7 +161,7 @@ class Worker:
                 self._run_batch(runtime, batcher, batch)
             finally:
                 if lanes is not None:
-                    lanes.release(main)
+                    lanes.release(main, sum(len(r.items) for _, r in batch))
 
     def _run_batch(self, runtime: Any, batcher: batching.Batcher, batch: list[batching.Job]) -> None:
         if batch[0][1].stream:
@@ -265,7 +265,9 @@ class Lanes:
     The main lane (the worker's main thread, where the model was loaded) forms batches as a single lane would and
     runs them on every thread when nothing else runs. Secondary lanes (threads of their own) run on one torch
     thread each, and only beside the main lane: when it is busy and at least ``min_share`` items are queued; the
-    main lane then runs on the threads left (``threads`` minus the secondaries running). Only the main thread ever
+    main lane then runs on the threads left (``threads`` minus the secondaries running, or minus one while the
+    load of the last ``PEAK_WINDOW_S`` was worth two batches: the rest of it is on its way back, and a secondary
+    may only join a main batch that left it a core). Only the main thread ever
     runs a multi-threaded OpenMP team: a second team's pool would count against the CPUs and put GNU OpenMP into
     its throttled (sleeping) wait between parallel regions for every team, which made a two-threaded batch of 8
     run at the speed of one thread. So light load runs one batch at a time on every thread (as without lanes), and
@@ -273,6 +275,7 @@ class Lanes:
     """
 
     POLL_S = 0.002  # how often a waiting lane looks at the queue
+    PEAK_WINDOW_S = 0.25  # how long a load peak keeps a core free for a secondary lane
 
     def __init__(self, count: int, threads: int, min_share: int = 16) -> None:
         self.secondaries = count - 1
@@ -282,6 +285,9 @@ class Lanes:
         self.main_busy = False
         self.main_threads = 0  # the main lane's torch threads for the batch it runs
         self.secondary_busy = 0
+        self.secondary_items = 0
+        self.peak = 0  # the most items in the worker (running or queued) seen at a main batch lately
+        self.peak_at = 0.0
         self._state = threading.Condition()
 
     def free(self) -> int:
@@ -296,9 +302,15 @@ class Lanes:
                 return batch
             with self._state:
                 self.main_busy = True
+                queued = batcher.queued()
+                self._note_load(sum(len(r.items) for _, r in batch) + queued + self.secondary_items)
                 others = self.secondary_busy
-                if others < self.secondaries and batcher.queued() >= self.min_share:
-                    others += 1  # a secondary will take the rest at once
+                if others < self.secondaries and (
+                    queued >= self.min_share or self.peak >= 2 * self.min_share
+                ):
+                    # a secondary will take the rest at once, or the load of the last moments will be back (its
+                    # answers are on their way): leave it a core, so that it may join this batch
+                    others += 1
                 self.main_threads = max(1, self.threads - others)
                 self._state.notify_all()
         self._set_threads(self.main_threads)
@@ -322,6 +334,7 @@ class Lanes:
                         batch = []
                     if batch:
                         self.secondary_busy += 1
+                        self.secondary_items += sum(len(r.items) for _, r in batch)
             if batch:
                 self._set_threads(1)
                 return batch
@@ -340,13 +353,20 @@ class Lanes:
         with self._state:
             self._state.notify_all()
 
-    def release(self, main: bool) -> None:
+    def _note_load(self, load: int) -> None:
+        """(Holding ``_state``.) Keep the peak of the last ``PEAK_WINDOW_S``."""
+        now = time.monotonic()
+        if load >= self.peak or now - self.peak_at > self.PEAK_WINDOW_S:
+            self.peak, self.peak_at = load, now
+
+    def release(self, main: bool, items: int) -> None:
         with self._state:
             if main:
                 self.main_busy = False
                 self.main_threads = 0
             else:
                 self.secondary_busy -= 1
+                self.secondary_items -= items
             self._state.notify_all()
 
     @staticmethod
