@@ -95,9 +95,8 @@ class EndpointReplica:
         self.calls = 0
         try:
             self.runtime, info = self.worker.load()
-            self.info.update(
-                info, lanes=1
-            )  # a replica runs one batch at a time (worker lanes are local only)
+            # a replica runs one batch at a time (worker lanes are local only)
+            self.info.update(info, lanes=1)
         except Exception as exc:
             self.load_error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         batch: Any = self.handle_batch  # the @serve.batch wrapper
