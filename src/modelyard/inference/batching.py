@@ -83,20 +83,12 @@ class Batcher:
 
     def top_up(self, batch: list[Job]) -> None:
         """Add what is queued now to ``batch`` (no waiting), up to ``max_items`` items."""
-        self._fill(batch, sum(len(req.items) for _, req in batch), self.max_items)
-
-    def _fill(self, batch: list[Job], size: int, cap: int, target: int = 0, deadline: float = 0.0) -> None:
-        """Add jobs to ``batch`` (``size`` items so far) up to ``cap`` items: waiting until ``deadline`` while it
-        has fewer than ``target``, then only what is queued. A stream or a job that does not fit is kept for the
-        next batch."""
-        while size < cap:
-            if size >= target:
-                deadline = 0.0
-            remaining = deadline - time.monotonic()
-            job = self._get(timeout=0 if remaining <= 0 else remaining)
+        size = sum(len(req.items) for _, req in batch)
+        while size < self.max_items:
+            job = self._get(timeout=0)
             if job is None:
                 return
-            if job[1].stream or size + len(job[1].items) > cap:
+            if job[1].stream or size + len(job[1].items) > self.max_items:
                 self.carry.appendleft(job)
                 return
             batch.append(job)
@@ -128,7 +120,20 @@ class Batcher:
             adaptive = min(self.max_fill_s, self.fill_fraction * self.last_seconds)
             if adaptive > wait:
                 wait, target = adaptive, fill
-        self._fill(batch, size, cap, target, time.monotonic() + wait)
+        deadline = time.monotonic() + wait
+        while size < cap:
+            if size >= target:
+                wait = 0.0
+                deadline = 0.0
+            remaining = deadline - time.monotonic()
+            job = self._get(timeout=0 if remaining <= 0 else remaining)
+            if job is None:
+                break
+            if job[1].stream or size + len(job[1].items) > cap:
+                self.carry.appendleft(job)
+                break
+            batch.append(job)
+            size += len(job[1].items)
         return batch
 
 

@@ -38,8 +38,8 @@ class EndpointConfig:
     max_queue: int = 128
     keep_alive_s: float | None = 300.0
     threads: int | None = None
-    # batches the worker may run at once under load, the extra ones on one thread each (None: 2 for runtimes that
-    # allow it, such as embeddings, when threads >= 2; else 1); a lone batch still gets every thread (worker.Lanes)
+    # batches the worker runs at once, each on threads // lanes cores (None: 2 for runtimes that allow it, such as
+    # embeddings, when threads >= 2; else 1); a lone batch still gets every thread (inference/worker.py)
     lanes: int | None = None
     autocast: str | None = None
     # weight precision: "float32", "bfloat16" (weights cast) or "int8" (dynamic quantization of the Linear

@@ -95,8 +95,9 @@ class EndpointReplica:
         self.calls = 0
         try:
             self.runtime, info = self.worker.load()
-            # a replica runs one batch at a time (worker lanes are local only)
-            self.info.update(info, lanes=1)
+            self.info.update(
+                info, lanes=1
+            )  # a replica runs one batch at a time (worker lanes are local only)
         except Exception as exc:
             self.load_error = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
         batch: Any = self.handle_batch  # the @serve.batch wrapper

@@ -3,12 +3,12 @@
 Run as ``python -m modelyard.inference.worker FD_IN FD_OUT`` (spawned by :mod:`modelyard.inference.process`).
 It survives model errors (each failing request gets a ``model_error``); it never writes to stdout.
 
-Lanes: a runtime that allows it (``lanes_safe``, e.g. embeddings) runs up to ``lanes`` batches at once under load:
-the main thread's batches and, beside them, single-threaded batches of secondary lane threads (:class:`Lanes`). On
-a CPU, two single-threaded batches of 16 do more work than one two-threaded batch of 32 (no OpenMP barrier per op,
+Lanes: a runtime that allows it (``lanes_safe``, e.g. embeddings) runs up to ``lanes`` batches at once, one per
+lane thread, each batch on ``threads // lanes`` torch threads (torch's thread count is per calling thread). On a
+CPU, two single-threaded batches of 16 do more work than one two-threaded batch of 32 (no OpenMP barrier per op,
 which also stalls whenever the server's front takes one of the cores), and while one lane's answers go out and the
-next requests come in, the other lane computes. At light load one batch runs at a time on every thread (latency
-is unchanged).
+next requests come in, the other lane computes. Requests queued when a lane forms a batch are split between the
+free lanes; a batch that runs alone with nothing queued gets every thread (latency at low load is unchanged).
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ class Worker:
         self.cancelled: set[int] = set()
         self.outgoing: list[tuple[int, dict[str, Any]]] = []  # continuous batching: this step's token events
         self.lanes = 1
-        self.threads = spec.threads or os.cpu_count() or 1  # torch threads
         self.send_lock = threading.Lock()  # lanes send from their own threads
 
     def send(self, msg: tuple[Any, ...]) -> None:
@@ -82,7 +81,8 @@ class Worker:
         from modelyard.inference.runtimes import load_runtime
         from modelyard.inference.tasks import infer_task, normalize_task
 
-        torch.set_num_threads(self.threads)
+        threads = self.spec.threads or os.cpu_count() or 1
+        torch.set_num_threads(threads)
         started = time.monotonic()
         model_dir = self.spec.source.snapshot(self.spec.repo_id, self.spec.revision)
         if not self.spec.allow_unsafe_pickle:  # nothing of the model is loaded before its pickles are checked
@@ -99,7 +99,7 @@ class Worker:
         use_graph = getattr(runtime, "use_graph", None)  # runtimes that can trace their forward
         if self.spec.graph and not self.spec.autocast and use_graph is not None:
             use_graph()
-        self.lanes = lane_count(self.spec.lanes, self.threads, bool(getattr(runtime, "lanes_safe", False)))
+        self.lanes = lane_count(self.spec.lanes, threads, bool(getattr(runtime, "lanes_safe", False)))
         info = {
             "task": task,
             "lanes": self.lanes,
@@ -133,7 +133,7 @@ class Worker:
         if self.lanes <= 1:
             self._lane(runtime, batcher, None, main=True)
             return
-        lanes = Lanes(self.lanes, self.threads)
+        lanes = Lanes(self.lanes, self.spec.threads or os.cpu_count() or 1)
         secondaries = [
             threading.Thread(
                 target=self._lane, args=(runtime, batcher, lanes, False), name=f"lane-{n}", daemon=True
@@ -157,16 +157,13 @@ class Worker:
                 batch = lanes.take_main(batcher) if main else lanes.take_secondary(batcher)
             if not batch:
                 return
-            items = sum(len(req.items) for _, req in batch)
             try:
-                self._run_batch(runtime, batcher, batch, items)
+                self._run_batch(runtime, batcher, batch)
             finally:
                 if lanes is not None:
-                    lanes.release(main, items)
+                    lanes.release(main, sum(len(r.items) for _, r in batch))
 
-    def _run_batch(
-        self, runtime: Any, batcher: batching.Batcher, batch: list[batching.Job], items: int
-    ) -> None:
+    def _run_batch(self, runtime: Any, batcher: batching.Batcher, batch: list[batching.Job]) -> None:
         if batch[0][1].stream:
             self.stream(runtime, *batch[0])
             return
@@ -178,6 +175,7 @@ class Worker:
                     batching.run_group(group, runtime.run, self.spec.max_batch_size, classify_error)
                 )
         elapsed = time.monotonic() - started
+        items = sum(len(req.items) for _, req in batch)
         batcher.record(items, elapsed)
         self.send(("results", [(o.rid, o.status, o.payload) for o in outcomes], (items, len(batch), elapsed)))
 

@@ -547,8 +547,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--lanes",
         type=int,
         default=None,
-        help="batches the worker may run at once under load, the extra ones on one thread each (default: 2 for "
-        "embedding models when there are 2+ threads, else 1; a lone batch still gets every thread)",
+        help="batches the worker runs at once, each on threads/lanes cores (default: 2 for embedding models when "
+        "there are 2+ threads, else 1; a lone batch still gets every thread)",
     )
     p.add_argument(
         "--autocast", choices=("bfloat16", "float16"), default=None, help="run the model under torch.autocast"

@@ -134,8 +134,7 @@ class TaskWorker:
     async def _run(self) -> None:
         assert self._event is not None
         next_beat = 0.0
-        # stopped by aclose: it sets the flag and the event, then cancels; in-flight tasks are left to it
-        while not self._closing:
+        while True:  # cancelled by aclose; in-flight tasks are left to it
             self._event.clear()
             mono = time.monotonic()
             if self.replicas is not None and mono >= next_beat:
@@ -144,11 +143,15 @@ class TaskWorker:
             await self._guard("periodic tasks", self._enqueue_periodic)
             await self._guard("lease renewal", self._renew)
             await self._guard("claim", self._claim)
+            if self._closing:
+                return
             # asyncio.timeout, not wait_for: on Python 3.11 a cancel arriving as the event is set was swallowed by
             # wait_for (cpython gh-86296), the loop went on and aclose waited for it forever (a hung shutdown)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll):
                     await self._event.wait()
+            if self._closing:
+                return
 
     async def _guard(self, what: str, step: Callable[[], Awaitable[None]]) -> None:
         try:
